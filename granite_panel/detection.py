@@ -1,0 +1,73 @@
+"""Anomaly detection: rolling z-score against the recent window, and severities.
+
+Severity cut-offs, with ``m`` the threshold multiplier (``ANOMALY_THRESHOLD_MULTIPLIER``,
+3.0 by default):
+
+========  ================  ===============
+severity  |z|               default (m = 3)
+========  ================  ===============
+normal    |z| < m           below 3 sigma
+medium    m <= |z| < m + 1  3 to 4 sigma
+high      m+1 <= |z| < m+2  4 to 5 sigma
+critical  |z| >= m + 2      5 sigma or more
+========  ================  ===============
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NORMAL, MEDIUM, HIGH, CRITICAL = 0, 1, 2, 3
+SEVERITY_NAMES = ("normal", "medium", "high", "critical")
+SEVERITY_COLORS = ("#1f77b4", "#f2b705", "#f26b1d", "#d62728")
+MIN_WINDOW_POINTS = 3  # fewer valid points than this: no opinion yet (z = 0)
+Z_LIMIT = 1e6  # a flat window makes |z| infinite; keep numbers JSON-friendly
+
+
+def severity_of(z: np.ndarray, multiplier: float) -> np.ndarray:
+    """Severity code (0-3) of each |z| for a threshold multiplier."""
+    magnitude = np.abs(np.asarray(z, dtype=float))
+    return (
+        (magnitude >= multiplier).astype(np.int8)
+        + (magnitude >= multiplier + 1)
+        + (magnitude >= multiplier + 2)
+    ).astype(np.int8)
+
+
+def rolling_zscore(window: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """z of each point against its series' window; NaNs in the window are ignored.
+
+    ``window`` is [n_series, w] (the points before, oldest first), ``points`` is [n_series].
+    A series with fewer than ``MIN_WINDOW_POINTS`` valid points gets z = 0; a bad point
+    (NaN) gets z = 0 too: it is counted elsewhere, never scored.
+    """
+    window = np.asarray(window, dtype=float)
+    points = np.asarray(points, dtype=float)
+    valid = np.isfinite(window)
+    count = valid.sum(axis=1)
+    filled = np.where(valid, window, 0.0)
+    safe_count = np.maximum(count, 1)
+    mean = filled.sum(axis=1) / safe_count
+    var = (np.where(valid, window - mean[:, None], 0.0) ** 2).sum(axis=1) / safe_count
+    std = np.sqrt(var)
+    deviation = points - mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(std > 0, deviation / std, np.where(deviation == 0, 0.0, np.inf * deviation))
+    z = np.where((count >= MIN_WINDOW_POINTS) & np.isfinite(points), z, 0.0)
+    return np.clip(np.nan_to_num(z, nan=0.0), -Z_LIMIT, Z_LIMIT)
+
+
+@dataclass
+class ZScoreDetector:
+    """The seed's detector: |z| over the last ``window_size`` points >= ``multiplier``."""
+
+    window_size: int = 50
+    multiplier: float = 3.0
+    name: str = "zscore"
+
+    def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(z, severity) of the newest point of each series given the window before it."""
+        z = rolling_zscore(window[:, -self.window_size :], points)
+        return z, severity_of(z, self.multiplier)

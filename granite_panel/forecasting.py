@@ -1,0 +1,362 @@
+"""Forecasters behind one interface: Granite TTM (tsfm_public) and a statsforecast fallback.
+
+``ForecastService`` is what the engine talks to. It loads TTM lazily in a background
+thread, serves the statistical fallback while TTM is loading, when it cannot be loaded
+(no network, bad folder) or while a series is shorter than the model's context, and always
+says which model produced a forecast and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .settings import DEFAULT_MODEL_NAME
+
+log = logging.getLogger(__name__)
+
+HUB_PREFIX = "ibm-granite/"
+
+
+class Forecaster(Protocol):
+    """Forecasts every series of a batch in one call."""
+
+    name: str
+    horizon: int
+    min_context: int  # fewer valid points than this and the forecaster cannot run
+
+    def predict(self, context: np.ndarray) -> np.ndarray:
+        """[n_series, horizon] forecasts from ``context`` [n_series, time] (no NaNs)."""
+
+
+def fill_gaps(context: np.ndarray) -> np.ndarray:
+    """Bad points (NaN) replaced by the last good value before them (or the first after)."""
+    context = np.asarray(context, dtype=float)
+    if np.isfinite(context).all():
+        return context
+    import pandas as pd
+
+    frame = pd.DataFrame(np.where(np.isfinite(context), context, np.nan))
+    return frame.ffill(axis=1).bfill(axis=1).to_numpy()
+
+
+# --------------------------------------------------------------------------- statistical
+
+
+class StatisticalForecaster:
+    """statsforecast models per series; fitted rarely, applied every call with ``forward``.
+
+    Fitting AutoETS takes ~0.3 s a series here, far too slow for every tick of many
+    series. Each call refits the stalest series until ``fit_budget_s`` is spent; fitted
+    series are forecast from their fitted state (``forward``, ~0.1 ms); series not yet
+    fitted get a seasonal-naive forecast until their turn comes.
+    """
+
+    def __init__(
+        self,
+        model: str = "AutoETS",
+        horizon: int = 96,
+        season_length: int = 24,
+        refit_every: int = 200,
+        fit_budget_s: float = 0.25,
+    ):
+        self.model = model
+        self.name = model
+        self.horizon = horizon
+        self.season_length = season_length
+        self.refit_every = refit_every
+        self.fit_budget_s = fit_budget_s
+        self.min_context = 1
+        self.reset()
+
+    def reset(self) -> None:
+        self._fitted: dict[int, object] = {}
+        self._fitted_at: dict[int, int] = {}
+        self._calls = 0
+
+    @property
+    def fitted_series(self) -> int:
+        return len(self._fitted)
+
+    def _new_model(self, season_length: int):
+        from statsforecast import models
+
+        return getattr(models, self.model)(season_length=season_length)
+
+    def _season_for(self, n_points: int) -> int:
+        return self.season_length if n_points >= 2 * self.season_length else 1
+
+    def predict(self, context: np.ndarray) -> np.ndarray:
+        context = fill_gaps(context)
+        n_series, n_points = context.shape
+        self._calls += 1
+        season = self._season_for(n_points)
+        if self.model == "SeasonalNaive" or n_points < 3:
+            return seasonal_naive(context, self.horizon, season)
+        self._refit_stalest(context, season)
+        out = seasonal_naive(context, self.horizon, season)
+        for i, fitted in self._fitted.items():
+            if i < n_series:
+                try:
+                    out[i] = fitted.forward(y=context[i], h=self.horizon)["mean"]
+                except Exception as exc:  # a numerically odd window: keep the naive one
+                    log.debug("forward failed for series %s: %s", i, exc)
+        return out
+
+    def _refit_stalest(self, context: np.ndarray, season: int) -> None:
+        n_series = context.shape[0]
+        due = [
+            i
+            for i in range(n_series)
+            if i not in self._fitted or self._calls - self._fitted_at[i] >= self.refit_every
+        ]
+        due.sort(key=lambda i: self._fitted_at.get(i, -1))
+        deadline = time.perf_counter() + self.fit_budget_s
+        for i in due:
+            try:
+                self._fitted[i] = self._new_model(season).fit(context[i])
+            except Exception as exc:
+                log.debug("fit failed for series %s: %s", i, exc)
+            self._fitted_at[i] = self._calls
+            if time.perf_counter() >= deadline:
+                break
+
+
+def seasonal_naive(context: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Repeat the last ``season`` points (the last value when ``season`` is 1)."""
+    season = max(1, min(season, context.shape[1]))
+    last = context[:, -season:]
+    reps = int(np.ceil(horizon / season))
+    return np.tile(last, (1, reps))[:, :horizon].copy()
+
+
+# --------------------------------------------------------------------------- TTM
+
+
+def pick_device(use_gpu: bool) -> str:
+    """``cuda`` when a GPU is present and allowed, else ``cpu``."""
+    import torch
+
+    return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+
+
+def is_hub_id(model_name: str) -> bool:
+    """``owner/name`` that is not a folder here (paths starting with / . ~ are folders)."""
+    if model_name.startswith(("/", ".", "~")) or Path(model_name).exists():
+        return False
+    return model_name.count("/") == 1
+
+
+class TTMForecaster:
+    """A loaded TinyTimeMixer: per-series standard scaling, all series in one batch."""
+
+    def __init__(self, model, name: str, horizon: int, device: str = "cpu"):
+        import torch
+
+        self._torch = torch
+        self.model = model.to(device).eval()
+        self.name = name
+        self.device = device
+        self.horizon = horizon
+        self.min_context = int(model.config.context_length)
+        self.model_horizon = int(
+            getattr(model.config, "prediction_filter_length", None)
+            or model.config.prediction_length
+        )
+
+    def predict(self, context: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        window = fill_gaps(context)[:, -self.min_context :]
+        # Scale each series by its own context, as IBM's preprocessor does per channel.
+        mean = window.mean(axis=1, keepdims=True)
+        std = window.std(axis=1, keepdims=True)
+        std = np.where(std > 1e-8, std, 1.0)
+        scaled = (window - mean) / std
+        with torch.no_grad():
+            past = torch.as_tensor(scaled[:, :, None], dtype=torch.float32, device=self.device)
+            output = self.model(past_values=past).prediction_outputs
+        forecast = output[:, : self.horizon, 0].float().cpu().numpy() * std + mean
+        if forecast.shape[1] < self.horizon:  # model horizon shorter: pad with its last value
+            pad = np.repeat(forecast[:, -1:], self.horizon - forecast.shape[1], axis=1)
+            forecast = np.concatenate([forecast, pad], axis=1)
+        return forecast
+
+
+def load_ttm(
+    model_name: str, context_length: int, horizon: int, device: str = "cpu"
+) -> TTMForecaster:
+    """Load a TTM through ``tsfm_public.toolkit.get_model``: a hub id or a local folder.
+
+    For a hub id ``get_model`` picks the revision for the context and horizon (512-96-r2
+    by default). For a local folder granite-tsfm 0.3.11 needs an explicit revision (it
+    crashes on ``None``), so ``main`` is passed; a folder has no revisions anyway.
+    """
+    from tsfm_public.toolkit.get_model import get_model
+
+    if is_hub_id(model_name):
+        revision = get_model(
+            model_name,
+            context_length=context_length,
+            prediction_length=horizon,
+            return_model_key=True,
+        )
+        model = get_model(model_name, context_length=context_length, prediction_length=horizon)
+        label = f"{model_label(model_name)} ({revision})"
+    else:
+        if not Path(model_name).is_dir():
+            raise FileNotFoundError(f"model folder {model_name!r} does not exist")
+        model = get_model(
+            model_name,
+            context_length=context_length,
+            prediction_length=horizon,
+            model_revision="main",
+        )
+        label = f"TTM (local: {Path(model_name).name})"
+    return TTMForecaster(model, name=label, horizon=horizon, device=device)
+
+
+def model_label(model_name: str) -> str:
+    """What the UI calls a hub model: TTM-R2 only for IBM's R2 repository."""
+    if model_name.rstrip("/").endswith("granite-timeseries-ttm-r2"):
+        return "TTM-R2"
+    if model_name.rstrip("/").endswith("granite-timeseries-ttm-r1"):
+        return "TTM-R1"
+    return f"TTM ({model_name})"
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """A short reason for the UI: 'no network' for hub failures, else the error's first line."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 6:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    markers = ("couldn't connect", "offline", "connection", "name resolution", "timed out")
+    if any(marker in text for marker in markers):
+        return "no network (Hugging Face hub unreachable)"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:200]
+
+
+# --------------------------------------------------------------------------- service
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    values: np.ndarray  # [n_series, horizon]
+    model: str  # the model that produced it
+    reason: str  # why this model (empty when TTM served as intended)
+    inference_ms: float
+
+
+class ForecastService:
+    """TTM when it is loaded and the context is long enough; otherwise the fallback."""
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL_NAME,
+        context_length: int = 512,
+        horizon: int = 96,
+        use_gpu: bool = True,
+        fallback: StatisticalForecaster | None = None,
+        loader=load_ttm,
+    ):
+        self.model_name = model_name
+        self.context_length = context_length
+        self.horizon = horizon
+        self.use_gpu = use_gpu
+        self.fallback = fallback or StatisticalForecaster(horizon=horizon)
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.ttm: TTMForecaster | None = None
+        self.state = "not loaded"  # -> loading -> ready | failed
+        self.error = ""
+        self.device = ""
+        self.load_seconds: float | None = None
+
+    @property
+    def wanted_label(self) -> str:
+        return model_label(self.model_name) if is_hub_id(self.model_name) else "TTM"
+
+    def start_loading(self) -> None:
+        """Begin loading TTM in a background thread (once); returns at once."""
+        with self._lock:
+            if self.state != "not loaded":
+                return
+            self.state = "loading"
+            self._thread = threading.Thread(target=self._load, name="ttm-loader", daemon=True)
+            self._thread.start()
+
+    def wait_until_loaded(self, timeout: float | None = None) -> str:
+        """Block until loading ends (tests, notebooks, benchmarks); returns the state."""
+        self.start_loading()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            device = pick_device(self.use_gpu)
+            ttm = self._loader(self.model_name, self.context_length, self.horizon, device)
+        except Exception as exc:  # any failure means: fall back and say why
+            log.warning("TTM could not be loaded from %s: %s", self.model_name, exc)
+            with self._lock:
+                self.error = describe_load_error(exc)
+                self.state = "failed"
+            return
+        with self._lock:
+            self.ttm, self.device, self.state = ttm, device, "ready"
+            self.load_seconds = time.perf_counter() - started
+
+    def reason(self, n_valid: int | None = None) -> str:
+        """Why the fallback serves now (empty when TTM serves)."""
+        fallback = self.fallback.name
+        if self.state in ("not loaded", "loading"):
+            return f"loading {self.wanted_label} from {self.model_name}; using {fallback} meanwhile"
+        if self.state == "failed":
+            return f"{self.wanted_label} unavailable: {self.error}; using {fallback}"
+        if n_valid is not None and n_valid < self.ttm.min_context:
+            return (
+                f"{n_valid} of {self.ttm.min_context} points of context so far; "
+                f"using {fallback} until {self.ttm.name} has a full context"
+            )
+        return ""
+
+    def status(self, n_valid: int | None = None) -> dict:
+        reason = self.reason(n_valid)
+        return {
+            "state": self.state,
+            "model_loaded": self.state == "ready",
+            "active_model": self.fallback.name if reason else self.ttm.name,
+            "ttm_model": self.ttm.name if self.ttm else None,
+            "model_name": self.model_name,
+            "device": self.device or None,
+            "fallback_reason": reason or None,
+            "load_error": self.error or None,
+        }
+
+    def predict(self, context: np.ndarray, n_valid: int) -> ForecastResult:
+        """Forecast every series of ``context`` [n_series, time]."""
+        self.start_loading()
+        reason = self.reason(n_valid)
+        forecaster = self.fallback if reason else self.ttm
+        started = time.perf_counter()
+        try:
+            values = forecaster.predict(context)
+        except Exception as exc:
+            if forecaster is self.fallback:
+                raise
+            log.exception("TTM forecast failed; using the fallback for this tick")
+            reason = f"{forecaster.name} failed ({describe_load_error(exc)}); using fallback"
+            forecaster = self.fallback
+            values = forecaster.predict(context)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return ForecastResult(values, forecaster.name, reason, elapsed_ms)

@@ -1,0 +1,169 @@
+"""Settings from the environment and a ``.env`` file, validated with clear messages.
+
+Each setting is a declared ``param`` field: its ``doc`` is the documentation (and the
+``.env.example`` comment), its type and bounds are the validation. ``Settings.from_env``
+turns raw strings into values and, on the first bad one, raises ``SettingsError`` with a
+single line that names the variable, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import param
+
+DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
+FALLBACK_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that is not allowed; the message is one line for the user."""
+
+
+class Settings(param.Parameterized):
+    """Every knob of granite-panel; the env var of a field is its name in upper case."""
+
+    port = param.Integer(default=5006, bounds=(1, 65535), doc="TCP port of the dashboard server.")
+    address = param.String(default="localhost", doc="Address the server listens on.")
+    debug = param.Boolean(default=False, doc="Verbose logging and autoreload-friendly serving.")
+    secret_key = param.String(default="", doc="Secret for signed session ids (optional).")
+    autostart = param.Boolean(default=False, doc="Start the stream as soon as the server starts.")
+    model_name = param.String(
+        default=DEFAULT_MODEL_NAME,
+        doc="Hugging Face hub id or local folder of a TinyTimeMixer model.",
+    )
+    forecast_horizon = param.Integer(default=96, bounds=(1, 720), doc="Points forecast ahead.")
+    context_length = param.Integer(
+        default=512, bounds=(16, 4096), doc="Points of history the model sees per forecast."
+    )
+    data_generation_interval = param.Number(
+        default=2.0,
+        bounds=(0.01, 3600),
+        doc="Seconds between ticks of the stream (one new point per series per tick).",
+    )
+    base_value = param.Number(default=100.0, doc="Level around which synthetic series move.")
+    noise_level = param.Number(default=5.0, bounds=(0, None), doc="Std. dev. of synthetic noise.")
+    trend_enabled = param.Boolean(default=True, doc="Add a slow linear trend to synthetic data.")
+    seasonality_enabled = param.Boolean(default=True, doc="Add daily and weekly cycles.")
+    season_length = param.Integer(
+        default=24, bounds=(1, 10_000), doc="Points per main cycle (used by the fallback model)."
+    )
+    anomaly_probability = param.Number(
+        default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
+    )
+    anomaly_threshold_multiplier = param.Number(
+        default=3.0, bounds=(0.1, 100), doc="|z| at or above which a point is an anomaly."
+    )
+    anomaly_window_size = param.Integer(
+        default=50, bounds=(2, 100_000), doc="Points in the rolling z-score window."
+    )
+    use_gpu = param.Boolean(default=True, doc="Run TTM on a CUDA GPU when one is present.")
+    n_series = param.Integer(default=1, bounds=(1, 100_000), doc="Number of series streamed.")
+    history_limit = param.Integer(
+        default=2048, bounds=(16, 10_000_000), doc="Points kept per series (older ones drop)."
+    )
+    backfill = param.Boolean(
+        default=True,
+        doc="Generate one context of history at start so the first tick has a forecast.",
+    )
+    seed = param.Integer(default=42, doc="Seed of the synthetic source (same seed, same stream).")
+    fallback_model = param.Selector(
+        default="AutoETS",
+        objects=list(FALLBACK_MODELS),
+        doc="statsforecast model used while TTM is loading or unavailable.",
+    )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env"
+    ) -> Settings:
+        """Build settings from ``env_file`` (if it exists) overlaid by ``environ``."""
+        raw = read_env_file(env_file) if env_file else {}
+        raw.update(os.environ if environ is None else environ)
+        values = {}
+        for name in field_names():
+            key = name.upper()
+            if key in raw and raw[key].strip() != "":
+                values[name] = parse_value(cls.param[name], key, raw[key])
+        settings = cls(**values)
+        if settings.history_limit < settings.context_length:
+            raise SettingsError(
+                f"HISTORY_LIMIT={settings.history_limit} is not allowed: it must be at least "
+                f"CONTEXT_LENGTH ({settings.context_length})"
+            )
+        return settings
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in field_names()}
+
+
+def field_names() -> list[str]:
+    return [name for name in Settings.param if name != "name"]
+
+
+def read_env_file(path: str | os.PathLike) -> dict[str, str]:
+    """Key/value pairs of a ``.env`` file; an absent file gives none."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def parse_value(parameter: param.Parameter, key: str, text: str):
+    """Convert one raw string to the field's type, or raise a one-line ``SettingsError``."""
+    text = text.strip()
+    if isinstance(parameter, param.Boolean):
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        return _fail(key, text, "one of true/false, yes/no, on/off, 1/0")
+    if isinstance(parameter, param.Selector):
+        for allowed in parameter.objects:
+            if text.lower() == str(allowed).lower():
+                return allowed
+        return _fail(key, text, "one of " + ", ".join(map(str, parameter.objects)))
+    if isinstance(parameter, param.Integer):
+        try:
+            value = int(text)
+        except ValueError:
+            return _fail(key, text, "a whole number" + _bounds_text(parameter))
+        return _check_bounds(parameter, key, text, value, "a whole number")
+    if isinstance(parameter, param.Number):
+        try:
+            value = float(text)
+        except ValueError:
+            return _fail(key, text, "a number" + _bounds_text(parameter))
+        if value != value or value in (float("inf"), float("-inf")):
+            return _fail(key, text, "a finite number" + _bounds_text(parameter))
+        return _check_bounds(parameter, key, text, value, "a number")
+    return text
+
+
+def _check_bounds(parameter, key, text, value, kind):
+    low, high = parameter.bounds or (None, None)
+    if (low is not None and value < low) or (high is not None and value > high):
+        return _fail(key, text, kind + _bounds_text(parameter))
+    return value
+
+
+def _bounds_text(parameter) -> str:
+    low, high = parameter.bounds or (None, None)
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    if low is not None:
+        return f" >= {low}"
+    if high is not None:
+        return f" <= {high}"
+    return ""
+
+
+def _fail(key: str, text: str, allowed: str):
+    raise SettingsError(f"{key}={text!r} is not allowed: expected {allowed}")
