@@ -281,20 +281,23 @@ class Engine:
         """One tick: new points from the source, detection, one batched forecast."""
         with self._step_lock:
             now = time.time() if now is None else now
-            if self.ring.count == 0 and self.settings.backfill:
-                self._ingest(self.source.next_batch(self.settings.context_length, now=now), False)
-            batch = self.source.next_batch(1, now=now)
-            return self._tick(batch)
+            backfill = self.settings.context_length if self._needs_backfill() else 0
+            # The backfill rides in the first tick so readers stream it like any points,
+            # but only the newest point can raise alerts.
+            return self._tick(self.source.next_batch(backfill + 1, now=now), live_from=backfill)
+
+    def _needs_backfill(self) -> bool:
+        return self.ring.count == 0 and self.settings.backfill
 
     def ingest(self, batch: Batch) -> Tick:
         """Take points from any source (real feeds): validate, detect, forecast."""
         with self._step_lock:
             return self._tick(batch)
 
-    def _tick(self, batch: Batch) -> Tick:
+    def _tick(self, batch: Batch, live_from: int = 0) -> Tick:
         if batch.values.shape[0] != self.n_series:
             raise ValueError(f"batch has {batch.values.shape[0]} series, engine has {self.n_series}")
-        values, z, severity, alerts = self._ingest(batch, live=True)
+        values, z, severity, alerts = self._ingest(batch, live_from)
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.min())
@@ -334,8 +337,8 @@ class Engine:
             inference_ms=result.inference_ms,
         )
 
-    def _ingest(self, batch: Batch, live: bool):
-        """Validate, score and store ``batch``; returns what a Tick needs."""
+    def _ingest(self, batch: Batch, live_from: int = 0):
+        """Validate, score and store ``batch``; points from ``live_from`` on raise alerts."""
         values, bad = coerce_points(batch.values)
         k = values.shape[1]
         z = np.zeros_like(values)
@@ -348,7 +351,7 @@ class Engine:
                 z[:, j], severity[:, j] = self.detector.score(window, values[:, j])
                 severity[bad[:, j], j] = 0
                 self.ring.append(batch.timestamps[j], values[:, j], z[:, j], severity[:, j])
-                if live:
+                if j >= live_from:
                     for i in np.flatnonzero(severity[:, j]):
                         alert = Alert(
                             float(batch.timestamps[j]),

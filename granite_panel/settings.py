@@ -72,7 +72,7 @@ class Settings(param.Parameterized):
     )
     seed = param.Integer(default=42, doc="Seed of the synthetic source (same seed, same stream).")
     fallback_model = param.Selector(
-        default="AutoETS",
+        default="AutoTheta",
         objects=list(FALLBACK_MODELS),
         doc="statsforecast model used while TTM is loading or unavailable.",
     )

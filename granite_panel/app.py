@@ -1,0 +1,37 @@
+"""The served app: one shared engine per process, one Dashboard per browser session.
+
+``granite-panel serve`` uses ``create_app``; ``panel serve granite_panel/app.py
+--plugins granite_panel.api`` serves this file directly (the plugin adds the REST API).
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from . import runtime
+from .dashboard import Dashboard, extension
+
+TITLE = "granite-panel"
+
+
+def create_app() -> Dashboard:
+    """A Dashboard for the current session; its callbacks end with the session."""
+    dashboard = Dashboard(engine=runtime.shared_engine())
+    runtime.viewer_joined()
+
+    def release(_session_context) -> None:
+        dashboard.controller.detach()
+        runtime.viewer_left()
+
+    pn.state.on_session_destroyed(release)
+    return dashboard
+
+
+def serve_page() -> pn.viewable.Viewable:
+    extension()
+    page = pn.Column(create_app(), sizing_mode="stretch_width")
+    return page
+
+
+if __name__.startswith("bokeh"):  # executed by `panel serve granite_panel/app.py`
+    serve_page().servable(title=TITLE)

@@ -1,0 +1,179 @@
+"""One viewer's link to the engine: turns ticks into HoloViews stream updates.
+
+The engine ticks in its own thread; each viewer (a browser session or a notebook) polls it
+with a periodic callback and streams only what is new: ``hv.streams.Buffer`` for history
+and anomaly markers (Bokeh sends just the new rows), ``hv.streams.Pipe`` for the forecast,
+which is replaced whole. One batched update per poll, however many ticks it covers.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from .detection import SEVERITY_COLORS, SEVERITY_NAMES
+from .engine import Engine, Prediction, Tick
+
+ALERTS_SHOWN = 50
+MARKERS_KEPT = 500
+TOASTS_PER_POLL = 3
+
+
+def history_frame(timestamps=(), values=()) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(np.asarray(timestamps, dtype=float), unit="s"),
+            "value": np.asarray(values, dtype=float),
+        }
+    )
+
+
+def marker_frame(timestamps=(), values=(), severity=()) -> pd.DataFrame:
+    severity = np.asarray(severity, dtype=int)
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(np.asarray(timestamps, dtype=float), unit="s"),
+            "value": np.asarray(values, dtype=float),
+            "severity": [SEVERITY_NAMES[s] for s in severity],
+            "color": [SEVERITY_COLORS[s] for s in severity],
+        }
+    )
+
+
+def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
+    if prediction is None:
+        return history_frame()
+    return history_frame(prediction.timestamps, prediction.values[series])
+
+
+class StreamController(param.Parameterized):
+    """Start/Stop/Reset, the selected series, and the streams the chart draws from."""
+
+    series = param.Integer(default=0, bounds=(0, None), doc="Index of the series in the chart.")
+    running = param.Boolean(default=False, doc="Whether the shared engine is ticking.")
+    status = param.Dict(default={}, doc="The engine's latest status: counters, model, quality.")
+    alerts = param.List(default=[], doc="Alerts this viewer has seen, newest first.")
+    poll_period = param.Integer(
+        default=250, bounds=(20, 60_000), doc="Milliseconds between polls of the engine."
+    )
+
+    def __init__(self, engine: Engine, **params):
+        super().__init__(**params)
+        self.engine = engine
+        self.param.series.bounds = (0, engine.n_series - 1)
+        self.history = hv.streams.Buffer(
+            history_frame(), length=engine.settings.history_limit, index=False
+        )
+        self.markers = hv.streams.Buffer(marker_frame(), length=MARKERS_KEPT, index=False)
+        self.forecast = hv.streams.Pipe(data=history_frame())
+        self._seq = 0
+        self._generation = None
+        self._callback = None
+        self.sync()
+
+    # ------------------------------------------------------------ commands
+
+    def start(self, *_):
+        self.engine.start()
+        self.poll()
+
+    def stop(self, *_):
+        self.engine.stop()
+        self.poll()
+
+    def reset(self, *_):
+        self.engine.reset()
+        self.poll()
+
+    def step(self):
+        """Run one engine tick now and show it (notebooks, tests)."""
+        self.engine.step()
+        self.poll()
+
+    # ------------------------------------------------------------ polling
+
+    def attach(self) -> None:
+        """Poll the engine periodically (once per viewer)."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_period)
+
+    def detach(self) -> None:
+        """Stop polling: a closed browser tab must leave no callback behind."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    @property
+    def attached(self) -> bool:
+        return self._callback is not None
+
+    def poll(self) -> None:
+        """Bring this viewer up to date with the engine in one batched update."""
+        ticks = None
+        if self._generation == self.engine.generation:
+            ticks = self.engine.ticks_since(self._seq)
+        with pn.io.hold():
+            if ticks is None:
+                self.sync()
+            elif ticks:
+                self._apply(ticks)
+            status = self.engine.status()
+            self.param.update(status=status, running=status["running"])
+
+    @param.depends("series", watch=True)
+    def sync(self) -> None:
+        """Reload everything for the selected series from an engine snapshot."""
+        snap = self.engine.snapshot()
+        i = self.series
+        flagged = snap.severity[i] > 0
+        self.history.clear()
+        self.history.send(history_frame(snap.timestamps, snap.values[i]))
+        self.markers.clear()
+        self.markers.send(
+            marker_frame(snap.timestamps[flagged], snap.values[i][flagged], snap.severity[i][flagged])
+        )
+        last = snap.predictions[-1] if snap.predictions else None
+        self.forecast.send(forecast_frame(last, i))
+        alerts = [a.as_dict() for a in reversed(snap.alerts)][:ALERTS_SHOWN]
+        self.param.update(
+            alerts=alerts, status=snap.status, running=snap.status["running"]
+        )
+        self._seq, self._generation = snap.seq, snap.generation
+
+    def _apply(self, ticks: list[Tick]) -> None:
+        i = self.series
+        timestamps = np.concatenate([t.timestamps for t in ticks])
+        values = np.concatenate([t.values[i] for t in ticks])
+        severity = np.concatenate([t.severity[i] for t in ticks])
+        self.history.send(history_frame(timestamps, values))
+        flagged = severity > 0
+        if flagged.any():
+            self.markers.send(
+                marker_frame(timestamps[flagged], values[flagged], severity[flagged])
+            )
+        predictions = [t.prediction for t in ticks if t.prediction is not None]
+        if predictions:
+            self.forecast.send(forecast_frame(predictions[-1], i))
+        new_alerts = [a for t in ticks for a in t.alerts]
+        if new_alerts:
+            fresh = [a.as_dict() for a in reversed(new_alerts)]
+            self.alerts = (fresh + self.alerts)[:ALERTS_SHOWN]
+            self._toast([a for a in fresh if a["severity"] in ("high", "critical")])
+        self._seq = ticks[-1].seq
+
+    def _toast(self, alerts: list[dict]) -> None:
+        notifications = pn.state.notifications
+        if notifications is None:
+            return
+        for alert in alerts[:TOASTS_PER_POLL]:
+            text = (
+                f"{alert['severity'].upper()} anomaly on series {alert['series']}: "
+                f"{alert['value']:.2f} (z = {alert['z']:+.1f})"
+            )
+            if alert["severity"] == "critical":
+                notifications.error(text, duration=6000)
+            else:
+                notifications.warning(text, duration=4000)

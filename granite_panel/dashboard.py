@@ -1,0 +1,169 @@
+"""The dashboard layout: chart, controls, live statistics, model status and alert feed.
+
+The same ``Dashboard`` object renders inline in JupyterLab and as the served app.
+"""
+
+from __future__ import annotations
+
+import html
+
+import holoviews as hv
+import panel as pn
+import param
+
+from .controller import StreamController
+from .detection import SEVERITY_COLORS, SEVERITY_NAMES
+from .engine import Engine
+from .settings import Settings
+
+HISTORY_COLOR = "#1f4e79"
+FORECAST_COLOR = "#e8710a"
+
+STYLE = """
+.gp-stats td {padding: 2px 10px 2px 0;} .gp-stats td:first-child {color: #555;}
+.gp-alerts {max-height: 320px; overflow-y: auto; font-size: 13px;}
+.gp-alert {border-left: 6px solid; padding: 3px 8px; margin: 3px 0; background: #fafafa;}
+.gp-model {padding: 6px 10px; border-radius: 4px; background: #eef3f8;}
+.gp-model.gp-fallback {background: #fff4e5;}
+"""
+
+
+def extension(inline: bool = False) -> None:
+    """Load HoloViews/Panel front-end code; ``inline=True`` for offline JupyterLab."""
+    hv.extension("bokeh", inline=inline, logo=False)
+    pn.extension(notifications=True, inline=inline, raw_css=[STYLE])
+
+
+def render_stats(status: dict) -> str:
+    detection = status.get("detection") or {}
+
+    def pct(value):
+        return "n/a" if value is None else f"{100 * value:.0f}%"
+
+    inference = status.get("last_inference_ms")
+    rows = [
+        ("State", "running" if status.get("running") else "stopped", "running"),
+        ("Points", f"{status.get('data_points', 0):,}", "data_points"),
+        ("Bad points", f"{status.get('bad_points', 0):,}", "bad_points"),
+        ("Anomalies", f"{status.get('anomaly_count', 0):,}", "anomaly_count"),
+        ("Predictions", f"{status.get('total_predictions', 0):,}", "total_predictions"),
+        ("Active model", status.get("active_model") or "none yet", "active_model"),
+        ("Last inference", "n/a" if inference is None else f"{inference:.1f} ms", "inference"),
+        ("Precision", pct(detection.get("precision")), "precision"),
+        ("Recall", pct(detection.get("recall")), "recall"),
+    ]
+    if status.get("errors"):
+        rows.append(("Tick errors", f"{status['errors']} ({status.get('last_error')})", "errors"))
+    body = "".join(
+        f'<tr><td>{label}</td><td class="stat-{key}">{html.escape(str(value))}</td></tr>'
+        for label, value, key in rows
+    )
+    return f'<table class="gp-stats">{body}</table>'
+
+
+def render_model(status: dict) -> str:
+    model = status.get("model") or {}
+    state = model.get("state", "not loaded")
+    reason = status.get("fallback_reason")
+    active = html.escape(str(status.get("active_model") or model.get("active_model") or ""))
+    if state in ("loading", "not loaded"):
+        text = f"&#8987; Loading model {html.escape(model.get('model_name', ''))} &hellip;"
+        if reason:
+            text += f" <br><small>{html.escape(reason)}</small>"
+        return f'<div class="gp-model gp-fallback gp-loading">{text}</div>'
+    if reason:
+        return (
+            f'<div class="gp-model gp-fallback">Forecasts by <b>{active}</b>'
+            f"<br><small>{html.escape(reason)}</small></div>"
+        )
+    device = model.get("device") or "cpu"
+    return f'<div class="gp-model">Forecasts by <b>{active}</b> on {html.escape(device)}</div>'
+
+
+def render_alerts(alerts: list[dict]) -> str:
+    if not alerts:
+        return '<div class="gp-alerts"><i>No anomalies yet.</i></div>'
+    items = []
+    for alert in alerts:
+        colour = SEVERITY_COLORS[SEVERITY_NAMES.index(alert["severity"])]
+        items.append(
+            f'<div class="gp-alert alert-{alert["severity"]}" style="border-color:{colour}">'
+            f'<b style="color:{colour}">{alert["severity"].upper()}</b> '
+            f'series {alert["series"]} &middot; {alert["timestamp"][11:19]} &middot; '
+            f'value {alert["value"]:.2f} &middot; z {alert["z"]:+.1f}</div>'
+        )
+    return f'<div class="gp-alerts">{"".join(items)}</div>'
+
+
+class Dashboard(pn.viewable.Viewer):
+    """Live forecasting and anomaly dashboard for one viewer of an engine."""
+
+    controller = param.ClassSelector(class_=StreamController, doc="This viewer's controller.")
+
+    def __init__(self, engine: Engine | None = None, autopoll: bool = True, **params):
+        if "controller" not in params:
+            params["controller"] = StreamController(engine or Engine(Settings.from_env()))
+        super().__init__(**params)
+        if autopoll:
+            self.controller.attach()
+        self._layout = self._build()
+
+    @property
+    def engine(self) -> Engine:
+        return self.controller.engine
+
+    def chart(self) -> pn.pane.HoloViews:
+        c = self.controller
+        history = hv.DynamicMap(
+            lambda data: hv.Curve(data, "time", "value", label="history"), streams=[c.history]
+        ).opts(color=HISTORY_COLOR, line_width=1.5)
+        forecast = hv.DynamicMap(
+            lambda data: hv.Curve(data, "time", "value", label="forecast"), streams=[c.forecast]
+        ).opts(color=FORECAST_COLOR, line_width=2.5, line_dash="dashed")
+        markers = hv.DynamicMap(
+            lambda data: hv.Points(data, ["time", "value"], ["severity", "color"], label="anomaly"),
+            streams=[c.markers],
+        ).opts(color="color", size=9, line_color="black", tools=["hover"])
+        overlay = (history * forecast * markers).opts(
+            hv.opts.Overlay(
+                responsive=True,
+                height=420,
+                legend_position="top_left",
+                xlabel="time (UTC)",
+                ylabel="value",
+                title="",
+            )
+        )
+        return pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=420)
+
+    def _build(self) -> pn.viewable.Viewable:
+        c = self.controller
+        start = pn.widgets.Button(name="Start", button_type="success", width=90)
+        stop = pn.widgets.Button(name="Stop", button_type="warning", width=90)
+        reset = pn.widgets.Button(name="Reset", button_type="danger", width=90)
+        start.on_click(c.start)
+        stop.on_click(c.stop)
+        reset.on_click(c.reset)
+        controls = [start, stop, reset]
+        if self.engine.n_series > 1:
+            options = {f"series {i}": i for i in range(self.engine.n_series)}
+            controls.append(
+                pn.widgets.Select.from_param(c.param.series, options=options, name="Series", width=160)
+            )
+        stats = pn.pane.HTML(pn.bind(render_stats, c.param.status), width=320)
+        model = pn.pane.HTML(pn.bind(render_model, c.param.status), sizing_mode="stretch_width")
+        alerts = pn.pane.HTML(pn.bind(render_alerts, c.param.alerts), sizing_mode="stretch_width")
+        return pn.Column(
+            pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
+            pn.Row(*controls, model, sizing_mode="stretch_width"),
+            self.chart(),
+            pn.Row(
+                pn.Column("#### Statistics", stats),
+                pn.Column("#### Alerts (newest first)", alerts, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout

@@ -1,0 +1,52 @@
+"""The one engine of a served process, shared by every browser session and the REST API."""
+
+from __future__ import annotations
+
+import threading
+
+from .engine import Engine
+from .settings import Settings
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_viewers = 0
+
+
+def shared_engine(settings: Settings | None = None) -> Engine:
+    """The process's engine, built on first use from ``settings`` (or the environment).
+
+    With ``AUTOSTART`` the stream starts as soon as the engine exists.
+    """
+    global _engine
+    with _lock:
+        if _engine is None:
+            _engine = Engine(settings or Settings.from_env())
+            _engine.forecasts.start_loading()
+            if _engine.settings.autostart:
+                _engine.start()
+        return _engine
+
+
+def discard_shared_engine() -> None:
+    """Stop and forget the shared engine (tests, notebooks that serve twice)."""
+    global _engine, _viewers
+    with _lock:
+        if _engine is not None:
+            _engine.stop()
+        _engine, _viewers = None, 0
+
+
+def viewer_joined() -> None:
+    global _viewers
+    with _lock:
+        _viewers += 1
+
+
+def viewer_left() -> None:
+    global _viewers
+    with _lock:
+        _viewers = max(0, _viewers - 1)
+
+
+def viewer_count() -> int:
+    return _viewers

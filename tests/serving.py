@@ -1,0 +1,71 @@
+"""Start the real ``granite-panel serve`` on a free port for a test, and stop it after."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import requests
+
+FAST_STREAM = {
+    "HF_HUB_OFFLINE": "1",  # the hub is unreachable: fail the TTM load at once
+    "DATA_GENERATION_INTERVAL": "0.25",
+    "ANOMALY_PROBABILITY": "0.1",
+    "FORECAST_HORIZON": "48",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(*args: str, env: dict | None = None, timeout: float = 90.0):
+    """Yield the base URL of a fresh server process; kill it on exit."""
+    port = free_port()
+    environment = {**os.environ, **FAST_STREAM, **(env or {})}
+    command = [sys.executable, "-m", "granite_panel.cli", "serve", "--port", str(port)]
+    command += ["--session-check-ms", "500", *args]
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(base), timeout, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/api/status", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_for(predicate, timeout: float = 30.0, process=None, interval: float = 0.2):
+    """Poll ``predicate`` until true; fail with the server's output if it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited {process.returncode}:\n{process.stdout.read()}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout} s")
+
+
+def status(base: str) -> dict:
+    return requests.get(f"{base}/api/status", timeout=5).json()

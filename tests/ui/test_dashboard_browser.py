@@ -1,0 +1,100 @@
+"""The served dashboard in a real headless Chromium: stream, forecast, alerts, controls."""
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.serving import status, wait_for
+
+pytestmark = pytest.mark.ui
+
+CHART_LENGTHS = """() => {
+  const out = {};
+  for (const doc of window.Bokeh.documents) {
+    for (const model of doc.all_models) {
+      if (model.type === 'LegendItem' && model.label && model.renderers.length) {
+        out[model.label.value] = model.renderers[0].data_source.get_length();
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def open_dashboard(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)
+    expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
+
+
+def counter(page: Page, key: str) -> int:
+    return int(page.locator(f".stat-{key}").inner_text().replace(",", ""))
+
+
+def chart_lengths(page: Page) -> dict:
+    return page.evaluate(CHART_LENGTHS)
+
+
+def test_stream_forecast_alerts_stop_and_reset(page: Page, app_url, console_errors):
+    open_dashboard(page, app_url)
+    # Offline, the UI says plainly that TTM-R2 is unavailable and which model serves.
+    expect(page.locator(".gp-model")).to_contain_text("unavailable", timeout=30_000)
+    expect(page.locator(".gp-model")).to_contain_text("AutoTheta")
+
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator(".stat-running")).to_have_text("running", timeout=10_000)
+    first = wait_for(lambda: counter(page, "data_points") > 0 and counter(page, "data_points"))
+    wait_for(lambda: counter(page, "data_points") > first + 5, timeout=30)
+    assert counter(page, "total_predictions") > 0
+
+    lengths = wait_for(lambda: (lambda l: l.get("history", 0) > 0 and l)(chart_lengths(page)))
+    assert lengths["forecast"] == 48  # FORECAST_HORIZON in tests.serving.FAST_STREAM
+    assert lengths["history"] >= first
+
+    # An injected anomaly reaches the alert feed (and the chart's markers).
+    expect(page.locator(".gp-alert").first).to_be_visible(timeout=60_000)
+    expect(page.locator(".gp-alert").first).to_contain_text(re.compile("MEDIUM|HIGH|CRITICAL"))
+    assert chart_lengths(page)["anomaly"] > 0
+
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator(".stat-running")).to_have_text("stopped", timeout=10_000)
+    stopped_at = counter(page, "data_points")
+    time.sleep(1.0)  # several tick intervals: nothing may arrive after Stop
+    assert counter(page, "data_points") == stopped_at
+
+    page.get_by_role("button", name="Reset").click()
+    expect(page.locator(".stat-data_points")).to_have_text("0", timeout=10_000)
+    wait_for(lambda: chart_lengths(page).get("history") == 0, timeout=10)
+    assert chart_lengths(page)["forecast"] == 0
+    expect(page.locator(".gp-alert")).to_have_count(0)
+    assert console_errors == []
+
+
+def test_second_viewer_sees_the_first_viewers_start_and_stop(browser, app_url):
+    first = browser.new_context().new_page()
+    second = browser.new_context().new_page()
+    open_dashboard(first, app_url)
+    open_dashboard(second, app_url)
+
+    first.get_by_role("button", name="Start").click()
+    expect(second.locator(".stat-running")).to_have_text("running", timeout=10_000)
+    seen = counter(second, "data_points")
+    wait_for(lambda: counter(second, "data_points") > seen, timeout=30)
+    wait_for(lambda: chart_lengths(second).get("history", 0) > 0, timeout=30)
+
+    second.get_by_role("button", name="Stop").click()
+    expect(first.locator(".stat-running")).to_have_text("stopped", timeout=10_000)
+    first.context.close()
+    second.context.close()
+
+
+def test_closing_a_tab_releases_its_session(browser, app_url):
+    # The tabs of the earlier tests are closed: their sessions are released too.
+    wait_for(lambda: status(app_url)["viewers"] == 0, timeout=30)
+    page = browser.new_context().new_page()
+    open_dashboard(page, app_url)
+    wait_for(lambda: status(app_url)["viewers"] == 1, timeout=10)
+    page.context.close()
+    wait_for(lambda: status(app_url)["viewers"] == 0, timeout=30)
