@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import panel as pn
 
-from . import runtime
-from .dashboard import Dashboard, extension
+from granite_panel import runtime
+from granite_panel.dashboard import Dashboard, extension
 
 TITLE = "granite-panel"
 

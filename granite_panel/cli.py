@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .settings import Settings, SettingsError
@@ -39,8 +40,17 @@ def load_settings(**overrides) -> Settings:
     return settings
 
 
+def configure_logging(debug: bool) -> None:
+    """INFO for our own messages (DEBUG with DEBUG=true); libraries only when they warn."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        for noisy in ("tsfm_public", "p-", "bokeh", "tornado.access", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings(port=args.port, address=args.address, autostart=args.autostart)
+    configure_logging(settings.debug)
     import panel as pn
 
     from . import api, app, runtime

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for .opts)
 import panel as pn
 import param
 
@@ -114,6 +115,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def chart(self) -> pn.pane.HoloViews:
         c = self.controller
+        hv.Store.set_current_backend("bokeh")
         history = hv.DynamicMap(
             lambda data: hv.Curve(data, "time", "value", label="history"), streams=[c.history]
         ).opts(color=HISTORY_COLOR, line_width=1.5)
@@ -138,9 +140,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller
-        start = pn.widgets.Button(name="Start", button_type="success", width=90)
-        stop = pn.widgets.Button(name="Stop", button_type="warning", width=90)
-        reset = pn.widgets.Button(name="Reset", button_type="danger", width=90)
+        start = pn.widgets.Button(label="Start", color="success", width=90)
+        stop = pn.widgets.Button(label="Stop", color="warning", width=90)
+        reset = pn.widgets.Button(label="Reset", color="danger", width=90)
         start.on_click(c.start)
         stop.on_click(c.stop)
         reset.on_click(c.reset)
@@ -148,7 +150,7 @@ class Dashboard(pn.viewable.Viewer):
         if self.engine.n_series > 1:
             options = {f"series {i}": i for i in range(self.engine.n_series)}
             controls.append(
-                pn.widgets.Select.from_param(c.param.series, options=options, name="Series", width=160)
+                pn.widgets.Select.from_param(c.param.series, options=options, label="Series", width=160)
             )
         stats = pn.pane.HTML(pn.bind(render_stats, c.param.status), width=320)
         model = pn.pane.HTML(pn.bind(render_model, c.param.status), sizing_mode="stretch_width")

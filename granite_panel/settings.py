@@ -167,3 +167,27 @@ def _bounds_text(parameter) -> str:
 
 def _fail(key: str, text: str, allowed: str):
     raise SettingsError(f"{key}={text!r} is not allowed: expected {allowed}")
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting, its meaning and its default."""
+    lines = [
+        "# granite-panel settings. Copy to .env and edit; the environment overrides .env.",
+        "# Generated from granite_panel/settings.py (tests keep the two in sync).",
+        "",
+    ]
+    for name in field_names():
+        parameter = Settings.param[name]
+        default = parameter.default
+        if isinstance(default, bool):
+            default = str(default).lower()
+        allowed = ""
+        if isinstance(parameter, param.Selector):
+            allowed = f" One of: {', '.join(map(str, parameter.objects))}."
+        elif isinstance(parameter, param.Number) and parameter.bounds:
+            allowed = _bounds_text(parameter).replace(" from", " Allowed: from")
+            allowed = allowed.replace(" >=", " Allowed: >=") + ("." if allowed else "")
+        lines.append(f"# {parameter.doc}{allowed}")
+        lines.append(f"{name.upper()}={default}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""The controller and layout without a browser: ticks become stream updates."""
+
+import panel as pn
+import pytest
+
+from granite_panel.controller import StreamController
+from granite_panel.dashboard import Dashboard, render_alerts, render_model, render_stats
+from granite_panel.engine import Engine
+from granite_panel.settings import Settings
+
+
+@pytest.fixture
+def engine():
+    settings = Settings(
+        n_series=3,
+        context_length=64,
+        forecast_horizon=16,
+        history_limit=200,
+        anomaly_probability=0.2,
+        fallback_model="SeasonalNaive",
+        data_generation_interval=0.05,
+        model_name="/nonexistent/model-folder",
+    )
+    engine = Engine(settings)
+    yield engine
+    engine.stop()
+
+
+def test_poll_streams_only_new_rows_in_one_batch(engine):
+    controller = StreamController(engine)
+    assert len(controller.history.data) == 0
+    engine.step()
+    controller.poll()
+    assert len(controller.history.data) == 65  # backfill (context) + the live point
+    assert len(controller.forecast.data) == 16
+    sent = []
+    controller.history.add_subscriber(lambda data: sent.append(len(controller.history.data)))
+    engine.step()
+    engine.step()
+    controller.poll()
+    assert sent == [67]  # two ticks, one update
+    assert controller.status["data_points"] == 67 * 3
+
+
+def test_alerts_newest_first_and_markers(engine):
+    controller = StreamController(engine)
+    for _ in range(40):
+        engine.step()
+    controller.poll()
+    assert controller.alerts, "20% anomaly rate over 40 ticks must raise alerts"
+    times = [a["timestamp"] for a in controller.alerts]
+    assert times == sorted(times, reverse=True)
+    flagged = (engine.snapshot().severity[0] > 0).sum()
+    assert len(controller.markers.data) == flagged
+
+
+def test_series_selector_reloads_that_series(engine):
+    controller = StreamController(engine)
+    engine.step()
+    controller.poll()
+    first = controller.history.data["value"].to_numpy().copy()
+    controller.series = 2
+    second = controller.history.data["value"].to_numpy()
+    assert len(second) == len(first)
+    assert (second != first).any()
+    assert list(second) == list(engine.snapshot().values[2])
+
+
+def test_reset_by_anyone_clears_every_viewer(engine):
+    one, two = StreamController(engine), StreamController(engine)
+    engine.step()
+    one.poll(), two.poll()
+    one.reset()
+    two.poll()
+    for controller in (one, two):
+        assert len(controller.history.data) == 0
+        assert len(controller.forecast.data) == 0
+        assert controller.status["data_points"] == 0
+        assert controller.alerts == []
+
+
+def test_start_and_stop_reach_other_viewers(engine):
+    one, two = StreamController(engine), StreamController(engine)
+    one.start()
+    two.poll()
+    assert two.running is True
+    two.stop()
+    one.poll()
+    assert one.running is False
+
+
+def test_a_slow_viewer_resyncs_from_history(engine, monkeypatch):
+    import granite_panel.engine as engine_module
+
+    controller = StreamController(engine)
+    engine.step()
+    controller.poll()
+    engine.recent_ticks.clear()  # as if this viewer missed more ticks than are kept
+    engine.step()
+    controller.poll()
+    assert len(controller.history.data) == engine.ring.size
+    assert engine_module.RECENT_TICKS > 0
+
+
+def test_detach_stops_the_periodic_callback(engine):
+    controller = StreamController(engine)
+    controller.attach()
+    callback = controller._callback
+    assert controller.attached and callback.running
+    controller.detach()
+    assert not controller.attached and not callback.running
+
+
+def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
+    dashboard = Dashboard(engine=engine, autopoll=False)
+    layout = dashboard.__panel__()
+    names = [w.label for w in layout.select(pn.widgets.Button)]
+    assert names == ["Start", "Stop", "Reset"]
+    assert layout.select(pn.widgets.Select), "a series selector when N_SERIES > 1"
+    assert layout.select(pn.pane.HoloViews)
+    dashboard.controller.step()
+    html = "".join(p.object for p in layout.select(pn.pane.HTML) if isinstance(p.object, str))
+    assert "stat-data_points" in html
+
+
+def test_single_series_has_no_selector():
+    engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
+    layout = Dashboard(engine=engine, autopoll=False).__panel__()
+    assert not layout.select(pn.widgets.Select)
+
+
+def test_renderers_say_what_the_model_is_doing():
+    loading = {"model": {"state": "loading", "model_name": "ibm-granite/x"}, "fallback_reason": "loading x"}
+    assert "Loading model" in render_model(loading)
+    failed = {
+        "model": {"state": "failed"},
+        "active_model": "AutoTheta",
+        "fallback_reason": "TTM-R2 unavailable: no network; using AutoTheta",
+    }
+    text = render_model(failed)
+    assert "AutoTheta" in text and "unavailable: no network" in text
+    ready = {"model": {"state": "ready", "device": "cuda"}, "active_model": "TTM-R2 (512-96-r2)"}
+    assert "TTM-R2 (512-96-r2)" in render_model(ready) and "cuda" in render_model(ready)
+    stats = render_stats({"data_points": 1234, "detection": {"precision": 0.5, "recall": None}})
+    assert "1,234" in stats and "50%" in stats and "n/a" in stats
+    feed = render_alerts(
+        [{"severity": "critical", "series": 1, "timestamp": "2026-01-01T00:00:05Z", "value": 3.0, "z": 6.0}]
+    )
+    assert "CRITICAL" in feed and "alert-critical" in feed
+    assert "No anomalies" in render_alerts([])
