@@ -1,0 +1,428 @@
+"""Online anomaly detectors: one point at a time, one detector object per series.
+
+Every detector has the same small interface::
+
+    det = make_detector("zscore")          # or "forecast", "ensemble", ...
+    score = det.update(value)              # score in [0, 1] of the newest point
+    scores = det.score_series(values)      # same as calling update on each value in turn
+
+A score depends only on the points seen so far (strictly causal). A non-finite value
+(NaN, inf) scores 0 and leaves the detector's state untouched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from collections import deque
+
+import numpy as np
+
+LN_TAIL_FLOOR = math.log(1e-10)  # log-likelihood score 1.0 at a tail probability of 1e-10
+SQRT2 = math.sqrt(2.0)
+
+
+class OnlineDetector:
+    """Base class: subclasses implement ``_update`` for finite values and ``reset``."""
+
+    name = "base"
+
+    def update(self, value: float) -> float:
+        """Anomaly score in [0, 1] of ``value``, the newest point of this series."""
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return 0.0
+        if not math.isfinite(value):
+            return 0.0
+        return self._update(value)
+
+    def update_many(self, values) -> np.ndarray:
+        """Scores of a small batch of new points, oldest first (same as ``update`` each)."""
+        return np.array([self.update(v) for v in np.asarray(values, dtype=float).ravel()])
+
+    def score_series(self, values) -> np.ndarray:
+        """Scores of a whole series from the current state; equal to ``update`` row by row."""
+        return self.update_many(values)
+
+    def reset(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _update(self, value: float) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+class RollingMoments:
+    """Mean and standard deviation of the last ``size`` values (running sums, O(1) a point).
+
+    The sums are recomputed from the window every ``size`` additions, so rounding error
+    never accumulates.
+    """
+
+    __slots__ = ("size", "buf", "s1", "s2", "_since")
+
+    def __init__(self, size: int):
+        self.size = int(size)
+        self.buf: deque[float] = deque()
+        self.s1 = self.s2 = 0.0
+        self._since = 0
+
+    def __len__(self) -> int:
+        return len(self.buf)
+
+    def add(self, x: float) -> None:
+        buf = self.buf
+        buf.append(x)
+        self.s1 += x
+        self.s2 += x * x
+        if len(buf) > self.size:
+            old = buf.popleft()
+            self.s1 -= old
+            self.s2 -= old * old
+        self._since += 1
+        if self._since >= self.size:
+            self._since = 0
+            self.s1 = math.fsum(buf)
+            self.s2 = math.fsum(v * v for v in buf)
+
+    def mean_std(self) -> tuple[float, float]:
+        n = len(self.buf)
+        if n == 0:
+            return 0.0, 0.0
+        mean = self.s1 / n
+        var = self.s2 / n - mean * mean
+        if var <= 1e-12 * (mean * mean + 1e-300):
+            var = 0.0
+        return mean, math.sqrt(var)
+
+
+def tail_score(z: float) -> float:
+    """Numenta's log-likelihood of a one-sided Gaussian tail: 0 at z <= 0, 1 at P <= 1e-10."""
+    if z <= 0.0:
+        return 0.0
+    tail = 0.5 * math.erfc(z / SQRT2)
+    if tail <= 1e-10:
+        return 1.0
+    return math.log(tail) / LN_TAIL_FLOOR if tail < 1.0 else 0.0
+
+
+class AnomalyLikelihood:
+    """Numenta's anomaly likelihood of a stream of raw scores in [0, 1].
+
+    The recent mean of the raw scores (``short`` points) is compared with a Gaussian fitted
+    to the long-run averaged scores (``long`` points); the score is the log of its upper tail
+    probability mapped to [0, 1] (``tail_score``). No opinion (0) during the first
+    ``learning`` points. Mean and variance have Numenta's lower bounds (0.03, 0.0003).
+    """
+
+    __slots__ = ("short", "learning", "recent", "r_sum", "history", "n")
+
+    def __init__(self, long: int = 8640, short: int = 10, learning: int = 300):
+        self.short = int(short)
+        self.learning = int(learning)
+        self.recent: deque[float] = deque()
+        self.r_sum = 0.0
+        self.history = RollingMoments(long)
+        self.n = 0
+
+    def update(self, raw: float) -> float:
+        self.recent.append(raw)
+        self.r_sum += raw
+        if len(self.recent) > self.short:
+            self.r_sum -= self.recent.popleft()
+        avg = self.r_sum / len(self.recent)
+        self.n += 1
+        score = 0.0
+        if self.n > self.learning:
+            mean, std = self.history.mean_std()
+            std = max(std, 0.0173)
+            score = tail_score((avg - max(mean, 0.03)) / std)
+        self.history.add(avg)
+        return score
+
+
+# --------------------------------------------------------------------------- detectors
+
+
+class ZScoreDetector(OnlineDetector):
+    """The seed's rolling z-score: |z| of a point against the ``window`` finite points before
+    it, mapped to a score ``|z| / (|z| + multiplier)`` (0.5 at the seed's alert threshold).
+    """
+
+    name = "zscore"
+
+    def __init__(self, window: int = 50, multiplier: float = 3.0, min_points: int = 3):
+        self.window = int(window)
+        self.multiplier = float(multiplier)
+        self.min_points = int(min_points)
+        self.reset()
+
+    def reset(self) -> None:
+        self.stats = RollingMoments(self.window)
+
+    def _score(self, value: float, mean: float, std: float) -> float:
+        dev = abs(value - mean)
+        if std > 0.0:
+            z = dev / std
+            return z / (z + self.multiplier)
+        return 1.0 if dev > 0.0 else 0.0
+
+    def _update(self, value: float) -> float:
+        score = 0.0
+        if len(self.stats) >= self.min_points:
+            mean, std = self.stats.mean_std()
+            score = self._score(value, mean, std)
+        self.stats.add(value)
+        return score
+
+    def score_series(self, values) -> np.ndarray:
+        """Vectorised, for benchmarks and the CLI; continues from (and updates) the state."""
+        values = np.asarray(values, dtype=float).ravel()
+        finite = np.isfinite(values)
+        past = np.fromiter(self.stats.buf, dtype=float, count=len(self.stats.buf))
+        seq = np.concatenate([past, values[finite]])
+        w, m = self.window, self.min_points
+        out_finite = np.zeros(int(finite.sum()))
+        if seq.size > m:
+            # windows of the w values before each new point (fewer at the very start)
+            padded = np.concatenate([np.full(w, np.nan), seq])
+            windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], w)[-out_finite.size :]
+            count = np.isfinite(windows).sum(axis=1)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(windows, axis=1) if out_finite.size else np.empty(0)
+                var = np.nanmean(windows * windows, axis=1) - mean * mean
+            var = np.where(var <= 1e-12 * (mean * mean + 1e-300), 0.0, var)
+            std = np.sqrt(var)
+            new = seq[-out_finite.size :] if out_finite.size else seq[:0]
+            dev = np.abs(new - mean)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = dev / std
+                score = np.where(std > 0, z / (z + self.multiplier), (dev > 0).astype(float))
+            out_finite = np.where(count >= m, np.nan_to_num(score, nan=0.0), 0.0)
+        # bring the running state to where update() would have left it
+        for v in values[finite][-w:]:
+            self.stats.add(float(v))
+        out = np.zeros(values.size)
+        out[finite] = out_finite
+        return out
+
+
+class ForecastDetector(OnlineDetector):
+    """Forecast-residual scoring turned into an anomaly likelihood.
+
+    Before each point arrives a cheap online model (exponential smoothing of the level,
+    ``alpha``) predicts it; the residual's size relative to the typical residual of the last
+    ``scale_window`` points is the raw surprise ``|r| / (|r| + typical)`` in [0, 1], and
+    ``AnomalyLikelihood`` says how unusual the recent surprise is against its long-run
+    distribution.
+    """
+
+    name = "forecast"
+
+    def __init__(self, alpha: float = 0.5, scale_window: int = 1000, long: int = 8640,
+                 short: int = 10, learning: int = 300):
+        self.alpha = float(alpha)
+        self.scale_window = int(scale_window)
+        self.long, self.short, self.learning = int(long), int(short), int(learning)
+        self.reset()
+
+    def reset(self) -> None:
+        self.level = None
+        self.abs_res = RollingMoments(self.scale_window)
+        self.likelihood = AnomalyLikelihood(self.long, self.short, self.learning)
+
+    def _raw(self, value: float) -> float:
+        if self.level is None:
+            self.level = value
+            return 0.0
+        res = abs(value - self.level)
+        self.level += self.alpha * (value - self.level)
+        typical = self.abs_res.s1 / len(self.abs_res) if len(self.abs_res) else 0.0
+        self.abs_res.add(res)
+        if typical > 0.0:
+            return res / (res + typical)
+        return 1.0 if res > 0.0 else 0.0
+
+    def _update(self, value: float) -> float:
+        return self.likelihood.update(self._raw(value))
+
+
+def dominant_period(x: np.ndarray, min_lag: int = 4, min_acf: float = 0.5) -> int:
+    """Lag of the highest autocorrelation peak of ``x`` (biased ACF), 0 if none reaches
+    ``min_acf``. Lags up to a third of the length are considered."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n < 3 * min_lag:
+        return 0
+    x = x - x.mean()
+    denom = float(np.dot(x, x))
+    if denom <= 0:
+        return 0
+    size = 1 << int(2 * n - 1).bit_length()
+    f = np.fft.rfft(x, size)
+    acf = np.fft.irfft(f * np.conj(f), size)[: n // 3] / denom
+    if acf.size <= min_lag + 1:
+        return 0
+    lags = np.arange(acf.size)
+    peak = (acf[1:-1] > acf[:-2]) & (acf[1:-1] >= acf[2:])
+    cand = lags[1:-1][peak & (lags[1:-1] >= min_lag)]
+    if cand.size == 0:
+        return 0
+    best = int(cand[np.argmax(acf[cand])])
+    return best if acf[best] >= min_acf else 0
+
+
+class SeasonalResidual:
+    """Surprise of a point against the same phase of the previous cycle, ``|x_t - x_{t-P}|``,
+    relative to its typical size. ``P`` is re-estimated from the history seen so far every
+    ``every`` points; no seasonal opinion (raw 0) while no clear period is found."""
+
+    def __init__(self, history=4000, every=1000, first=900, scale_window=1000,
+                 long=8640, short=10, learning=300):
+        self.lik_args = (long, short, learning)
+        self.likelihood = AnomalyLikelihood(*self.lik_args)
+        self.hist = deque(maxlen=history)
+        self.every, self.first = every, first
+        self.period = 0
+        self.abs_res = RollingMoments(scale_window)
+        self.n = 0
+
+    def update(self, value):
+        self.n += 1
+        raw = 0.0
+        p = self.period
+        if p and len(self.hist) >= p:
+            res = abs(value - self.hist[-p])
+            typical = self.abs_res.s1 / len(self.abs_res) if len(self.abs_res) else 0.0
+            self.abs_res.add(res)
+            raw = res / (res + typical) if typical > 0 else (1.0 if res > 0 else 0.0)
+            raw = self.likelihood.update(raw)
+        self.hist.append(value)
+        if self.n >= self.first and (self.n - self.first) % self.every == 0:
+            new = dominant_period(np.fromiter(self.hist, float, len(self.hist)))
+            if new != self.period:
+                self.period = new
+                self.abs_res = RollingMoments(self.abs_res.size)
+                self.likelihood = AnomalyLikelihood(*self.lik_args)
+        return raw
+
+
+class EnsembleDetector(OnlineDetector):
+    """The best detector on NAB here: three surprise signals, each turned into an anomaly
+    likelihood, their maximum, a spatial-novelty override and suppression of repeat alerts.
+
+    - forecast residual (``ForecastDetector``: exponential smoothing, ``alpha``);
+    - level shift: |z| of the mean of the last ``shift_short`` points against the
+      ``shift_long`` points before them, raw ``|z| / (|z| + 3)``;
+    - seasonal residual (``SeasonalResidual``: period from the autocorrelation of the
+      history seen so far, none while no clear period);
+    - spatial novelty (as Numenta's NAB detector): once past ``learning`` points, a value
+      beyond the range seen so far by more than ``spatial_tol`` of that range scores 1;
+    - after a score >= ``suppress_at`` the next ``suppress`` points score 0 (NAB counts only
+      the first detection in a window and charges every false positive). ``last_raw`` keeps
+      the score before suppression, for displays.
+
+    Every part is O(1) a point except the period estimate (an FFT of <= 4000 points every
+    1000 points).
+    """
+
+    name = "ensemble"
+
+    def __init__(self, alpha: float = 0.5, scale_window: int = 1000, long: int = 8640,
+                 short: int = 30, learning: int = 300, shift_short: int = 5,
+                 shift_long: int = 1000, spatial_tol: float = 0.05, suppress: int = 300,
+                 suppress_at: float = 0.25, use_forecast: bool = True, use_shift: bool = True,
+                 use_season: bool = True, use_spatial: bool = True):
+        self.alpha, self.scale_window = float(alpha), int(scale_window)
+        self.long, self.short, self.learning = int(long), int(short), int(learning)
+        self.shift_short, self.shift_long = int(shift_short), int(shift_long)
+        self.spatial_tol = float(spatial_tol)
+        self.suppress, self.suppress_at = int(suppress), float(suppress_at)
+        self.use_forecast, self.use_shift = bool(use_forecast), bool(use_shift)
+        self.use_season, self.use_spatial = bool(use_season), bool(use_spatial)
+        self.reset()
+
+    def reset(self) -> None:
+        lik = (self.long, self.short, self.learning)
+        self.forecast = ForecastDetector(self.alpha, self.scale_window, *lik)
+        self.shift_likelihood = AnomalyLikelihood(*lik)
+        self.season = SeasonalResidual(scale_window=self.scale_window, long=self.long,
+                                       short=self.short, learning=self.learning)
+        self.recent: deque[float] = deque(maxlen=self.shift_short)
+        self.long_stats = RollingMoments(self.shift_long)
+        self.lo = self.hi = None
+        self.n = 0
+        self.last_alert = None
+        self.last_raw = 0.0
+
+    def _shift_raw(self, value: float) -> float:
+        self.recent.append(value)
+        raw = 0.0
+        if len(self.long_stats) >= 30:
+            mean, std = self.long_stats.mean_std()
+            z = abs(sum(self.recent) / len(self.recent) - mean) / max(std, 1e-9 * (abs(mean) + 1))
+            raw = z / (z + 3.0)
+        if len(self.recent) == self.shift_short:
+            self.long_stats.add(self.recent[0])  # the long window ends where the short begins
+        return raw
+
+    def _update(self, value: float) -> float:
+        self.n += 1
+        score = 0.0
+        if self.use_forecast:
+            score = max(score, self.forecast._update(value))
+        if self.use_shift:
+            score = max(score, self.shift_likelihood.update(self._shift_raw(value)))
+        if self.use_season:
+            score = max(score, self.season.update(value))
+        if self.use_spatial:
+            if self.n > self.learning and self.hi > self.lo:
+                tol = (self.hi - self.lo) * self.spatial_tol
+                if value > self.hi + tol or value < self.lo - tol:
+                    score = 1.0
+            self.lo = value if self.lo is None else min(self.lo, value)
+            self.hi = value if self.hi is None else max(self.hi, value)
+        self.last_raw = score
+        if self.suppress:
+            if self.last_alert is not None and self.n - self.last_alert <= self.suppress:
+                return 0.0
+            if score >= self.suppress_at:
+                self.last_alert = self.n
+        return score
+
+
+# --------------------------------------------------------------------------- registry
+
+DETECTORS: dict[str, type[OnlineDetector]] = {
+    "zscore": ZScoreDetector,
+    "forecast": ForecastDetector,
+    "ensemble": EnsembleDetector,
+}
+
+
+DEFAULT_DETECTOR = "ensemble"  # the best on NAB (benchmarks/nab.py)
+
+
+def make_detector(name: str, **kwargs) -> OnlineDetector:
+    """A fresh detector by registry name; ``ValueError`` naming the allowed names otherwise."""
+    try:
+        cls = DETECTORS[name]
+    except (KeyError, TypeError):
+        allowed = ", ".join(DETECTORS)
+        close = difflib.get_close_matches(str(name), DETECTORS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown detector {name!r}{hint}; allowed: {allowed}") from None
+    return cls(**kwargs)
+
+
+def score_series(values, detector: str = DEFAULT_DETECTOR, **kwargs) -> np.ndarray:
+    """Scores of a whole series by a fresh detector ``detector``."""
+    return make_detector(detector, **kwargs).score_series(values)

@@ -1,0 +1,100 @@
+"""``detect`` subcommand: output format, causality, malformed input -> one line + exit 2."""
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from granite_panel.detect_cli import add_detect_parser, main, run_detect
+
+
+def write_csv(path, n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="5min").strftime("%Y-%m-%d %H:%M:%S"),
+            "value": np.sin(np.arange(n) / 10) + 0.1 * rng.standard_normal(n),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def detect(argv):
+    parser = argparse.ArgumentParser()
+    add_detect_parser(parser.add_subparsers(dest="command"))
+    return run_detect(parser.parse_args(["detect", *argv]))
+
+
+def test_subprocess_writes_scores(tmp_path):
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame = write_csv(src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "granite_panel.detect_cli", str(src), "-o", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    res = pd.read_csv(out)
+    assert list(res.columns) == ["timestamp", "value", "anomaly_score"]
+    assert len(res) == len(frame) and res["anomaly_score"].between(0, 1).all()
+    pd.testing.assert_series_equal(res["value"], frame["value"])
+
+
+@pytest.mark.parametrize("name", ["zscore", "forecast", "ensemble"])
+def test_causal_changing_later_rows_keeps_earlier_scores(tmp_path, name):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    frame = write_csv(a)
+    frame.loc[400:, "value"] = 1000.0 + np.arange(len(frame) - 400)
+    frame.to_csv(b, index=False)
+    assert detect([str(a), "-o", str(tmp_path / "sa.csv"), "--detector", name]) == 0
+    assert detect([str(b), "-o", str(tmp_path / "sb.csv"), "--detector", name]) == 0
+    sa = pd.read_csv(tmp_path / "sa.csv")["anomaly_score"].to_numpy()
+    sb = pd.read_csv(tmp_path / "sb.csv")["anomaly_score"].to_numpy()
+    np.testing.assert_array_equal(sa[:400], sb[:400])
+
+
+def test_stdout_when_no_output(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    write_csv(src, n=20)
+    assert main([str(src), "--detector", "zscore"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "timestamp,value,anomaly_score"
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "empty"),
+        ("timestamp,value\n", "no data rows"),
+        ("time,val\n2024-01-01,1\n", "missing column"),
+        ("timestamp,value\n2024-01-01 00:00,1\n2024-01-01 00:05,abc\n", "not a number"),
+        ("timestamp,value\nnot-a-date,1\n", "not a date"),
+    ],
+)
+def test_malformed_input_exits_2_with_one_line(tmp_path, capsys, content, fragment):
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    assert detect([str(src), "-o", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and fragment in err
+
+
+def test_missing_file_and_unknown_detector_exit_2(tmp_path, capsys):
+    assert detect([str(tmp_path / "nope.csv")]) == 2
+    src = tmp_path / "in.csv"
+    write_csv(src, n=10)
+    assert detect([str(src), "--detector", "zscor"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "did you mean 'zscore'" in err[1]
+
+
+def test_subprocess_malformed_one_line_exit_2(tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("a,b\n1,2\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "granite_panel.detect_cli", str(src)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
