@@ -15,7 +15,7 @@ from tornado.web import RequestHandler
 
 from . import runtime
 from .detection import SEVERITY_NAMES
-from .engine import Engine, finite_list, iso
+from .engine import Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 
@@ -57,21 +57,22 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
     """The last ``limit`` points (all series, or one) and the last 10 predictions."""
     chosen = list(range(engine.n_series)) if series is None else [series]
     snap = engine.snapshot(last=-(-limit // len(chosen)))
-    rows = []
-    for j, timestamp in enumerate(snap.timestamps):
-        for i in chosen:
-            value = snap.values[i, j]
-            rows.append(
-                {
-                    "timestamp": iso(timestamp),
-                    "series": i,
-                    "value": float(value) if np.isfinite(value) else None,
-                    "anomaly": bool(snap.severity[i, j] > 0),
-                    "severity": SEVERITY_NAMES[snap.severity[i, j]],
-                    "z": round(float(snap.z[i, j]), 4),
-                }
-            )
-    rows = rows[-limit:]
+    stamps = iso_list(snap.timestamps)
+    values = snap.values[chosen].T.tolist()  # [time][series], NaN cleaned below
+    severity = snap.severity[chosen].T.tolist()
+    z = np.round(snap.z[chosen], 4).T.tolist()
+    rows = [
+        {
+            "timestamp": stamps[j],
+            "series": series,
+            "value": values[j][k],
+            "anomaly": severity[j][k] > 0,
+            "severity": SEVERITY_NAMES[severity[j][k]],
+            "z": z[j][k],
+        }
+        for j in range(len(stamps))
+        for k, series in enumerate(chosen)
+    ][-limit:]
     return _clean(
         {
             "generation": snap.generation,

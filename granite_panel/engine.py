@@ -63,7 +63,7 @@ class Prediction:
             "made_at": iso(self.made_at),
             "model": self.model,
             "inference_ms": round(self.inference_ms, 3),
-            "timestamps": [iso(t) for t in self.timestamps],
+            "timestamps": iso_list(self.timestamps),
             "series": {str(i): finite_list(self.values[i]) for i in series},
         }
 
@@ -101,9 +101,18 @@ def iso(epoch_seconds: float) -> str:
     return np.datetime64(int(round(epoch_seconds * 1000)), "ms").astype(str) + "Z"
 
 
+def iso_list(epoch_seconds: np.ndarray) -> list[str]:
+    """ISO 8601 UTC strings for many timestamps at once (JSON payloads)."""
+    millis = np.round(np.asarray(epoch_seconds, dtype=float) * 1000).astype("int64")
+    return [t + "Z" for t in np.datetime_as_string(millis.astype("datetime64[ms]"))]
+
+
 def finite_list(values: np.ndarray) -> list:
     """Floats for JSON, with None where a value is NaN or infinite."""
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+    values = np.asarray(values, dtype=float)
+    if np.isfinite(values).all():
+        return values.tolist()
+    return [v if np.isfinite(v) else None for v in values.tolist()]
 
 
 def coerce_points(values) -> tuple[np.ndarray, np.ndarray]:
