@@ -1,0 +1,36 @@
+"""Shared test setup: no network for Hugging Face, and a tiny TinyTimeMixer on disk."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Set before anything imports huggingface_hub (it reads the flag at import time): a hub
+# model then fails to load at once instead of waiting on the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_ttm_dir(tmp_path_factory) -> str:
+    """Folder of a small, randomly initialised TTM (context 64, horizon 16) saved with
+    ``save_pretrained``, so the real ``tsfm_public.toolkit.get_model`` path loads it."""
+    import torch
+    from tsfm_public import TinyTimeMixerConfig, TinyTimeMixerForPrediction
+
+    config = TinyTimeMixerConfig(
+        context_length=64,
+        prediction_length=16,
+        patch_length=8,
+        patch_stride=8,
+        num_input_channels=1,
+        d_model=16,
+        num_layers=2,
+        decoder_num_layers=1,
+        decoder_d_model=16,
+    )
+    folder = tmp_path_factory.mktemp("tiny-ttm")
+    with torch.random.fork_rng():  # the same weights every run, without touching others' RNG
+        torch.manual_seed(0)
+        TinyTimeMixerForPrediction(config).save_pretrained(folder)
+    return str(folder)
