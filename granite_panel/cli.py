@@ -1,11 +1,14 @@
-"""``granite-panel``: serve the dashboard (more subcommands come with later issues)."""
+"""``granite-panel``: serve the dashboard, fetch a TTM for offline use, score a CSV."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
+from .detect_cli import add_detect_parser
 from .settings import Settings, SettingsError
 
 
@@ -28,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="how often closed browser sessions are released (milliseconds)",
     )
+    serve.set_defaults(func=serve_command)
+    fetch = commands.add_parser(
+        "fetch-model",
+        help="save the TTM revision chosen for CONTEXT_LENGTH/FORECAST_HORIZON to a folder",
+    )
+    fetch.add_argument("--dest", help="folder to save into (default: models/<revision>)")
+    fetch.set_defaults(func=fetch_command)
+    add_detect_parser(commands)
     return parser
 
 
@@ -48,7 +59,7 @@ def configure_logging(debug: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
     settings = load_settings(port=args.port, address=args.address, autostart=args.autostart)
     configure_logging(settings.debug)
     import panel as pn
@@ -79,15 +90,60 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def quiet_hub_logging() -> None:
+    """The hub client logs every retry; the command prints one line of its own instead."""
+    for name in ("huggingface_hub", "transformers"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    import huggingface_hub.utils.logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+    hub_logging.disable_progress_bars() if hasattr(hub_logging, "disable_progress_bars") else None
+
+
+def fetch_command(args: argparse.Namespace) -> int:
+    """Download once (where the hub is reachable), then run offline with MODEL_NAME=DEST."""
+    settings = load_settings()
+    quiet_hub_logging()
+    from .forecasting import describe_load_error, fetch_model, is_hub_id
+
+    if not is_hub_id(settings.model_name):
+        print(
+            f"granite-panel: error: MODEL_NAME={settings.model_name!r} is a local folder "
+            "already; fetch-model needs a hub id",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        revision, dest = fetch_model(
+            settings.model_name,
+            args.dest or Path("models") / "pending",
+            settings.context_length,
+            settings.forecast_horizon,
+            settings.freq,
+            settings.freq_prefix_tuning,
+        )
+    except Exception as exc:
+        print(
+            f"granite-panel: error: cannot fetch {settings.model_name}: {describe_load_error(exc)}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.dest is None:
+        dest = dest.rename(dest.parent / revision)
+    print(f"saved {settings.model_name} ({revision}) to {dest}; use MODEL_NAME={dest}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return serve(args)
+        return args.func(args)
     except SettingsError as exc:
         print(f"granite-panel: error: {exc}", file=sys.stderr)
         return 2
-    return 1
+    except BrokenPipeError:  # e.g. `granite-panel detect x.csv | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ def marker_frame(timestamps=(), values=(), severity=()) -> pd.DataFrame:
 
 
 def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
+    """The forecast of one series with its band (lower = upper = value until calibrated)."""
     if prediction is None:
-        return history_frame()
-    return history_frame(prediction.timestamps, prediction.values[series])
+        frame = history_frame()
+        return frame.assign(lower=frame["value"], upper=frame["value"])
+    frame = history_frame(prediction.timestamps, prediction.values[series])
+    if prediction.lower is None:
+        return frame.assign(lower=frame["value"], upper=frame["value"])
+    return frame.assign(lower=prediction.lower[series], upper=prediction.upper[series])
 
 
 class StreamController(param.Parameterized):
@@ -68,7 +73,7 @@ class StreamController(param.Parameterized):
             history_frame(), length=engine.settings.history_limit, index=False
         )
         self.markers = hv.streams.Buffer(marker_frame(), length=MARKERS_KEPT, index=False)
-        self.forecast = hv.streams.Pipe(data=history_frame())
+        self.forecast = hv.streams.Pipe(data=forecast_frame(None, 0))
         self._seq = 0
         self._generation = None
         self._callback = None

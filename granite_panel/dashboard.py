@@ -53,13 +53,41 @@ def render_stats(status: dict) -> str:
         ("Precision", pct(detection.get("precision")), "precision"),
         ("Recall", pct(detection.get("recall")), "recall"),
     ]
+    accuracy = status.get("accuracy") or {}
+    if accuracy.get("coverage") is not None:
+        rows.append(
+            (
+                f"Band coverage (nominal {accuracy['interval_level']:.0%})",
+                f"{accuracy['coverage']:.0%} of {accuracy['coverage_points']:,} points",
+                "coverage",
+            )
+        )
     if status.get("errors"):
         rows.append(("Tick errors", f"{status['errors']} ({status.get('last_error')})", "errors"))
     body = "".join(
         f'<tr><td>{label}</td><td class="stat-{key}">{html.escape(str(value))}</td></tr>'
         for label, value, key in rows
     )
-    return f'<table class="gp-stats">{body}</table>'
+    return f'<table class="gp-stats">{body}</table>' + render_accuracy(accuracy)
+
+
+def render_accuracy(accuracy: dict) -> str:
+    """MAE and MASE of the live model beside seasonal naive, over matured forecasts."""
+    if not accuracy.get("window"):
+        return '<p class="gp-accuracy"><i>Accuracy appears when the first forecast matures.</i></p>'
+
+    def num(value):
+        return "n/a" if value is None else f"{value:.3g}"
+
+    model, naive = accuracy["model"], accuracy["seasonal_naive"]
+    return (
+        f'<table class="gp-stats gp-accuracy"><tr><td>last {accuracy["window"]} forecasts</td>'
+        "<td>MAE</td><td>MASE</td></tr>"
+        f'<tr><td>{html.escape(str(model["name"]))}</td><td class="acc-model-mae">{num(model["mae"])}</td>'
+        f'<td class="acc-model-mase">{num(model["mase"])}</td></tr>'
+        f'<tr><td>seasonal naive</td><td class="acc-naive-mae">{num(naive["mae"])}</td>'
+        f'<td class="acc-naive-mase">{num(naive["mase"])}</td></tr></table>'
+    )
 
 
 def render_model(status: dict) -> str:
@@ -113,6 +141,10 @@ class Dashboard(pn.viewable.Viewer):
     def engine(self) -> Engine:
         return self.controller.engine
 
+    @property
+    def band_label(self) -> str:
+        return f"{self.engine.settings.interval_level:.0%} band"
+
     def chart(self) -> pn.pane.HoloViews:
         c = self.controller
         hv.Store.set_current_backend("bokeh")
@@ -122,11 +154,15 @@ class Dashboard(pn.viewable.Viewer):
         forecast = hv.DynamicMap(
             lambda data: hv.Curve(data, "time", "value", label="forecast"), streams=[c.forecast]
         ).opts(color=FORECAST_COLOR, line_width=2.5, line_dash="dashed")
+        band = hv.DynamicMap(
+            lambda data: hv.Area(data, "time", ["lower", "upper"], label=self.band_label),
+            streams=[c.forecast],
+        ).opts(color=FORECAST_COLOR, alpha=0.2, line_alpha=0)
         markers = hv.DynamicMap(
             lambda data: hv.Points(data, ["time", "value"], ["severity", "color"], label="anomaly"),
             streams=[c.markers],
         ).opts(color="color", size=9, line_color="black", tools=["hover"])
-        overlay = (history * forecast * markers).opts(
+        overlay = (band * history * forecast * markers).opts(
             hv.opts.Overlay(
                 responsive=True,
                 height=420,

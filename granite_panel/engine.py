@@ -17,8 +17,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .accuracy import AccuracyTracker, mase_scale
 from .detection import SEVERITY_NAMES, ZScoreDetector
-from .forecasting import ForecastResult, ForecastService, StatisticalForecaster
+from .forecasting import (
+    ForecastResult,
+    ForecastService,
+    StatisticalForecaster,
+    fill_gaps,
+    seasonal_naive,
+)
 from .settings import Settings
 from .sources import Batch, SyntheticSource
 
@@ -57,15 +64,21 @@ class Prediction:
     model: str
     reason: str
     inference_ms: float
+    lower: np.ndarray | None = None  # [n_series, horizon] conformal band, once calibrated
+    upper: np.ndarray | None = None
 
     def as_dict(self, series: list[int]) -> dict:
-        return {
+        payload = {
             "made_at": iso(self.made_at),
             "model": self.model,
             "inference_ms": round(self.inference_ms, 3),
             "timestamps": iso_list(self.timestamps),
             "series": {str(i): finite_list(self.values[i]) for i in series},
         }
+        if self.lower is not None:
+            payload["lower"] = {str(i): finite_list(self.lower[i]) for i in series}
+            payload["upper"] = {str(i): finite_list(self.upper[i]) for i in series}
+        return payload
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,12 @@ class Ring:
         n = min(last, self.size)
         return (np.arange(self.count - n, self.count)) % self.capacity
 
+    def span(self, start: int, length: int) -> np.ndarray | None:
+        """Values of points ``start .. start+length-1`` (absolute), None if no longer kept."""
+        if start < self.count - self.size or start + length > self.count:
+            return None
+        return self.values[:, np.arange(start, start + length) % self.capacity]
+
     def last_values(self, last: int) -> np.ndarray:
         return self.values[:, self._order(last)]
 
@@ -200,6 +219,8 @@ class Engine:
             context_length=s.context_length,
             horizon=s.forecast_horizon,
             use_gpu=s.use_gpu,
+            freq=s.freq,
+            freq_prefix_tuning=s.freq_prefix_tuning,
             fallback=StatisticalForecaster(
                 model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length
             ),
@@ -208,6 +229,9 @@ class Engine:
             window_size=s.anomaly_window_size, multiplier=s.anomaly_threshold_multiplier
         )
         self.n_series = s.n_series
+        self.accuracy = AccuracyTracker(
+            s.forecast_horizon, level=s.interval_level, window=s.accuracy_window
+        )
         self._state_lock = threading.RLock()  # guards every field readers see
         self._step_lock = threading.Lock()  # one tick at a time
         self._stop = threading.Event()
@@ -219,6 +243,7 @@ class Engine:
 
     def _clear(self) -> None:
         self.ring = Ring(self.n_series, self.settings.history_limit)
+        self.accuracy.reset()
         self.valid_count = np.zeros(self.n_series, dtype=np.int64)
         self.counters = dict.fromkeys(
             (
@@ -264,6 +289,9 @@ class Engine:
     def reset(self) -> None:
         """Stop, forget all history and counters, restart the source from its seed."""
         self.stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()  # a tick already past its stop check must not land after the reset
         with self._step_lock, self._state_lock:
             self.source.reset()
             self.forecasts.fallback.reset()
@@ -310,11 +338,20 @@ class Engine:
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.min())
-        prediction = None
+            start = self.ring.count
+        prediction, error = None, None
         if context.shape[1] > 0 and np.isfinite(context).any(axis=1).all():
-            result = self.forecasts.predict(context, n_valid)
-            prediction = self._prediction(batch.timestamps[-1], result)
+            try:
+                result = self.forecasts.predict(context, n_valid)
+            except Exception as exc:  # the points are stored already: the tick still goes out
+                log.exception("forecast failed; the tick goes out without one")
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                prediction = self._prediction(batch.timestamps[-1], result, context, start)
         with self._state_lock:
+            if error is not None:
+                self.counters["errors"] += 1
+                self.last_error = error
             if prediction is not None:
                 self.predictions.append(prediction)
                 self.counters["total_predictions"] += self.n_series
@@ -334,16 +371,27 @@ class Engine:
             self.recent_ticks.append(tick)
         return tick
 
-    def _prediction(self, last_time: float, result: ForecastResult) -> Prediction:
-        interval = self.settings.data_generation_interval
-        steps = np.arange(1, result.values.shape[1] + 1)
+    def _prediction(
+        self, last_time: float, result: ForecastResult, context: np.ndarray, start: int
+    ) -> Prediction:
+        """The forecast with its band; it is kept to be scored when its horizon matures."""
+        season = self.settings.season_length
+        horizon = result.values.shape[1]
+        naive = seasonal_naive(fill_gaps(context), horizon, season)
+        with self._state_lock:
+            lower, upper = self.accuracy.record(
+                start, result.model, result.values, naive, mase_scale(context, season)
+            )
+        steps = np.arange(1, horizon + 1)
         return Prediction(
             made_at=float(last_time),
-            timestamps=last_time + steps * interval,
+            timestamps=last_time + steps * self.settings.data_generation_interval,
             values=result.values,
             model=result.model,
             reason=result.reason,
             inference_ms=result.inference_ms,
+            lower=lower,
+            upper=upper,
         )
 
     def _ingest(self, batch: Batch, live_from: int = 0):
@@ -382,6 +430,7 @@ class Engine:
                 self.counters["true_positives"] += int((flagged & truth).sum())
                 self.counters["false_positives"] += int((flagged & ~truth).sum())
                 self.counters["false_negatives"] += int((~flagged & truth).sum())
+            self.accuracy.mature(self.ring.count, self.ring.span)
         return values, z, severity, alerts
 
     # ------------------------------------------------------------------ readers
@@ -425,6 +474,7 @@ class Engine:
                 "model": model,
                 "last_inference_ms": self.last_inference_ms,
                 "detection": self.detection_quality(),
+                "accuracy": self.accuracy.summary(),
                 "n_series": self.n_series,
                 "generation": self.generation,
                 "config": {
@@ -434,6 +484,7 @@ class Engine:
                     "history_limit": s.history_limit,
                     "anomaly_window_size": s.anomaly_window_size,
                     "anomaly_threshold_multiplier": s.anomaly_threshold_multiplier,
+                    "interval_level": s.interval_level,
                     "n_series": s.n_series,
                 },
             }

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Protocol
 
 import numpy as np
@@ -21,7 +22,37 @@ from .settings import DEFAULT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 
-HUB_PREFIX = "ibm-granite/"
+_TSFM_IMPORT_LOCK = threading.Lock()
+
+
+def import_tsfm():
+    """Import tsfm_public's toolkit once, under a lock.
+
+    The model loads in a background thread while the engine thread may need the conformal
+    processor; two threads importing the same package at once can hit Python's import
+    deadlock detection, which would look like a failed model load.
+    """
+    with _TSFM_IMPORT_LOCK:
+        from tsfm_public.toolkit.conformal import PostHocProbabilisticProcessor
+        from tsfm_public.toolkit.get_model import get_model
+        from tsfm_public.toolkit.time_series_preprocessor import DEFAULT_FREQUENCY_MAPPING
+
+        quiet_tsfm_logging()
+
+    return SimpleNamespace(
+        get_model=get_model,
+        PostHocProbabilisticProcessor=PostHocProbabilisticProcessor,
+        frequency_tokens=DEFAULT_FREQUENCY_MAPPING,
+    )
+
+
+def quiet_tsfm_logging() -> None:
+    """tsfm_public logs every model choice at INFO; keep its warnings, drop the chatter."""
+    if log.isEnabledFor(logging.DEBUG):
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if "tsfm_public" in name:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class Forecaster(Protocol):
@@ -158,7 +189,9 @@ def is_hub_id(model_name: str) -> bool:
 class TTMForecaster:
     """A loaded TinyTimeMixer: per-series standard scaling, all series in one batch."""
 
-    def __init__(self, model, name: str, horizon: int, device: str = "cpu"):
+    def __init__(
+        self, model, name: str, horizon: int, device: str = "cpu", freq_token: int | None = None
+    ):
         import torch
 
         self._torch = torch
@@ -166,6 +199,10 @@ class TTMForecaster:
         self.name = name
         self.device = device
         self.horizon = horizon
+        # Revisions trained with frequency prefix tuning expect a token for the data's
+        # resolution (tsfm_public's DEFAULT_FREQUENCY_MAPPING); the others take none.
+        uses_token = bool(getattr(model.config, "resolution_prefix_tuning", False))
+        self.freq_token = freq_token if uses_token else None
         self.min_context = int(model.config.context_length)
         self.model_horizon = int(
             getattr(model.config, "prediction_filter_length", None)
@@ -182,54 +219,136 @@ class TTMForecaster:
         scaled = (window - mean) / std
         with torch.no_grad():
             past = torch.as_tensor(scaled[:, :, None], dtype=torch.float32, device=self.device)
-            output = self.model(past_values=past).prediction_outputs
-        forecast = output[:, : self.horizon, 0].float().cpu().numpy() * std + mean
-        if forecast.shape[1] < self.horizon:  # model horizon shorter: pad with its last value
-            pad = np.repeat(forecast[:, -1:], self.horizon - forecast.shape[1], axis=1)
-            forecast = np.concatenate([forecast, pad], axis=1)
-        return forecast
+            extra = {}
+            if self.freq_token is not None:
+                extra["freq_token"] = torch.full(
+                    (past.shape[0],), self.freq_token, dtype=torch.long, device=self.device
+                )
+            output = self.model(past_values=past, **extra).prediction_outputs
+        return output[:, : self.horizon, 0].float().cpu().numpy() * std + mean
+
+
+def choose_revision(
+    model_name: str,
+    context_length: int,
+    horizon: int,
+    freq: str | None = None,
+    freq_prefix_tuning: bool = False,
+) -> str:
+    """The TTM revision ``get_model`` picks for this context and horizon (no download).
+
+    IBM's rules (tsfm_public ``get_model``): among the revisions whose context fits in
+    ``context_length`` prefer the longest context (``prefer_longer_context``), then the
+    shortest horizon >= ``horizon`` (a longer one is cut with ``prediction_filter_length``);
+    ``freq_prefix_tuning`` prefers revisions trained with a frequency token; daily or
+    slower data (``freq``) only gets the r2.1 revisions. A context shorter than the
+    shortest revision (52) or a horizon longer than any revision is an error.
+    """
+    return import_tsfm().get_model(
+        model_name,
+        context_length=context_length,
+        prediction_length=horizon,
+        freq=freq,
+        freq_prefix_tuning=freq_prefix_tuning,
+        prefer_longer_context=True,
+        return_model_key=True,
+    )
 
 
 def load_ttm(
-    model_name: str, context_length: int, horizon: int, device: str = "cpu"
+    model_name: str,
+    context_length: int,
+    horizon: int,
+    device: str = "cpu",
+    freq: str | None = None,
+    freq_prefix_tuning: bool = False,
 ) -> TTMForecaster:
     """Load a TTM through ``tsfm_public.toolkit.get_model``: a hub id or a local folder.
 
-    For a hub id ``get_model`` picks the revision for the context and horizon (512-96-r2
-    by default). For a local folder granite-tsfm 0.3.11 needs an explicit revision (it
-    crashes on ``None``), so ``main`` is passed; a folder has no revisions anyway.
+    For a hub id ``get_model`` picks the revision (see ``choose_revision``); the weights
+    come from the Hugging Face cache or the hub (``HF_HUB_OFFLINE=1``: the cache only).
+    For a local folder granite-tsfm 0.3.11 needs an explicit revision (it crashes on
+    ``None``), so ``main`` is passed; a folder holds a single revision anyway.
     """
-    from tsfm_public.toolkit.get_model import get_model
-
+    tsfm = import_tsfm()
+    token = tsfm.frequency_tokens.get(freq) if freq else None
     if is_hub_id(model_name):
-        revision = get_model(
+        revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
+        model = tsfm.get_model(
             model_name,
             context_length=context_length,
             prediction_length=horizon,
-            return_model_key=True,
+            freq=freq,
+            freq_prefix_tuning=freq_prefix_tuning,
+            prefer_longer_context=True,
         )
-        model = get_model(model_name, context_length=context_length, prediction_length=horizon)
         label = f"{model_label(model_name)} ({revision})"
     else:
-        if not Path(model_name).is_dir():
+        folder = Path(model_name).expanduser()
+        if not folder.is_dir():
             raise FileNotFoundError(f"model folder {model_name!r} does not exist")
-        model = get_model(
-            model_name,
+        check_folder_fits(folder, context_length, horizon)
+        model = tsfm.get_model(
+            str(Path(model_name).expanduser()),
             context_length=context_length,
             prediction_length=horizon,
             model_revision="main",
         )
         label = f"TTM (local: {Path(model_name).name})"
-    return TTMForecaster(model, name=label, horizon=horizon, device=device)
+    return TTMForecaster(model, name=label, horizon=horizon, device=device, freq_token=token)
+
+
+def check_folder_fits(folder: Path, context_length: int, horizon: int) -> None:
+    """A saved TTM must see no more context than we keep and forecast at least the horizon."""
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    needs, reaches = config.get("context_length"), config.get("prediction_length")
+    if needs is not None and needs > context_length:
+        raise ValueError(
+            f"the model in {folder.name} needs {needs} points of context; "
+            f"CONTEXT_LENGTH is {context_length}"
+        )
+    if reaches is not None and reaches < horizon:
+        raise ValueError(
+            f"the model in {folder.name} forecasts {reaches} points; FORECAST_HORIZON is {horizon}"
+        )
+
+
+def fetch_model(
+    model_name: str,
+    dest: str | Path,
+    context_length: int,
+    horizon: int,
+    freq: str | None = None,
+    freq_prefix_tuning: bool = False,
+) -> tuple[str, Path]:
+    """Download the revision ``get_model`` picks and save it to ``dest`` for offline use."""
+    tsfm = import_tsfm()
+    revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
+    model = tsfm.get_model(
+        model_name,
+        context_length=context_length,
+        prediction_length=horizon,
+        freq=freq,
+        freq_prefix_tuning=freq_prefix_tuning,
+        prefer_longer_context=True,
+    )
+    dest = Path(dest).expanduser()
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    return revision, dest
+
+
+IBM_RELEASES = {
+    "ibm-granite/granite-timeseries-ttm-r2": "TTM-R2",
+    "ibm-granite/granite-timeseries-ttm-r1": "TTM-R1",
+}
 
 
 def model_label(model_name: str) -> str:
-    """What the UI calls a hub model: TTM-R2 only for IBM's R2 repository."""
-    if model_name.rstrip("/").endswith("granite-timeseries-ttm-r2"):
-        return "TTM-R2"
-    if model_name.rstrip("/").endswith("granite-timeseries-ttm-r1"):
-        return "TTM-R1"
-    return f"TTM ({model_name})"
+    """What the UI calls a hub model: TTM-R2 only for IBM's R2 repository itself."""
+    return IBM_RELEASES.get(model_name.rstrip("/"), f"TTM ({model_name})")
 
 
 def describe_load_error(exc: BaseException) -> str:
@@ -268,8 +387,12 @@ class ForecastService:
         use_gpu: bool = True,
         fallback: StatisticalForecaster | None = None,
         loader=load_ttm,
+        freq: str | None = None,
+        freq_prefix_tuning: bool = False,
     ):
         self.model_name = model_name
+        self.freq = freq
+        self.freq_prefix_tuning = freq_prefix_tuning
         self.context_length = context_length
         self.horizon = horizon
         self.use_gpu = use_gpu
@@ -307,7 +430,10 @@ class ForecastService:
         started = time.perf_counter()
         try:
             device = pick_device(self.use_gpu)
-            ttm = self._loader(self.model_name, self.context_length, self.horizon, device)
+            options = {}
+            if self._loader is load_ttm:
+                options = {"freq": self.freq, "freq_prefix_tuning": self.freq_prefix_tuning}
+            ttm = self._loader(self.model_name, self.context_length, self.horizon, device, **options)
         except Exception as exc:  # any failure means: fall back and say why
             log.warning("TTM could not be loaded from %s: %s", self.model_name, exc)
             with self._lock:

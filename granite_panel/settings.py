@@ -16,6 +16,8 @@ import param
 
 DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+# tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
+FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -35,6 +37,15 @@ class Settings(param.Parameterized):
     model_name = param.String(
         default=DEFAULT_MODEL_NAME,
         doc="Hugging Face hub id or local folder of a TinyTimeMixer model.",
+    )
+    freq = param.Selector(
+        default="h",
+        objects=list(FREQUENCIES),
+        doc="Resolution of the data, for TTM revisions that take a frequency token "
+        "(tsfm_public's DEFAULT_FREQUENCY_MAPPING; oov = unknown).",
+    )
+    freq_prefix_tuning = param.Boolean(
+        default=False, doc="Prefer TTM revisions trained with a frequency token (-ft-)."
     )
     forecast_horizon = param.Integer(default=96, bounds=(1, 720), doc="Points forecast ahead.")
     context_length = param.Integer(
@@ -60,6 +71,12 @@ class Settings(param.Parameterized):
     )
     anomaly_window_size = param.Integer(
         default=50, bounds=(2, 100_000), doc="Points in the rolling z-score window."
+    )
+    interval_level = param.Number(
+        default=0.8, bounds=(0.5, 0.99), doc="Nominal coverage of the forecast's conformal band."
+    )
+    accuracy_window = param.Integer(
+        default=50, bounds=(1, 100_000), doc="Matured forecasts in the rolling MAE/MASE/coverage."
     )
     use_gpu = param.Boolean(default=True, doc="Run TTM on a CUDA GPU when one is present.")
     n_series = param.Integer(default=1, bounds=(1, 100_000), doc="Number of series streamed.")
@@ -89,13 +106,15 @@ class Settings(param.Parameterized):
             key = name.upper()
             if key in raw and raw[key].strip() != "":
                 values[name] = parse_value(cls.param[name], key, raw[key])
-        settings = cls(**values)
-        if settings.history_limit < settings.context_length:
+        return cls(**values)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.history_limit < self.context_length:
             raise SettingsError(
-                f"HISTORY_LIMIT={settings.history_limit} is not allowed: it must be at least "
-                f"CONTEXT_LENGTH ({settings.context_length})"
+                f"HISTORY_LIMIT={self.history_limit} is not allowed: it must be at least "
+                f"CONTEXT_LENGTH ({self.context_length})"
             )
-        return settings
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in field_names()}

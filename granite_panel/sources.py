@@ -65,7 +65,11 @@ class SyntheticSource:
         self.reset()
 
     def reset(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
+        # Separate generators for noise and anomalies, so that the stream of a seed does not
+        # depend on how it is cut into batches (backfill + ticks == one long batch).
+        self._rng, self._noise_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2)
+        )
         self._step = 0
         # Per-series character, so that series differ but stay reproducible.
         self._phase = self._rng.uniform(0, 2 * np.pi, self.n_series)
@@ -83,7 +87,7 @@ class SyntheticSource:
         steps = self._step + np.arange(k)
         timestamps = self._origin + steps * self.interval
         clean = self._clean_signal(steps)
-        noise = self._rng.normal(0.0, self.noise_level, (self.n_series, k))
+        noise = self._noise_rng.normal(0.0, self.noise_level, (k, self.n_series)).T
         offset, labels = self._anomalies(k)
         self._step += k
         return Batch(timestamps=timestamps, values=clean + noise + offset, labels=labels)

@@ -58,6 +58,12 @@ def test_stream_forecast_alerts_stop_and_reset(page: Page, app_url, console_erro
     expect(page.locator(".gp-alert").first).to_contain_text(re.compile("MEDIUM|HIGH|CRITICAL"))
     assert chart_lengths(page)["anomaly"] > 0
 
+    # Once forecasts mature: live accuracy against seasonal naive, and a calibrated band.
+    expect(page.locator(".acc-model-mase")).to_have_text(re.compile(r"^\d"), timeout=60_000)
+    expect(page.locator(".acc-naive-mase")).to_have_text(re.compile(r"^\d"))
+    expect(page.locator(".stat-coverage")).to_contain_text("% of", timeout=30_000)
+    assert chart_lengths(page)["80% band"] == 2 * 48  # an area: the lower and upper edges
+
     page.get_by_role("button", name="Stop").click()
     expect(page.locator(".stat-running")).to_have_text("stopped", timeout=10_000)
     stopped_at = counter(page, "data_points")

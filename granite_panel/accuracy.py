@@ -1,0 +1,201 @@
+"""How good the live forecasts are: conformal bands, their coverage, MAE and MASE.
+
+Every forecast waits until its horizon has matured, then it is scored against what really
+happened, beside a seasonal-naive forecast made from the same context. The matured errors
+also calibrate the prediction band of the next forecasts (split conformal, through
+``tsfm_public.toolkit.conformal.PostHocProbabilisticProcessor``).
+
+Errors are pooled across series after dividing by each series' in-sample seasonal-naive
+error (the MASE scale), so one calibration serves any number of series at the cost of one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SCALE = 1e-8
+
+
+def mase_scale(context: np.ndarray, season: int) -> np.ndarray:
+    """Per series: mean |y[t] - y[t - season]| over the context (NaNs ignored)."""
+    context = np.asarray(context, dtype=float)
+    season = season if context.shape[1] > season else 1
+    if context.shape[1] <= season:
+        return np.ones(context.shape[0])
+    diffs = np.abs(context[:, season:] - context[:, :-season])
+    with np.errstate(all="ignore"):
+        scale = np.nanmean(np.where(np.isfinite(diffs), diffs, np.nan), axis=1)
+    return np.where(np.isfinite(scale) & (scale > MIN_SCALE), scale, 1.0)
+
+
+class ConformalBands:
+    """Symmetric bands ``forecast +- q[h] * scale`` at ``level``, from matured errors.
+
+    ``q[h]`` is the conformal quantile of the scaled absolute error at step ``h``, computed
+    by IBM's ``PostHocProbabilisticProcessor`` over the most recent ``max_samples`` matured
+    (series, forecast) pairs.
+    """
+
+    def __init__(self, horizon: int, level: float = 0.8, max_samples: int = 1000):
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level}")
+        self.horizon = horizon
+        self.level = level
+        self.max_samples = max_samples
+        self.quantiles = [round((1 - level) / 2, 6), round(1 - (1 - level) / 2, 6)]
+        self.min_samples = int(np.ceil(1 / (1 - level)))
+        self.reset()
+
+    def reset(self) -> None:
+        self._actual: deque[np.ndarray] = deque(maxlen=self.max_samples)
+        self._predicted: deque[np.ndarray] = deque(maxlen=self.max_samples)
+        self.half_width: np.ndarray | None = None  # [horizon], in scaled units
+
+    @property
+    def ready(self) -> bool:
+        return self.half_width is not None
+
+    def add(self, actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> None:
+        """Learn from matured forecasts: ``actual``/``predicted`` are [n_series, horizon]."""
+        for a, p, s in zip(actual, predicted, scale, strict=True):
+            if np.isfinite(a).all() and np.isfinite(p).all():
+                self._actual.append(a / s)
+                self._predicted.append(p / s)
+        if len(self._actual) >= self.min_samples:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        from .forecasting import import_tsfm
+
+        PostHocProbabilisticProcessor = import_tsfm().PostHocProbabilisticProcessor
+        actual = np.stack(self._actual)[:, :, None]
+        predicted = np.stack(self._predicted)[:, :, None]
+        processor = PostHocProbabilisticProcessor(quantiles=self.quantiles)
+        processor.train(y_cal_gt=actual, y_cal_pred=predicted)
+        # Absolute-error conformal bands are symmetric: the upper quantile of a zero
+        # forecast is the half width at each step.
+        zero = np.zeros((1, self.horizon, 1))
+        self.half_width = processor.predict(zero)[0, :, 0, 1]
+
+    def bands(self, forecast: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper), each [n_series, horizon]; call only when ``ready``."""
+        width = self.half_width[None, : forecast.shape[1]] * scale[:, None]
+        return forecast - width, forecast + width
+
+
+@dataclass
+class PendingForecast:
+    start: int  # absolute index of the first forecast point
+    model: str
+    values: np.ndarray  # [n_series, horizon]
+    naive: np.ndarray
+    scale: np.ndarray  # [n_series]
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Score:
+    model: str
+    mae: float
+    mase: float
+    naive_mae: float
+    naive_mase: float
+    inside: int  # matured points inside the band (0 when there was no band)
+    banded: int  # matured points that had a band
+
+
+def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
+    """Errors of one matured forecast and of its seasonal-naive twin on the same points."""
+    valid = np.isfinite(actual)
+    error = np.abs(actual - pending.values)[valid]
+    naive_error = np.abs(actual - pending.naive)[valid]
+    scale = np.broadcast_to(pending.scale[:, None], actual.shape)[valid]
+    inside = banded = 0
+    if pending.lower is not None:
+        within = (actual >= pending.lower) & (actual <= pending.upper)
+        inside, banded = int(within[valid].sum()), int(valid.sum())
+    return Score(
+        model=pending.model,
+        mae=float(error.mean()) if error.size else float("nan"),
+        mase=float((error / scale).mean()) if error.size else float("nan"),
+        naive_mae=float(naive_error.mean()) if error.size else float("nan"),
+        naive_mase=float((naive_error / scale).mean()) if error.size else float("nan"),
+        inside=inside,
+        banded=banded,
+    )
+
+
+class AccuracyTracker:
+    """Forecasts waiting to mature, rolling scores of the last ``window``, and the bands."""
+
+    def __init__(self, horizon: int, level: float = 0.8, window: int = 50):
+        self.horizon = horizon
+        self.window = window
+        self.bands = ConformalBands(horizon, level)
+        self.reset()
+
+    def reset(self) -> None:
+        self.pending: deque[PendingForecast] = deque()
+        self.scores: deque[Score] = deque(maxlen=self.window)
+        self.scored = 0
+        self.bands.reset()
+
+    def record(
+        self, start: int, model: str, values: np.ndarray, naive: np.ndarray, scale: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Keep a new forecast until it matures; return its band (None until calibrated)."""
+        lower = upper = None
+        if self.bands.ready:
+            lower, upper = self.bands.bands(values, scale)
+        self.pending.append(PendingForecast(start, model, values, naive, scale, lower, upper))
+        return lower, upper
+
+    def mature(self, count: int, values_at: Callable[[int, int], np.ndarray | None]) -> int:
+        """Score every forecast whose horizon ended before point ``count``; returns how many.
+
+        ``values_at(start, length)`` gives the actual [n_series, length] points, or None
+        when they have already left the bounded history.
+        """
+        matured = 0
+        while self.pending and self.pending[0].start + self.horizon <= count:
+            pending = self.pending.popleft()
+            actual = values_at(pending.start, self.horizon)
+            if actual is None:
+                continue
+            self.scores.append(score_forecast(actual, pending))
+            self.bands.add(actual, pending.values, pending.scale)
+            self.scored += 1
+            matured += 1
+        return matured
+
+    def summary(self) -> dict:
+        """Rolling accuracy of the last ``window`` matured forecasts, JSON-ready."""
+        scores = list(self.scores)
+        banded = sum(s.banded for s in scores)
+
+        def mean(values):
+            values = [v for v in values if np.isfinite(v)]
+            return float(np.mean(values)) if values else None
+
+        return {
+            "forecasts_scored": self.scored,
+            "window": len(scores),
+            "model": {
+                "name": scores[-1].model if scores else None,
+                "mae": mean(s.mae for s in scores),
+                "mase": mean(s.mase for s in scores),
+            },
+            "seasonal_naive": {
+                "mae": mean(s.naive_mae for s in scores),
+                "mase": mean(s.naive_mase for s in scores),
+            },
+            "interval_level": self.bands.level,
+            "coverage": sum(s.inside for s in scores) / banded if banded else None,
+            "coverage_points": banded,
+            "band_ready": self.bands.ready,
+        }
