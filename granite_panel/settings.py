@@ -31,7 +31,9 @@ class Settings(param.Parameterized):
 
     port = param.Integer(default=5006, bounds=(1, 65535), doc="TCP port of the dashboard server.")
     address = param.String(default="localhost", doc="Address the server listens on.")
-    debug = param.Boolean(default=False, doc="Verbose logging and autoreload-friendly serving.")
+    debug = param.Boolean(
+        default=False, doc="Verbose (DEBUG) logging, tsfm_public's own messages included."
+    )
     secret_key = param.String(default="", doc="Secret for signed session ids (optional).")
     autostart = param.Boolean(default=False, doc="Start the stream as soon as the server starts.")
     model_name = param.String(
@@ -67,7 +69,9 @@ class Settings(param.Parameterized):
         default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
     )
     anomaly_threshold_multiplier = param.Number(
-        default=3.0, bounds=(0.1, 100), doc="|z| at or above which a point is an anomaly."
+        default=3.0,
+        bounds=(0.1, 100),
+        doc="A point is an anomaly when abs(z) reaches this many standard deviations.",
     )
     anomaly_window_size = param.Integer(
         default=50, bounds=(2, 100_000), doc="Points in the rolling z-score window."

@@ -29,3 +29,14 @@ def test_console_script_points_at_the_cli():
     from granite_panel.cli import main
 
     assert callable(main)
+
+
+def test_readme_documents_every_setting_and_ci_runs_its_test_command():
+    from granite_panel.settings import field_names
+
+    readme = (ROOT / "README.md").read_text()
+    for name in field_names():
+        assert f"| `{name.upper()}` |" in readme, name
+    assert "bash tests/run.sh" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash tests/run.sh" in ci
