@@ -273,15 +273,7 @@ def load_ttm(
     tsfm = import_tsfm()
     token = tsfm.frequency_tokens.get(freq) if freq else None
     if is_hub_id(model_name):
-        revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
-        model = tsfm.get_model(
-            model_name,
-            context_length=context_length,
-            prediction_length=horizon,
-            freq=freq,
-            freq_prefix_tuning=freq_prefix_tuning,
-            prefer_longer_context=True,
-        )
+        revision, model = hub_model(model_name, context_length, horizon, freq, freq_prefix_tuning)
         label = f"{model_label(model_name)} ({revision})"
     else:
         folder = Path(model_name).expanduser()
@@ -289,13 +281,25 @@ def load_ttm(
             raise FileNotFoundError(f"model folder {model_name!r} does not exist")
         check_folder_fits(folder, context_length, horizon)
         model = tsfm.get_model(
-            str(Path(model_name).expanduser()),
-            context_length=context_length,
-            prediction_length=horizon,
+            str(folder), context_length=context_length, prediction_length=horizon,
             model_revision="main",
         )
-        label = f"TTM (local: {Path(model_name).name})"
+        label = f"TTM (local: {folder.name})"
     return TTMForecaster(model, name=label, horizon=horizon, device=device, freq_token=token)
+
+
+def hub_model(model_name, context_length, horizon, freq=None, freq_prefix_tuning=False):
+    """(revision, model) of a hub id, chosen by ``get_model`` (see ``choose_revision``)."""
+    revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
+    model = import_tsfm().get_model(
+        model_name,
+        context_length=context_length,
+        prediction_length=horizon,
+        freq=freq,
+        freq_prefix_tuning=freq_prefix_tuning,
+        prefer_longer_context=True,
+    )
+    return revision, model
 
 
 def check_folder_fits(folder: Path, context_length: int, horizon: int) -> None:
@@ -324,16 +328,7 @@ def fetch_model(
     freq_prefix_tuning: bool = False,
 ) -> tuple[str, Path]:
     """Download the revision ``get_model`` picks and save it to ``dest`` for offline use."""
-    tsfm = import_tsfm()
-    revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
-    model = tsfm.get_model(
-        model_name,
-        context_length=context_length,
-        prediction_length=horizon,
-        freq=freq,
-        freq_prefix_tuning=freq_prefix_tuning,
-        prefer_longer_context=True,
-    )
+    revision, model = hub_model(model_name, context_length, horizon, freq, freq_prefix_tuning)
     dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dest)
