@@ -1,16 +1,27 @@
 """Run every online detector over the NAB files and score them with NAB's rules.
 
     .venv/bin/python benchmarks/nab.py --data ../shared/data/nab/data \\
-        --labels ../shared/data/nab/labels [--detectors zscore,forecast] [--per-file]
+        --labels ../shared/data/nab/labels [--detectors zscore,hybrid] [--per-file]
+        [--set key=value ...] [--sensitivity] [--split]
 
 Each file is scored from a fresh detector, row by row as a stream would feed it (the
 detector's ``score_series``, which equals ``update`` row by row). One threshold per profile
-for the whole corpus, picked by NAB's sweep. rows/s is total rows over total detector time.
+for the whole corpus, picked by NAB's sweep; ``std@live`` is the standard profile at the
+detector's fixed live threshold (``LIVE_THRESHOLDS``) instead. rows/s is total rows over
+total detector time.
+
+``--sensitivity`` varies each main knob of the default detector alone and prints NAB
+(standard, swept and at the live threshold) beside the synthetic check
+(``granite_panel.detection_scoring.synthetic_metrics``: event recall / point precision at
+anomaly probabilities 0.05 and 0.01). ``--split`` is an overfitting check: the ensemble's
+three main knobs are grid-searched on the 9 files with the lowest paths (sorted), and the
+choice and its threshold are scored on the other 9 (and the other way round).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -20,14 +31,36 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel.detectors import DETECTORS, make_detector  # noqa: E402
+from granite_panel.detection_scoring import synthetic_metrics  # noqa: E402
+from granite_panel.detectors import (  # noqa: E402
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    LIVE_THRESHOLDS,
+    make_detector,
+)
 from granite_panel.nab_scoring import (  # noqa: E402
     PROFILES,
     FileLabels,
     load_windows,
+    normalize,
     score_corpus,
+    score_file,
+    sweep_threshold,
     window_indices,
 )
+
+STANDARD = PROFILES["standard"]
+
+# knob -> values tried by --sensitivity (defaults marked by the detector itself)
+SENSITIVITY = {
+    "short": (10, 20, 30, 60, 120),
+    "suppress": (0, 100, 300, 600, 1000),
+    "suppress_at": (0.15, 0.2, 0.25, 0.3, 0.4),
+    "z_flag": (2.5, 3.0, 3.5, 4.0),
+    "persist": (10, 20, 50),
+    "alpha": (0.3, 0.5, 0.7),
+}
+SPLIT_GRID = {"short": (10, 30, 60), "suppress": (100, 300, 600), "suppress_at": (0.2, 0.25, 0.3)}
 
 
 def load_corpus(data_dir: Path, labels_dir: Path):
@@ -45,15 +78,75 @@ def load_corpus(data_dir: Path, labels_dir: Path):
     return corpus
 
 
-def run_detector(name: str, corpus) -> tuple[dict, float, int]:
+def run_detector(name: str, corpus, **kwargs) -> tuple[dict, float, int]:
     scores, seconds, rows = {}, 0.0, 0
     for fname, (_, values, labels) in corpus.items():
-        det = make_detector(name)
+        det = make_detector(name, **kwargs)
         t0 = time.perf_counter()
         scores[fname] = (det.score_series(values), labels)
         seconds += time.perf_counter() - t0
         rows += len(values)
     return scores, seconds, rows
+
+
+def score_at(scores: dict, threshold: float, profile=STANDARD) -> float:
+    """Normalised NAB score of ``{name: (scores, labels)}`` at one fixed threshold."""
+    raw = sum(score_file(s, lab, threshold, profile).score for s, lab in scores.values())
+    n_windows = sum(len(lab.scored_windows) for _, lab in scores.values())
+    return normalize(raw, -profile.a_fn * n_windows, profile.a_tp * n_windows)
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def sensitivity(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
+    live = LIVE_THRESHOLDS.get(name, 0.5)
+    header = (f"{'knob':<12}{'value':>8}{'NAB std':>9}{'std@live':>10}"
+              f"{'rec .05':>9}{'prec .05':>9}{'rec .01':>9}{'prec .01':>9}")
+    lines = [f"sensitivity of {name!r} (one knob at a time, others at their defaults)",
+             header, "-" * len(header)]
+    print("\n".join(lines), flush=True)
+    for knob, values in SENSITIVITY.items():
+        for v in values:
+            kw = {knob: v}
+            scores, _, _ = run_detector(name, corpus, **kw)
+            nab = sweep_threshold(scores, STANDARD).normalized
+            syn = [synthetic_metrics(name, live, anomaly_probability=p, **kw) for p in (0.05, 0.01)]
+            line = (f"{knob:<12}{v:>8}{nab:>9.1f}{score_at(scores, live):>10.1f}"
+                    + "".join(f"{m.event_recall:>9.3f}{m.point_precision:>9.3f}" for m in syn))
+            lines.append(line)
+            print(line, flush=True)
+    return lines
+
+
+def split_check(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
+    files = sorted(corpus)
+    halves = {"first 9": files[:9], "last 9": files[9:]}
+    grid = [dict(zip(SPLIT_GRID, combo)) for combo in itertools.product(*SPLIT_GRID.values())]
+    all_scores = [run_detector(name, corpus, **kw)[0] for kw in grid]
+    default = run_detector(name, corpus)[0]
+    lines = [f"split check of {name!r}: grid {SPLIT_GRID} tuned on one half, scored on the other"]
+    for tune, held in (("first 9", "last 9"), ("last 9", "first 9")):
+        sub = lambda s, part: {f: s[f] for f in halves[part]}  # noqa: E731
+        sweeps = [sweep_threshold(sub(s, tune), STANDARD) for s in all_scores]
+        best = int(np.argmax([r.normalized for r in sweeps]))
+        thr = sweeps[best].threshold
+        d_tune = sweep_threshold(sub(default, tune), STANDARD)
+        lines.append(
+            f"  tuned on {tune}: best {grid[best]} scores {sweeps[best].normalized:.1f} there "
+            f"(default {d_tune.normalized:.1f}); on {held}: {score_at(sub(all_scores[best], held), thr):.1f} "
+            f"at the tuned threshold {thr:.4g}, {sweep_threshold(sub(all_scores[best], held), STANDARD).normalized:.1f} "
+            f"re-swept (default: {score_at(sub(default, held), d_tune.threshold):.1f} / "
+            f"{sweep_threshold(sub(default, held), STANDARD).normalized:.1f})"
+        )
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main(argv=None) -> int:
@@ -64,29 +157,42 @@ def main(argv=None) -> int:
         "--detectors", default=",".join(DETECTORS), help="comma-separated detector names"
     )
     parser.add_argument("--per-file", action="store_true", help="per-file TP/FN/FP (standard)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a detector keyword argument (repeatable), for every detector")
+    parser.add_argument("--sensitivity", action="store_true", help="score vs each main knob")
+    parser.add_argument("--split", action="store_true", help="tune on 9 files, test on 9")
     args = parser.parse_args(argv)
+    kwargs = dict((k, _value(v)) for k, v in (s.split("=", 1) for s in args.set))
 
     t_start = time.perf_counter()
     corpus = load_corpus(args.data, args.labels)
     n_windows = sum(len(lab.scored_windows) for _, _, lab in corpus.values())
     print(f"{len(corpus)} files, {n_windows} windows, "
           f"{sum(len(v) for _, v, _ in corpus.values())} rows")
-    header = f"{'detector':<12}" + "".join(f"{p:>20}" for p in PROFILES) + f"{'rows/s':>12}"
+    header = (f"{'detector':<10}" + "".join(f"{p:>20}" for p in PROFILES)
+              + f"{'std thresh':>11}{'std@live':>10}{'rows/s':>11}")
     lines = [header, "-" * len(header)]
     for name in [d.strip() for d in args.detectors.split(",") if d.strip()]:
-        scores, seconds, rows = run_detector(name, corpus)
+        scores, seconds, rows = run_detector(name, corpus, **kwargs)
         results = score_corpus(scores)
-        line = f"{name:<12}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
-        line += f"{rows / seconds:>12,.0f}"
+        std = results["standard"]
+        line = f"{name:<10}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
+        line += (f"{std.threshold:>11.4g}{score_at(scores, LIVE_THRESHOLDS.get(name, 0.5)):>10.1f}"
+                 f"{rows / seconds:>11,.0f}")
         lines.append(line)
         print(line, flush=True)
         if args.per_file:
-            std = results["standard"]
             print(f"  standard threshold {std.threshold:.6g}, raw {std.raw:.3f}")
             for fname, fs in std.files.items():
                 print(f"  {fname:<55} score {fs.score:7.3f} tp {fs.tp} fn {fs.fn} fp {fs.fp}")
     print()
     print("\n".join(lines))
+    if args.sensitivity:
+        print()
+        sensitivity(corpus)
+    if args.split:
+        print()
+        split_check(corpus)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s")
     return 0
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .detectors import DEFAULT_DETECTOR, DETECTORS, make_detector
+from .detectors import DEFAULT_DETECTOR, DETECTORS, LIVE_THRESHOLDS, make_detector
 
 REQUIRED_COLUMNS = ("timestamp", "value")
 
@@ -35,7 +35,9 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--detector",
         default=DEFAULT_DETECTOR,
-        help=f"detector name, one of: {', '.join(DETECTORS)} (default: {DEFAULT_DETECTOR})",
+        help=f"detector name, one of: {', '.join(DETECTORS)} (default: {DEFAULT_DETECTOR}); "
+        "a row is flagged live when its score reaches the detector's LIVE_THRESHOLDS entry "
+        f"({', '.join(f'{k} {v:.3g}' for k, v in LIVE_THRESHOLDS.items())})",
     )
     parser.set_defaults(func=run_detect)
     return parser
@@ -91,7 +93,13 @@ def run_detect(args) -> int:
     frame = frame.copy()
     frame["anomaly_score"] = np.clip(detector.score_series(values), 0.0, 1.0)
     if args.output in ("-", None):
-        frame.to_csv(sys.stdout, index=False)
+        try:
+            frame.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. piped into `head`: not an error
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     else:
         try:
             frame.to_csv(args.output, index=False)

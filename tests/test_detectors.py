@@ -8,12 +8,19 @@ import pytest
 from granite_panel.detectors import (
     DEFAULT_DETECTOR,
     DETECTORS,
+    LIVE_THRESHOLDS,
+    SEVERITY_CUTOFFS,
     AnomalyLikelihood,
+    HybridDetector,
+    RobustScale,
+    RobustSurprise,
     RollingMoments,
+    SeriesDetectors,
     ZScoreDetector,
     dominant_period,
     make_detector,
     score_series,
+    severity_from_score,
     tail_score,
 )
 
@@ -119,3 +126,126 @@ def test_dominant_period():
     t = np.arange(2000)
     assert dominant_period(np.sin(2 * np.pi * t / 288)) == 288
     assert dominant_period(np.random.default_rng(0).standard_normal(2000)) == 0
+
+
+# --------------------------------------------------------------------------- hybrid, live adapter
+
+
+def test_every_detector_has_a_live_threshold_and_rising_cutoffs():
+    assert DEFAULT_DETECTOR == "hybrid" and DEFAULT_DETECTOR in DETECTORS
+    for name in DETECTORS:
+        medium, high, critical = SEVERITY_CUTOFFS[name]
+        assert 0 < medium <= high <= critical <= 1
+        assert LIVE_THRESHOLDS[name] == medium
+
+
+def test_severity_from_score_cutoffs():
+    s = np.array([0.0, 0.24, 0.25, 0.33, 1 / 3, 0.49, 0.5, 1.0, np.nan])
+    codes = severity_from_score(s, *SEVERITY_CUTOFFS["hybrid"])
+    assert codes.dtype == np.int8
+    assert codes.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 0]
+    # default: the rest of [threshold, 1] in thirds -> 0.5, 2/3, 5/6
+    assert severity_from_score([0.49, 0.5, 0.7, 0.9], 0.5).tolist() == [0, 1, 2, 3]
+    # the seed's z-score levels: |z| = 3, 4, 5 with score |z| / (|z| + 3)
+    z = np.array([2.99, 3.0, 4.0, 5.0])
+    assert severity_from_score(z / (z + 3), *SEVERITY_CUTOFFS["zscore"]).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="rise"):
+        severity_from_score([0.5], 0.5, 0.4)
+
+
+def test_robust_scale_resists_dense_outliers():
+    rng = np.random.default_rng(0)
+    scale = RobustScale()
+    for r in np.abs(rng.standard_normal(3000)):
+        scale.learn(r * 10 if rng.random() < 0.05 else r)
+    assert scale.sigma() == pytest.approx(1.0, rel=0.15)
+
+
+def test_robust_surprise_does_not_learn_from_excursions_and_rebases():
+    rng = np.random.default_rng(1)
+    sur = RobustSurprise(persist=20)
+    for v in rng.standard_normal(300):
+        sur.update(float(v))
+    level = sur.level
+    assert sur.update(30.0) > 10  # a spike: very surprising...
+    assert sur.level == level  # ...and not learned from
+    assert sur.update(float(rng.standard_normal())) < 4  # the next normal point is normal
+    zs = [sur.update(50.0 + float(v)) for v in rng.standard_normal(40)]
+    assert min(zs[:19]) >= 3  # a lasting change: flagged until `persist` points ...
+    assert np.median(zs[25:]) < 1.5 and max(zs[25:]) < 4  # ... then it is the new normal
+    assert sur.level == pytest.approx(50, abs=2)
+
+
+def test_hybrid_tiers():
+    x = series(3000)
+    det = HybridDetector()
+    scores = det.score_series(x)
+    only_surprise = HybridDetector(use_alerts=False).score_series(x)
+    assert only_surprise.max() < 0.5  # the surprise tier stays below the alert tier
+    assert scores.max() >= 0.5  # the ensemble alerts on the burst
+    assert np.all(scores >= only_surprise)
+    # dense random spikes (5% of points): nearly every one is flagged at the live threshold
+    rng = np.random.default_rng(2)
+    y = 10 + 0.5 * rng.standard_normal(3000)
+    spikes = np.flatnonzero(rng.random(3000) < 0.05)
+    spikes = spikes[spikes >= 600]
+    y[spikes] += 6
+    s = HybridDetector().score_series(y)
+    assert np.mean(s[spikes] >= LIVE_THRESHOLDS["hybrid"]) > 0.95
+    normal = np.setdiff1d(np.arange(600, 3000), spikes)
+    assert np.mean(s[normal] >= LIVE_THRESHOLDS["hybrid"]) < 0.01
+
+
+def test_series_detectors_match_one_detector_per_series():
+    rng = np.random.default_rng(3)
+    x = np.stack([series(700, seed=i) for i in range(3)])
+    x[1, 100] = np.nan
+    live = SeriesDetectors("hybrid", 3)
+    got = np.stack([live.score(x[:, j]) for j in range(x.shape[1])], axis=1)
+    want = np.stack([make_detector("hybrid").score_series(row) for row in x])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert got[1, 100] == 0.0
+    assert np.all((got >= 0) & (got <= 1))
+    # a block (backfill) equals the same points one tick at a time
+    block = SeriesDetectors("hybrid", 3)
+    np.testing.assert_allclose(
+        np.concatenate([block.score_block(x[:, :400]), block.score_block(x[:, 400:])], axis=1),
+        got, atol=1e-12)
+    assert live.severity(got).shape == got.shape and live.threshold == 0.25
+    live.reset()
+    np.testing.assert_allclose(live.score(x[:, 0]), got[:, 0])
+    del rng
+
+
+def test_series_detectors_nan_leaves_state_untouched():
+    x = series(600)
+    live, clean = SeriesDetectors("hybrid", 2), SeriesDetectors("hybrid", 1)
+    for j, v in enumerate(x):
+        if j % 50 == 0:
+            assert live.score(np.array([np.nan, v]))[0] == 0.0
+        a = live.score(np.array([v, v]))
+        assert a[0] == clean.score(np.array([v]))[0]
+
+
+def test_series_detectors_validate():
+    with pytest.raises(ValueError, match="did you mean"):
+        SeriesDetectors("hybird", 2)
+    with pytest.raises(ValueError, match="n_series"):
+        SeriesDetectors("zscore", 0)
+    live = SeriesDetectors("zscore", 2)
+    with pytest.raises(ValueError, match=r"\[n_series\]"):
+        live.score(np.zeros(3))
+    with pytest.raises(ValueError, match=r"\[n_series, k\]"):
+        live.score_block(np.zeros(2))
+    assert live.score_block(np.zeros((2, 0))).shape == (2, 0)
+
+
+def test_series_detectors_are_fast_enough():
+    import time
+
+    x = np.random.default_rng(0).standard_normal((100, 50))
+    live = SeriesDetectors(DEFAULT_DETECTOR, 100)
+    t0 = time.perf_counter()
+    for j in range(50):
+        live.score(x[:, j])
+    assert 100 * 50 / (time.perf_counter() - t0) > 1_000
