@@ -244,6 +244,11 @@ def choose_revision(
     slower data (``freq``) only gets the r2.1 revisions. A context shorter than the
     shortest revision (52) or a horizon longer than any revision is an error.
     """
+    return _get_model(model_name, context_length, horizon, freq, freq_prefix_tuning, True)
+
+
+def _get_model(model_name, context_length, horizon, freq, freq_prefix_tuning, key_only=False):
+    """``get_model`` with our selection rules; ``key_only`` names the revision, loads nothing."""
     return import_tsfm().get_model(
         model_name,
         context_length=context_length,
@@ -251,7 +256,7 @@ def choose_revision(
         freq=freq,
         freq_prefix_tuning=freq_prefix_tuning,
         prefer_longer_context=True,
-        return_model_key=True,
+        return_model_key=key_only,
     )
 
 
@@ -291,15 +296,7 @@ def load_ttm(
 def hub_model(model_name, context_length, horizon, freq=None, freq_prefix_tuning=False):
     """(revision, model) of a hub id, chosen by ``get_model`` (see ``choose_revision``)."""
     revision = choose_revision(model_name, context_length, horizon, freq, freq_prefix_tuning)
-    model = import_tsfm().get_model(
-        model_name,
-        context_length=context_length,
-        prediction_length=horizon,
-        freq=freq,
-        freq_prefix_tuning=freq_prefix_tuning,
-        prefer_longer_context=True,
-    )
-    return revision, model
+    return revision, _get_model(model_name, context_length, horizon, freq, freq_prefix_tuning)
 
 
 def check_folder_fits(folder: Path, context_length: int, horizon: int) -> None:
