@@ -60,7 +60,7 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
     stamps = iso_list(snap.timestamps)
     values = snap.values[chosen].T.tolist()  # [time][series], NaN cleaned below
     severity = snap.severity[chosen].T.tolist()
-    z = np.round(snap.z[chosen], 4).T.tolist()
+    score = np.round(snap.score[chosen], 4).T.tolist()
     rows = [
         {
             "timestamp": stamps[j],
@@ -68,7 +68,7 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
             "value": values[j][k],
             "anomaly": severity[j][k] > 0,
             "severity": SEVERITY_NAMES[severity[j][k]],
-            "z": z[j][k],
+            "score": score[j][k],
         }
         for j in range(len(stamps))
         for k, series in enumerate(chosen)

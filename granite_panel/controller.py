@@ -14,7 +14,6 @@ import pandas as pd
 import panel as pn
 import param
 
-from .detection import SEVERITY_COLORS, SEVERITY_NAMES
 from .engine import Engine, Prediction, Tick
 
 ALERTS_SHOWN = 50
@@ -37,8 +36,7 @@ def marker_frame(timestamps=(), values=(), severity=()) -> pd.DataFrame:
         {
             "time": pd.to_datetime(np.asarray(timestamps, dtype=float), unit="s"),
             "value": np.asarray(values, dtype=float),
-            "severity": [SEVERITY_NAMES[s] for s in severity],
-            "color": [SEVERITY_COLORS[s] for s in severity],
+            "level": severity.astype(float),  # 1 medium, 2 high, 3 critical
         }
     )
 
@@ -52,6 +50,13 @@ def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
     if prediction.lower is None:
         return frame.assign(lower=frame["value"], upper=frame["value"])
     return frame.assign(lower=prediction.lower[series], upper=prediction.upper[series])
+
+
+def score_text(alert: dict) -> str:
+    """'z +4.1' for the z-score detector, 'score 0.62' for detectors scoring in [0, 1]."""
+    if alert.get("score_label", "z") == "z":
+        return f"z {alert['score']:+.1f}"
+    return f"score {alert['score']:.2f}"
 
 
 class StreamController(param.Parameterized):
@@ -176,7 +181,7 @@ class StreamController(param.Parameterized):
         for alert in alerts[:TOASTS_PER_POLL]:
             text = (
                 f"{alert['severity'].upper()} anomaly on series {alert['series']}: "
-                f"{alert['value']:.2f} (z = {alert['z']:+.1f})"
+                f"{alert['value']:.2f} ({score_text(alert)})"
             )
             if alert["severity"] == "critical":
                 notifications.error(text, duration=6000)

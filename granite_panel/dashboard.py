@@ -6,14 +6,15 @@ The same ``Dashboard`` object renders inline in JupyterLab and as the served app
 from __future__ import annotations
 
 import html
+from functools import partial
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for .opts)
 import panel as pn
 import param
 
-from .controller import StreamController
-from .detection import SEVERITY_COLORS, SEVERITY_NAMES
+from .controller import StreamController, score_text
+from .detection import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
 from .engine import Engine
 from .settings import Settings
 
@@ -119,9 +120,14 @@ def render_alerts(alerts: list[dict]) -> str:
             f'<div class="gp-alert alert-{alert["severity"]}" style="border-color:{colour}">'
             f'<b style="color:{colour}">{alert["severity"].upper()}</b> '
             f'series {alert["series"]} &middot; {alert["timestamp"][11:19]} &middot; '
-            f'value {alert["value"]:.2f} &middot; z {alert["z"]:+.1f}</div>'
+            f'value {alert["value"]:.2f} &middot; {score_text(alert)}</div>'
         )
     return f'<div class="gp-alerts">{"".join(items)}</div>'
+
+
+def severity_points(data, level: int) -> hv.Points:
+    """The anomaly markers of one severity."""
+    return hv.Points(data[data["level"] == level], ["time", "value"], label=SEVERITY_NAMES[level])
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -158,11 +164,16 @@ class Dashboard(pn.viewable.Viewer):
             lambda data: hv.Area(data, "time", ["lower", "upper"], label=self.band_label),
             streams=[c.forecast],
         ).opts(color=FORECAST_COLOR, alpha=0.2, line_alpha=0)
-        markers = hv.DynamicMap(
-            lambda data: hv.Points(data, ["time", "value"], ["severity", "color"], label="anomaly"),
-            streams=[c.markers],
-        ).opts(color="color", size=9, line_color="black", tools=["hover"])
-        overlay = (band * history * forecast * markers).opts(
+        # One layer per severity, each in its own colour. (Colouring one layer through a
+        # colour mapper made BokehJS throw "Offset is outside the bounds of the DataView"
+        # once a hundred or so markers had been streamed.)
+        medium, high, critical = (
+            hv.DynamicMap(partial(severity_points, level=level), streams=[c.markers]).opts(
+                color=SEVERITY_COLORS[level], size=9, line_color="black", tools=["hover"]
+            )
+            for level in (MEDIUM, HIGH, CRITICAL)
+        )
+        overlay = (band * history * forecast * medium * high * critical).opts(
             hv.opts.Overlay(
                 responsive=True,
                 height=420,
@@ -170,6 +181,9 @@ class Dashboard(pn.viewable.Viewer):
                 xlabel="time (UTC)",
                 ylabel="value",
                 title="",
+                # Canvas, not WebGL: BokehJS's WebGL scatter threw "Offset is outside the
+                # bounds of the DataView" once a few hundred anomaly markers were drawn.
+                backend_opts={"plot.output_backend": "canvas"},
             )
         )
         return pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=420)

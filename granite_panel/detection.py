@@ -1,4 +1,11 @@
-"""Anomaly detection: rolling z-score against the recent window, and severities.
+"""Live anomaly detection: the engine asks a detector for (score, severity) of each point.
+
+``DETECTOR=zscore`` (the default) is the seed's rolling z-score below (score = signed z).
+The other detectors (``hybrid``, ``ensemble``, ``forecast``) are the online detectors of
+``granite_panel.detectors`` behind the same interface: their score is in [0, 1] and their
+severities come from each detector's documented cut-offs (``detectors.SEVERITY_CUTOFFS``).
+
+For the z-score:
 
 Severity cut-offs, with ``m`` the threshold multiplier (``ANOMALY_THRESHOLD_MULTIPLIER``,
 3.0 by default):
@@ -66,8 +73,42 @@ class ZScoreDetector:
     window_size: int = 50
     multiplier: float = 3.0
     name: str = "zscore"
+    score_label: str = "z"
 
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(z, severity) of the newest point of each series given the window before it."""
         z = rolling_zscore(window[:, -self.window_size :], points)
         return z, severity_of(z, self.multiplier)
+
+    def reset(self) -> None:
+        """Stateless: the window comes from the engine's history."""
+
+
+class OnlineDetectors:
+    """One ``granite_panel.detectors`` detector per series, as the engine expects.
+
+    The detectors keep their own state, so they need no window (``window_size`` 0).
+    """
+
+    window_size = 0
+    score_label = "score"
+
+    def __init__(self, name: str, n_series: int):
+        from .detectors import SeriesDetectors
+
+        self.name = name
+        self.series = SeriesDetectors(name, n_series)
+
+    def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.series.score(points)
+        return scores, self.series.severity(scores)
+
+    def reset(self) -> None:
+        self.series.reset()
+
+
+def live_detector(settings) -> ZScoreDetector | OnlineDetectors:
+    """The detector ``settings.detector`` names, configured from the settings."""
+    if settings.detector == "zscore":
+        return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
+    return OnlineDetectors(settings.detector, settings.n_series)

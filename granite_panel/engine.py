@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .accuracy import AccuracyTracker, mase_scale
-from .detection import SEVERITY_NAMES, ZScoreDetector
+from .detection import SEVERITY_NAMES, ZScoreDetector, live_detector
 from .forecasting import (
     ForecastResult,
     ForecastService,
@@ -41,15 +41,17 @@ class Alert:
     timestamp: float
     series: int
     value: float
-    z: float
+    score: float
     severity: int
+    score_label: str = "z"  # what the score is: a z-score, or a detector's score in [0, 1]
 
     def as_dict(self) -> dict:
         return {
             "timestamp": iso(self.timestamp),
             "series": self.series,
             "value": self.value,
-            "z": round(self.z, 3),
+            "score": round(self.score, 3),
+            "score_label": self.score_label,
             "severity": SEVERITY_NAMES[self.severity],
         }
 
@@ -89,7 +91,7 @@ class Tick:
     generation: int
     timestamps: np.ndarray  # (k,)
     values: np.ndarray  # [n_series, k], NaN where a point was bad
-    z: np.ndarray  # [n_series, k]
+    score: np.ndarray  # [n_series, k]
     severity: np.ndarray  # [n_series, k] int8
     prediction: Prediction | None
     alerts: tuple[Alert, ...] = ()
@@ -104,7 +106,7 @@ class Snapshot:
     seq: int
     timestamps: np.ndarray  # (n,)
     values: np.ndarray  # [n_series, n]
-    z: np.ndarray
+    score: np.ndarray
     severity: np.ndarray
     predictions: tuple[Prediction, ...]
     alerts: tuple[Alert, ...] = field(default=())
@@ -153,7 +155,7 @@ class Ring:
         self.capacity = capacity
         self.timestamps = np.full(capacity, np.nan)
         self.values = np.full((n_series, capacity), np.nan)
-        self.z = np.zeros((n_series, capacity))
+        self.score = np.zeros((n_series, capacity))
         self.severity = np.zeros((n_series, capacity), dtype=np.int8)
         self.count = 0  # points ever written
 
@@ -161,11 +163,11 @@ class Ring:
     def size(self) -> int:
         return min(self.count, self.capacity)
 
-    def append(self, timestamp: float, values, z, severity) -> None:
+    def append(self, timestamp: float, values, score, severity) -> None:
         i = self.count % self.capacity
         self.timestamps[i] = timestamp
         self.values[:, i] = values
-        self.z[:, i] = z
+        self.score[:, i] = score
         self.severity[:, i] = severity
         self.count += 1
 
@@ -187,7 +189,7 @@ class Ring:
         return (
             self.timestamps[order],
             self.values[:, order],
-            self.z[:, order],
+            self.score[:, order],
             self.severity[:, order],
         )
 
@@ -225,9 +227,7 @@ class Engine:
                 model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length
             ),
         )
-        self.detector = detector or ZScoreDetector(
-            window_size=s.anomaly_window_size, multiplier=s.anomaly_threshold_multiplier
-        )
+        self.detector = detector or live_detector(s)
         self.n_series = s.n_series
         self.accuracy = AccuracyTracker(
             s.forecast_horizon, level=s.interval_level, window=s.accuracy_window
@@ -295,6 +295,7 @@ class Engine:
         with self._step_lock, self._state_lock:
             self.source.reset()
             self.forecasts.fallback.reset()
+            self.detector.reset()
             self.generation += 1
             self._clear()
 
@@ -334,7 +335,7 @@ class Engine:
     def _tick(self, batch: Batch, live_from: int = 0) -> Tick:
         if batch.values.shape[0] != self.n_series:
             raise ValueError(f"batch has {batch.values.shape[0]} series, engine has {self.n_series}")
-        values, z, severity, alerts = self._ingest(batch, live_from)
+        values, score, severity, alerts = self._ingest(batch, live_from)
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.min())
@@ -363,7 +364,7 @@ class Engine:
                 self.generation,
                 batch.timestamps,
                 values,
-                z,
+                score,
                 severity,
                 prediction,
                 tuple(alerts),
@@ -398,24 +399,25 @@ class Engine:
         """Validate, score and store ``batch``; points from ``live_from`` on raise alerts."""
         values, bad = coerce_points(batch.values)
         k = values.shape[1]
-        z = np.zeros_like(values)
+        score = np.zeros_like(values)
         severity = np.zeros(values.shape, dtype=np.int8)
         alerts: list[Alert] = []
         window_size = self.detector.window_size
         with self._state_lock:
             for j in range(k):
                 window = self.ring.last_values(window_size)
-                z[:, j], severity[:, j] = self.detector.score(window, values[:, j])
+                score[:, j], severity[:, j] = self.detector.score(window, values[:, j])
                 severity[bad[:, j], j] = 0
-                self.ring.append(batch.timestamps[j], values[:, j], z[:, j], severity[:, j])
+                self.ring.append(batch.timestamps[j], values[:, j], score[:, j], severity[:, j])
                 if j >= live_from:
                     for i in np.flatnonzero(severity[:, j]):
                         alert = Alert(
                             float(batch.timestamps[j]),
                             int(i),
                             float(values[i, j]),
-                            float(z[i, j]),
+                            float(score[i, j]),
                             int(severity[i, j]),
+                            self.detector.score_label,
                         )
                         alerts.append(alert)
                         self.alerts.append(alert)
@@ -431,7 +433,7 @@ class Engine:
                 self.counters["false_positives"] += int((flagged & ~truth).sum())
                 self.counters["false_negatives"] += int((~flagged & truth).sum())
             self.accuracy.mature(self.ring.count, self.ring.span)
-        return values, z, severity, alerts
+        return values, score, severity, alerts
 
     # ------------------------------------------------------------------ readers
 
@@ -474,6 +476,7 @@ class Engine:
                 "model": model,
                 "last_inference_ms": self.last_inference_ms,
                 "detection": self.detection_quality(),
+                "detector": {"name": self.detector.name, "score": self.detector.score_label},
                 "accuracy": self.accuracy.summary(),
                 "n_series": self.n_series,
                 "generation": self.generation,
@@ -484,6 +487,7 @@ class Engine:
                     "history_limit": s.history_limit,
                     "anomaly_window_size": s.anomaly_window_size,
                     "anomaly_threshold_multiplier": s.anomaly_threshold_multiplier,
+                    "detector": s.detector,
                     "interval_level": s.interval_level,
                     "n_series": s.n_series,
                 },
@@ -492,14 +496,14 @@ class Engine:
     def snapshot(self, last: int | None = None) -> Snapshot:
         """Status plus the last ``last`` points of history (all kept points by default)."""
         with self._state_lock:
-            timestamps, values, z, severity = self.ring.last(last or self.ring.capacity)
+            timestamps, values, score, severity = self.ring.last(last or self.ring.capacity)
             return Snapshot(
                 status=self.status(),
                 generation=self.generation,
                 seq=self.seq,
                 timestamps=timestamps,
                 values=values,
-                z=z,
+                score=score,
                 severity=severity,
                 predictions=tuple(self.predictions),
                 alerts=tuple(self.alerts),

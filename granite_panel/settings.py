@@ -16,6 +16,8 @@ import param
 
 DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+# granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
+DETECTORS = ("zscore", "hybrid", "ensemble", "forecast")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -68,13 +70,20 @@ class Settings(param.Parameterized):
     anomaly_probability = param.Number(
         default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
     )
+    detector = param.Selector(
+        default="zscore",
+        objects=list(DETECTORS),
+        doc="Live anomaly detector: zscore (the rolling z-score), hybrid (finds far more "
+        "anomalies, with more false alarms), ensemble or forecast.",
+    )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,
         bounds=(0.1, 100),
-        doc="A point is an anomaly when abs(z) reaches this many standard deviations.",
+        doc="DETECTOR=zscore: a point is an anomaly when abs(z) reaches this many standard "
+        "deviations.",
     )
     anomaly_window_size = param.Integer(
-        default=50, bounds=(2, 100_000), doc="Points in the rolling z-score window."
+        default=50, bounds=(2, 100_000), doc="DETECTOR=zscore: points in the rolling z-score window."
     )
     interval_level = param.Number(
         default=0.8, bounds=(0.5, 0.99), doc="Nominal coverage of the forecast's conformal band."

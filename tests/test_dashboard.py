@@ -144,7 +144,7 @@ def test_renderers_say_what_the_model_is_doing():
     stats = render_stats({"data_points": 1234, "detection": {"precision": 0.5, "recall": None}})
     assert "1,234" in stats and "50%" in stats and "n/a" in stats
     feed = render_alerts(
-        [{"severity": "critical", "series": 1, "timestamp": "2026-01-01T00:00:05Z", "value": 3.0, "z": 6.0}]
+        [{"severity": "critical", "series": 1, "timestamp": "2026-01-01T00:00:05Z", "value": 3.0, "score": 6.0, "score_label": "z"}]
     )
     assert "CRITICAL" in feed and "alert-critical" in feed
     assert "No anomalies" in render_alerts([])

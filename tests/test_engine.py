@@ -84,7 +84,7 @@ def test_history_is_bounded_by_history_limit():
     run_steps(engine, 80)  # 64 backfill + 80 live = 144 points
     snap = engine.snapshot()
     assert snap.values.shape == (3, 100)
-    assert snap.timestamps.shape == (100,) == snap.z.shape[1:] == snap.severity.shape[1:]
+    assert snap.timestamps.shape == (100,) == snap.score.shape[1:] == snap.severity.shape[1:]
     assert np.all(np.diff(snap.timestamps) > 0)
     assert snap.timestamps[-1] == engine.recent_ticks[-1].timestamps[-1]
     assert engine.counters["data_points"] == 144 * 3  # counting goes on
@@ -276,13 +276,13 @@ def test_ingest_of_bad_points_never_raises_and_stays_finite():
     assert engine.counters["data_points"] == before["data_points"] + 6
     assert np.isnan(tick.values[0, 1]) and np.isnan(tick.values[1, 0]) and np.isnan(tick.values[1, 2])
     assert tick.values[1, 3] == 100.5
-    assert np.isfinite(tick.z).all()
+    assert np.isfinite(tick.score).all()
     assert (tick.severity[np.isnan(tick.values)] == 0).all()
     assert tick.prediction is not None and np.isfinite(tick.prediction.values).all()
     # Later points are scored against windows holding the gaps: still finite.
     ticks = run_steps(engine, 5, start=last + 10)
     snap = engine.snapshot()
-    assert np.isfinite(snap.z).all()
+    assert np.isfinite(snap.score).all()
     assert all(np.isfinite(t.prediction.values).all() for t in ticks)
     json.dumps(snap.status)
 
@@ -293,7 +293,7 @@ def test_ingest_into_an_empty_engine_of_only_bad_points():
     tick = engine.ingest(Batch(timestamps=np.array([T0, T0 + 1]), values=values))
     assert engine.counters["bad_points"] == 6 and engine.counters["data_points"] == 0
     assert tick.prediction is None  # nothing to forecast from
-    assert np.isfinite(tick.z).all()
+    assert np.isfinite(tick.score).all()
 
 
 def test_ingest_with_ttm_and_gaps_gives_a_finite_forecast(ttm_engine):
@@ -360,7 +360,7 @@ def test_snapshot_and_status_have_the_seed_keys():
 
 
 def test_precision_and_recall_come_from_labels():
-    engine = make_engine(n_series=1, anomaly_window_size=5, backfill=False)
+    engine = make_engine(n_series=1, detector="zscore", anomaly_window_size=5, backfill=False)
 
     def feed(value, label):
         t = T0 + engine.ring.count
@@ -417,7 +417,7 @@ def test_snapshots_from_another_thread_while_steps_run():
         while not done.is_set() or reads < 5:
             snap = engine.snapshot(last=50)
             n = snap.timestamps.shape[0]
-            assert snap.values.shape == snap.z.shape == snap.severity.shape == (3, n)
+            assert snap.values.shape == snap.score.shape == snap.severity.shape == (3, n)
             assert np.all(np.diff(snap.timestamps) > 0)
             assert snap.seq == snap.status["ticks"]
             json.dumps(snap.status)
@@ -433,3 +433,30 @@ def test_snapshots_from_another_thread_while_steps_run():
     assert not errors
     assert reads >= 5
     assert engine.counters["ticks"] == 300
+
+
+def test_live_detector_is_chosen_by_setting_and_scores_in_its_own_units():
+    from granite_panel.detectors import DETECTORS, SEVERITY_CUTOFFS
+    from granite_panel.settings import DETECTORS as SETTING_CHOICES
+
+    assert set(SETTING_CHOICES) == set(DETECTORS)
+    counts = {}
+    for name in ("zscore", "hybrid"):
+        engine = make_engine(
+            n_series=4, detector=name, context_length=1500, history_limit=1600, seed=3
+        )
+        tick = engine.step(now=T0)  # scores the 1500-point backfill with its labels
+        status = engine.status()
+        assert status["detector"] == {"name": name, "score": "z" if name == "zscore" else "score"}
+        if name == "hybrid":
+            assert ((tick.score >= 0) & (tick.score <= 1)).all()
+            medium, high, critical = SEVERITY_CUTOFFS["hybrid"]
+            flagged = tick.score >= medium
+            assert (flagged == (tick.severity > 0)).all()
+            assert ((tick.score >= critical) == (tick.severity == 3)).all()
+        counts[name] = engine.counters
+    # The hybrid detector finds far more of the injected anomalies than the z-score.
+    def recall(c):
+        return c["true_positives"] / (c["true_positives"] + c["false_negatives"])
+
+    assert recall(counts["hybrid"]) > 2 * recall(counts["zscore"])

@@ -14,8 +14,12 @@ CHART_LENGTHS = """() => {
   const out = {};
   for (const doc of window.Bokeh.documents) {
     for (const model of doc.all_models) {
-      if (model.type === 'LegendItem' && model.label && model.renderers.length) {
+      if (model.type === 'LegendItem' && model.label && model.label.value && model.renderers.length) {
         out[model.label.value] = model.renderers[0].data_source.get_length();
+      }
+      // Anomaly markers: one layer per severity, all drawn as Scatter glyphs.
+      if (model.type === 'GlyphRenderer' && model.glyph.type === 'Scatter') {
+        out['anomaly'] = (out['anomaly'] || 0) + model.data_source.get_length();
       }
     }
   }
