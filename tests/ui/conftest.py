@@ -28,11 +28,38 @@ def app_url():
         yield base
 
 
+class PageErrors(list):
+    """Console errors, uncaught page errors and failed requests seen by a page.
+
+    A stylesheet or font that cannot be fetched offline (Panel links a few theme files to
+    its CDN) leaves the page working; it is recorded in ``offline_styles`` and its
+    generic "Failed to load resource" console line is not counted. Failed scripts, data
+    requests and every JavaScript error are.
+    """
+
+    def __init__(self, page):
+        super().__init__()
+        self.offline_styles = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.append(str(exc)))
+        page.on("requestfailed", self._request_failed)
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        if message.text.startswith("Failed to load resource") and "ERR_NAME_NOT_RESOLVED" in message.text:
+            self.offline_styles.append(message.text)  # checked against the requests below
+            return
+        self.append(message.text)
+
+    def _request_failed(self, request):
+        if request.resource_type in ("stylesheet", "font"):
+            self.offline_styles.append(request.url)
+        else:
+            self.append(f"request failed ({request.resource_type}): {request.url}")
+
+
 @pytest.fixture
 def console_errors(page):
-    """Console errors and uncaught page errors seen during a test."""
-    errors = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
-    return errors
+    """The JavaScript errors and failed script/data requests of the test's page."""
+    return PageErrors(page)
