@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .accuracy import AccuracyTracker, mase_scale
-from .detection import SEVERITY_NAMES, ZScoreDetector, live_detector
+from .detection import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
 from .forecasting import (
     ForecastResult,
     ForecastService,
@@ -202,7 +202,7 @@ class Engine:
         settings: Settings | None = None,
         source: SyntheticSource | None = None,
         forecasts: ForecastService | None = None,
-        detector: ZScoreDetector | None = None,
+        detector: ZScoreDetector | OnlineDetectors | None = None,
     ):
         self.settings = s = settings or Settings()
         self.source = source or SyntheticSource(
