@@ -445,64 +445,79 @@ class RobustSurprise:
     """Instantaneous surprise of each point: |z| of its one-step forecast residual against a
     robust scale, built so that dense anomalies neither hide themselves nor the next ones.
 
-    - forecast: exponential smoothing of the level (``alpha``); when the caller passes the
-      value one season ago (``past``), a second model, the seasonal naive ``x[t - P]``,
-      judges too and z is the smaller of the two (surprising to every model);
-    - scale: ``RobustScale`` of each model's |residual| (median-based, not a variance);
-    - a point with ``z >= z_flag`` is an excursion: it is judged but not learned from (level
-      and scales stay), so a spike does not drag the forecast or inflate the scale; after
-      ``persist`` excursions in a row the level is re-based to their recent median (a lasting
-      change becomes the new normal);
-    - other points update the level with the residual clipped at ``huber`` sigma;
+    - forecast: additive Holt-Winters in error-correction form, level ``alpha`` and season
+      ``gamma`` (``prediction = level + season[t mod P]``); with ``period`` 0 (no season
+      known) it is exponential smoothing of the level;
+    - scale: ``RobustScale`` of the |residual| (median-based, not a variance);
+    - a point with ``z >= z_flag`` starts an excursion: it is judged but not learned from
+      (level, season and scale stay), so a spike does not drag the forecast or inflate the
+      scale. The excursion goes on while residuals keep its sign and stay at or above half
+      of ``z_flag`` (hysteresis), and such a point's z is the larger of its own and that of
+      the run's mean residual (``|sum| / (sigma sqrt(k))``): a level shift a little smaller
+      than ``z_flag`` stays flagged to its end instead of being half learned and then
+      flagging the return to normal. After ``persist`` excursion points in a row the level
+      is re-based to their recent median (a lasting change becomes the new normal);
+    - other points update the model with the residual clipped at ``huber`` sigma;
     - the scale is never below ``floor`` times the range of values seen (flat or quantised
       series do not make every change infinitely surprising).
-    O(1) a point (``persist`` values held during an excursion).
+    O(1) a point; the season is an array of ``period`` floats.
     """
 
-    __slots__ = ("alpha", "z_flag", "persist", "huber", "floor", "eta", "learning",
-                 "level", "lo", "hi", "scale", "season_scale", "run", "last_z")
+    __slots__ = ("alpha", "gamma", "z_flag", "persist", "huber", "floor", "eta", "learning",
+                 "level", "lo", "hi", "scale", "run", "run_sum", "last_z", "season", "n")
 
-    def __init__(self, alpha: float = 0.5, z_flag: float = 3.0, persist: int = 20,
-                 huber: float = 3.0, floor: float = 0.01, eta: float = 0.02, learning: int = 30):
-        self.alpha, self.z_flag, self.persist = float(alpha), float(z_flag), int(persist)
+    def __init__(self, alpha: float = 0.3, z_flag: float = 3.0, persist: int = 20,
+                 huber: float = 3.0, floor: float = 0.01, eta: float = 0.005, learning: int = 30,
+                 gamma: float = 0.3):
+        self.alpha, self.gamma = float(alpha), float(gamma)
+        self.z_flag, self.persist = float(z_flag), int(persist)
         self.huber, self.floor = float(huber), float(floor)
         self.eta, self.learning = float(eta), int(learning)
         self.level = self.lo = self.hi = None
         self.scale = RobustScale(eta, learning)
-        self.season_scale = RobustScale(eta, learning)
-        self.run: list[float] = []
+        self.run: list[float] = []  # deseasonalised values of the current excursion
+        self.run_sum = 0.0  # sum of its residuals
         self.last_z = 0.0
+        self.season = np.zeros(0)
+        self.n = 0
 
-    def new_season(self) -> None:
-        """Forget the seasonal model's scale (the caller's period changed)."""
-        self.season_scale = RobustScale(self.eta, self.learning)
+    def _season_index(self, period: int) -> int | None:
+        """Where the season of this point is kept; a new ``period`` starts a flat season."""
+        if period != self.season.size:
+            self.season = np.zeros(max(int(period), 0))
+            self.scale = RobustScale(self.eta, self.learning)
+        return self.n % period if period > 0 else None
 
-    def update(self, value: float, past: float | None = None) -> float:
+    def update(self, value: float, period: int = 0) -> float:
         """|z| of ``value`` (0 while learning), then learn from it unless it is an excursion."""
+        phase = self._season_index(int(period))
+        self.n += 1
         if self.level is None:
             self.level = self.lo = self.hi = value
             self.last_z = 0.0
             return 0.0
+        seasonal = 0.0 if phase is None else float(self.season[phase])
         self.lo, self.hi = min(self.lo, value), max(self.hi, value)
-        floor = self.floor * (self.hi - self.lo)
-        res = value - self.level
-        z = abs(res) / self.scale.sigma(floor) if self.scale.ready else 0.0
-        s_res = None if past is None else value - past
-        if s_res is not None:
-            z = min(z, abs(s_res) / self.season_scale.sigma(floor)
-                    if self.season_scale.ready else 0.0)
-        if z >= self.z_flag:
-            self.run.append(value)
+        sigma = self.scale.sigma(self.floor * (self.hi - self.lo))
+        res = value - self.level - seasonal
+        z = abs(res) / sigma if self.scale.ready else 0.0
+        going_on = (self.run and res * self.run_sum > 0.0 and 2.0 * z >= self.z_flag)
+        if going_on:
+            self.run_sum += res
+            self.run.append(value - seasonal)
+        elif z >= self.z_flag:
+            self.run, self.run_sum = [value - seasonal], res
+        if going_on or z >= self.z_flag:
             if len(self.run) >= self.persist:
                 self.level = float(np.median(self.run[-max(3, self.persist // 2):]))
-                self.run = []
+                self.run, self.run_sum = [], 0.0
         else:
-            self.run = []
-            lim = self.huber * self.scale.sigma(floor)
-            self.level += self.alpha * max(-lim, min(lim, res))
+            self.run, self.run_sum = [], 0.0
             self.scale.learn(abs(res))
-            if s_res is not None:
-                self.season_scale.learn(abs(s_res))
+            err = max(-self.huber * sigma, min(self.huber * sigma, res))
+            self.level += self.alpha * err
+            if phase is not None:
+                self.season[phase] += self.gamma * (1.0 - self.alpha) * err
         self.last_z = z
         return z
 
@@ -513,7 +528,9 @@ class HybridDetector(OnlineDetector):
     - **surprise tier**, ``[0, 0.5)``: ``0.5 * z / (z + z_flag)`` with ``z`` from
       ``RobustSurprise`` (0.25 exactly at ``z = z_flag``, 1/3 at ``2 * z_flag``). It flags
       each anomalous point when it arrives, even when anomalies are dense (5% of points),
-      because its scale is a median and excursions are not learned from;
+      because its scale is a median and excursions are not learned from. Its season length
+      is ``period`` when given (the dashboard passes ``SEASON_LENGTH``), otherwise the
+      ensemble's estimate from the autocorrelation of the history seen so far;
     - **alert tier**, ``[0.5, 1]``: the ``EnsembleDetector`` (anomaly likelihoods, spatial
       novelty, repeat suppression: what NAB rewards) mapped so that its alert level
       ``suppress_at`` lands on 0.5: ``0.5 + 0.5 * (e - a) / (1 - a)`` for ``e >= a``; below
@@ -525,11 +542,14 @@ class HybridDetector(OnlineDetector):
 
     name = "hybrid"
 
-    def __init__(self, z_flag: float = 3.0, alpha: float = 0.5, persist: int = 20,
-                 floor: float = 0.01, use_surprise: bool = True, use_alerts: bool = True,
-                 **ensemble_kwargs):
+    def __init__(self, z_flag: float = 3.0, alpha: float = 0.3, persist: int = 20,
+                 floor: float = 0.01, period: int | None = None, use_surprise: bool = True,
+                 use_alerts: bool = True, **ensemble_kwargs):
         self.z_flag, self.alpha, self.persist = float(z_flag), float(alpha), int(persist)
         self.floor = float(floor)
+        if period is not None and int(period) < 0:
+            raise ValueError(f"period must be >= 0 (0: no season), got {period}")
+        self.period = None if period is None else int(period)
         self.use_surprise, self.use_alerts = bool(use_surprise), bool(use_alerts)
         self.ensemble_kwargs = ensemble_kwargs
         self.reset()
@@ -537,18 +557,13 @@ class HybridDetector(OnlineDetector):
     def reset(self) -> None:
         self.ensemble = EnsembleDetector(**self.ensemble_kwargs)
         self.surprise = RobustSurprise(self.alpha, self.z_flag, self.persist, floor=self.floor)
-        self.period = 0
         self.last_z = 0.0
 
     def _update(self, value: float) -> float:
         score = 0.0
         if self.use_surprise:
-            season = self.ensemble.season  # its period estimate and history, before this point
-            if season.period != self.period:
-                self.period = season.period
-                self.surprise.new_season()
-            past = season.hist[-self.period] if self.period and len(season.hist) >= self.period else None
-            z = min(self.surprise.update(value, past), 1e6)
+            period = self.ensemble.season.period if self.period is None else self.period
+            z = min(self.surprise.update(value, period), 1e6)
             self.last_z = z
             score = 0.5 * z / (z + self.z_flag) if z > 0 else 0.0
         ens = self.ensemble._update(value)
