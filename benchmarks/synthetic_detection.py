@@ -10,8 +10,11 @@ known. Each detector scores each series from a fresh state, at the threshold it 
 (``LIVE_THRESHOLDS``); the first ``--warmup`` points (the dashboard's backfill) are not
 scored. Columns: events, event recall (events with a flag on one of their points), point
 precision, point recall, NAB-style score (standard profile, one window per event, at the
-live threshold). The speed line is the live adapter ``SeriesDetectors.score`` (one point
-per series a call) at N = 1, 100 and 1000 series.
+live threshold). ``hybrid`` is run as the dashboard runs it, told the season length
+(``SEASON_LENGTH``, 24 for this source); ``hybrid~`` is the same detector estimating the
+season itself, as ``granite-panel detect`` and the NAB benchmark run it. The speed line is
+the live adapter ``SeriesDetectors.score`` (one point per series a call) at N = 1, 100 and
+1000 series.
 """
 
 from __future__ import annotations
@@ -33,13 +36,23 @@ from granite_panel.detectors import (  # noqa: E402
 )
 
 
+SEASON_LENGTH = 24  # the synthetic source's (and the dashboard's default) season length
+
+
+def variants(name: str) -> list[tuple[str, dict]]:
+    """(label, detector kwargs) rows for one detector: as live, and as the CLI runs it."""
+    if name == "hybrid":
+        return [("hybrid", {"period": SEASON_LENGTH}), ("hybrid~", {})]
+    return [(name, {})]
+
+
 def adapter_rows_per_second(name: str, n_series: int, ticks: int = 300, seed: int = 0) -> float:
     """rows/s of ``SeriesDetectors(name, n_series).score`` over ``ticks`` ticks of a
     synthetic stream, after a 600-point backfill through ``score_block`` (not timed)."""
     from granite_panel.detection_scoring import synthetic_stream
 
     values, _ = synthetic_stream(seed, n_series, 600 + ticks)
-    live = SeriesDetectors(name, n_series)
+    live = SeriesDetectors(name, n_series, **variants(name)[0][1])
     live.score_block(values[:, :600])
     t0 = time.perf_counter()
     for j in range(600, 600 + ticks):
@@ -71,13 +84,13 @@ def main(argv=None) -> int:
               f"{'precision':>10}{'pt recall':>10}{'NAB-style':>10}{'rows/s':>11}")
     lines = [header, "-" * len(header)]
     print(header, flush=True)
-    for name in names:
+    for name, label, kwargs in [(n, lab, kw) for n in names for lab, kw in variants(n)]:
         for p in _floats(args.probabilities):
             t0 = time.perf_counter()
             m = synthetic_metrics(name, None, seeds, args.n_series, args.n_points,
-                                  args.warmup, anomaly_probability=p)
+                                  args.warmup, anomaly_probability=p, **kwargs)
             rate = len(seeds) * args.n_series * args.n_points / (time.perf_counter() - t0)
-            line = (f"{name:<10}{p:>8.2f}{LIVE_THRESHOLDS.get(name, 0.5):>8.3f}{m.events:>8d}"
+            line = (f"{label:<10}{p:>8.2f}{LIVE_THRESHOLDS.get(name, 0.5):>8.3f}{m.events:>8d}"
                     f"{m.event_recall:>8.3f}{m.point_precision:>10.3f}{m.point_recall:>10.3f}"
                     f"{m.nab_score:>10.1f}{rate:>11,.0f}")
             lines.append(line)

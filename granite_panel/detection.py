@@ -1,9 +1,11 @@
 """Live anomaly detection: the engine asks a detector for (score, severity) of each point.
 
-``DETECTOR=zscore`` (the default) is the seed's rolling z-score below (score = signed z).
-The other detectors (``hybrid``, ``ensemble``, ``forecast``) are the online detectors of
-``granite_panel.detectors`` behind the same interface: their score is in [0, 1] and their
+``DETECTOR=hybrid`` (the default), ``ensemble`` and ``forecast`` are the online detectors of
+``granite_panel.detectors`` behind one interface: their score is in [0, 1] and their
 severities come from each detector's documented cut-offs (``detectors.SEVERITY_CUTOFFS``).
+The live hybrid is told ``SEASON_LENGTH`` instead of estimating the season.
+``DETECTOR=zscore`` is the seed's rolling z-score below (score = signed z), kept as the
+reference.
 
 For the z-score:
 
@@ -93,11 +95,11 @@ class OnlineDetectors:
     window_size = 0
     score_label = "score"
 
-    def __init__(self, name: str, n_series: int):
+    def __init__(self, name: str, n_series: int, **detector_kwargs):
         from .detectors import SeriesDetectors
 
         self.name = name
-        self.series = SeriesDetectors(name, n_series)
+        self.series = SeriesDetectors(name, n_series, **detector_kwargs)
 
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self.series.score(points)
@@ -111,4 +113,6 @@ def live_detector(settings) -> ZScoreDetector | OnlineDetectors:
     """The detector ``settings.detector`` names, configured from the settings."""
     if settings.detector == "zscore":
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
+    if settings.detector == "hybrid":  # the season is known here: no need to estimate it
+        return OnlineDetectors("hybrid", settings.n_series, period=settings.season_length)
     return OnlineDetectors(settings.detector, settings.n_series)

@@ -17,7 +17,7 @@ import param
 DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
-DETECTORS = ("zscore", "hybrid", "ensemble", "forecast")
+DETECTORS = ("hybrid", "zscore", "ensemble", "forecast")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -65,16 +65,19 @@ class Settings(param.Parameterized):
     trend_enabled = param.Boolean(default=True, doc="Add a slow linear trend to synthetic data.")
     seasonality_enabled = param.Boolean(default=True, doc="Add daily and weekly cycles.")
     season_length = param.Integer(
-        default=24, bounds=(1, 10_000), doc="Points per main cycle (used by the fallback model)."
+        default=24,
+        bounds=(1, 10_000),
+        doc="Points per main cycle (used by the fallback model, the accuracy scale and the "
+        "hybrid detector's seasonal forecast).",
     )
     anomaly_probability = param.Number(
         default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
     )
     detector = param.Selector(
-        default="zscore",
+        default="hybrid",
         objects=list(DETECTORS),
-        doc="Live anomaly detector: zscore (the rolling z-score), hybrid (finds far more "
-        "anomalies, with more false alarms), ensemble or forecast.",
+        doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
+        "alerts), zscore (the seed's rolling z-score), ensemble or forecast.",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

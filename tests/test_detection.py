@@ -107,3 +107,18 @@ def test_detector_multiplier_sets_the_threshold():
     points = np.array([3.0 + 2.0 * math.sqrt(2.0), 3.0 - 2.0 * math.sqrt(2.0)])  # z = +-2
     assert ZScoreDetector(multiplier=3.0).score(window, points)[1].tolist() == [0, 0]
     assert ZScoreDetector(multiplier=1.5).score(window, points)[1].tolist() == [MEDIUM, MEDIUM]
+
+
+def test_default_live_detector_is_the_hybrid_told_the_season_length():
+    from granite_panel.detection import OnlineDetectors, live_detector
+    from granite_panel.settings import Settings
+
+    from granite_panel.detectors import DEFAULT_DETECTOR
+
+    assert Settings().detector == DEFAULT_DETECTOR == "hybrid"  # dashboard and CLI agree
+    default = live_detector(Settings(n_series=2, season_length=30))
+    assert isinstance(default, OnlineDetectors) and default.name == "hybrid"
+    assert [d.period for d in default.series.detectors] == [30, 30]
+    # the other online detectors estimate what they need themselves
+    assert live_detector(Settings(detector="ensemble")).series.kwargs == {}
+    assert isinstance(live_detector(Settings(detector="zscore")), ZScoreDetector)

@@ -32,11 +32,14 @@ def test_console_script_points_at_the_cli():
 
 
 def test_readme_documents_every_setting_and_ci_runs_its_test_command():
-    from granite_panel.settings import field_names
+    from granite_panel.settings import Settings, field_names
 
     readme = (ROOT / "README.md").read_text()
     for name in field_names():
-        assert f"| `{name.upper()}` |" in readme, name
+        default = Settings.param[name].default
+        default = str(default).lower() if isinstance(default, bool) else default
+        shown = "(empty)" if default in ("", None) else f"`{default}`"
+        assert f"| `{name.upper()}` | {shown} |" in readme, (name, shown)
     assert "bash tests/run.sh" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash tests/run.sh" in ci
