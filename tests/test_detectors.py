@@ -12,6 +12,8 @@ from granite_panel.detectors import (
     LIVE_THRESHOLDS,
     SEVERITY_CUTOFFS,
     AnomalyLikelihood,
+    EnsembleDetector,
+    MultiWindowLikelihood,
     HybridDetector,
     RobustScale,
     RobustSurprise,
@@ -121,6 +123,45 @@ def test_tail_score_and_likelihood():
     quiet = [lik.update(float(v)) for v in rng.uniform(0.1, 0.3, 500)]
     loud = [lik.update(0.95) for _ in range(5)]
     assert max(quiet[100:]) < 0.3 < loud[-1]
+
+
+def test_multi_window_likelihood_is_numentas_likelihood_at_each_window():
+    rng = np.random.default_rng(5)
+    raw = np.concatenate([rng.uniform(0.1, 0.3, 700), np.full(30, 0.9), rng.uniform(0.1, 0.3, 200)])
+    multi = MultiWindowLikelihood(windows=(5, 20), long=500, learning=100)
+    single = [AnomalyLikelihood(long=500, short=w, learning=100) for w in (5, 20)]
+    for r in raw:
+        want = [lik.update(float(r)) for lik in single]
+        assert multi.update(float(r)) == pytest.approx(want, abs=1e-12)
+
+
+def noisy(n=4000, seed=6):
+    return 10 + np.random.default_rng(seed).standard_normal(n)
+
+
+def test_ensemble_alerts_once_per_episode_with_score_one():
+    x = noisy()
+    x[2000:2100] += 6  # a lasting disturbance: one episode
+    det = EnsembleDetector()
+    s = det.score_series(x)
+    alerts = np.flatnonzero(s == 1.0)
+    during = alerts[(alerts >= 2000) & (alerts < 2100 + det.refractory)]
+    assert during.size == 1 and during[0] < 2010  # at once, and once
+    assert s[s < 1.0].max() < 0.5  # non-alerts stay below every alert
+    assert (s[during[0] + 1 : during[0] + 1 + det.refractory] == 0).all()  # the quiet period
+
+
+def test_ensemble_quiet_period_restarts_while_the_disturbance_recurs():
+    x = noisy()
+    for start in range(2000, 3400, 200):  # a 40-point shift every 200 points (< 288)
+        x[start : start + 40] += 6
+
+    def alerts(**kwargs):
+        s = EnsembleDetector(**kwargs).score_series(x)[2000:3300]
+        return int(np.sum(s == 1.0))
+
+    assert alerts() == 1  # one episode, one alert
+    assert alerts(refractory=100) >= 4  # a shorter quiet period ends between recurrences
 
 
 def test_dominant_period():
