@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel.detection_scoring import synthetic_metrics  # noqa: E402
+from granite_panel.detection_scoring import synthetic_metrics, synthetic_stream  # noqa: E402
 from granite_panel.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
@@ -49,8 +49,6 @@ def variants(name: str) -> list[tuple[str, dict]]:
 def adapter_rows_per_second(name: str, n_series: int, ticks: int = 300, seed: int = 0) -> float:
     """rows/s of ``SeriesDetectors(name, n_series).score`` over ``ticks`` ticks of a
     synthetic stream, after a 600-point backfill through ``score_block`` (not timed)."""
-    from granite_panel.detection_scoring import synthetic_stream
-
     values, _ = synthetic_stream(seed, n_series, 600 + ticks)
     live = SeriesDetectors(name, n_series, **variants(name)[0][1])
     live.score_block(values[:, :600])
@@ -58,6 +56,20 @@ def adapter_rows_per_second(name: str, n_series: int, ticks: int = 300, seed: in
     for j in range(600, 600 + ticks):
         live.score(values[:, j])
     return n_series * ticks / (time.perf_counter() - t0)
+
+
+def memory_per_series(name: str, n_series: int = 10, points: int = 10_000) -> float:
+    """Bytes a live detector holds per series after ``points`` points (tracemalloc)."""
+    import tracemalloc
+
+    values, _ = synthetic_stream(0, n_series, points)
+    tracemalloc.start()
+    live = SeriesDetectors(name, n_series, **variants(name)[0][1])
+    live.score_block(values)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del live
+    return held / n_series
 
 
 def _floats(text: str) -> list[float]:
@@ -101,6 +113,8 @@ def main(argv=None) -> int:
         rates = {n: adapter_rows_per_second(DEFAULT_DETECTOR, n) for n in (1, 100, 1000)}
         print(f"\nlive adapter SeriesDetectors({DEFAULT_DETECTOR!r}).score, one point per series "
               "a call: " + ", ".join(f"N={n}: {r:,.0f} rows/s" for n, r in rates.items()))
+        print(f"memory per series once every history is full (10,000 points): "
+              f"{memory_per_series(DEFAULT_DETECTOR) / 1e6:.2f} MB")
     return 0
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
+from array import array
 from collections import deque
 
 import numpy as np
@@ -69,38 +70,53 @@ class OnlineDetector:
 class RollingMoments:
     """Mean and standard deviation of the last ``size`` values (running sums, O(1) a point).
 
-    The sums are recomputed from the window every ``size`` additions, so rounding error
-    never accumulates.
+    The values sit in a preallocated ring of C doubles (8 bytes each, not a deque of Python
+    floats at 32: the hybrid keeps twelve 8640-value histories per series). The sums are
+    recomputed from the window every ``size`` additions, so rounding error never
+    accumulates.
     """
 
-    __slots__ = ("size", "buf", "s1", "s2", "_since")
+    __slots__ = ("size", "ring", "count", "head", "s1", "s2", "_since")
 
     def __init__(self, size: int):
         self.size = int(size)
-        self.buf: deque[float] = deque()
+        self.ring = array("d", bytes(8 * self.size))
+        self.count = 0  # values held, up to size
+        self.head = 0  # where the next value goes (the oldest value once full)
         self.s1 = self.s2 = 0.0
         self._since = 0
 
     def __len__(self) -> int:
-        return len(self.buf)
+        return self.count
+
+    def values(self) -> np.ndarray:
+        """The values held, oldest first."""
+        ring = np.frombuffer(self.ring, dtype=float)
+        if self.count < self.size:
+            return ring[: self.count].copy()
+        return np.concatenate([ring[self.head :], ring[: self.head]])
 
     def add(self, x: float) -> None:
-        buf = self.buf
-        buf.append(x)
-        self.s1 += x
-        self.s2 += x * x
-        if len(buf) > self.size:
-            old = buf.popleft()
-            self.s1 -= old
-            self.s2 -= old * old
+        head = self.head
+        if self.count == self.size:
+            old = self.ring[head]
+            self.s1 = self.s1 + x - old
+            self.s2 = self.s2 + x * x - old * old
+        else:
+            self.count += 1
+            self.s1 += x
+            self.s2 += x * x
+        self.ring[head] = x
+        self.head = head + 1 if head + 1 < self.size else 0
         self._since += 1
         if self._since >= self.size:
             self._since = 0
-            self.s1 = math.fsum(buf)
-            self.s2 = math.fsum(v * v for v in buf)
+            window = self.ring if self.count == self.size else self.ring[: self.count]
+            self.s1 = math.fsum(window)
+            self.s2 = math.fsum(v * v for v in window)
 
     def mean_std(self) -> tuple[float, float]:
-        n = len(self.buf)
+        n = self.count
         if n == 0:
             return 0.0, 0.0
         mean = self.s1 / n
@@ -231,7 +247,7 @@ class ZScoreDetector(OnlineDetector):
         """Vectorised, for benchmarks and the CLI; continues from (and updates) the state."""
         values = np.asarray(values, dtype=float).ravel()
         finite = np.isfinite(values)
-        past = np.fromiter(self.stats.buf, dtype=float, count=len(self.stats.buf))
+        past = self.stats.values()
         seq = np.concatenate([past, values[finite]])
         w, m = self.window, self.min_points
         out_finite = np.zeros(int(finite.sum()))

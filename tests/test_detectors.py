@@ -112,6 +112,13 @@ def test_rolling_moments():
     for v in (1, 2, 3, 4, 5):
         rm.add(float(v))
     assert rm.mean_std() == pytest.approx((4.0, math.sqrt(2 / 3)))
+    assert rm.values().tolist() == [3.0, 4.0, 5.0] and len(rm) == 3  # oldest first
+    rng = np.random.default_rng(0)
+    long, xs = RollingMoments(100), rng.normal(5.0, 2.0, 1234)
+    for v in xs:
+        long.add(float(v))
+    assert long.values().tolist() == xs[-100:].tolist()
+    assert long.mean_std() == pytest.approx((xs[-100:].mean(), xs[-100:].std()), rel=1e-9)
 
 
 def test_tail_score_and_likelihood():
