@@ -1,4 +1,4 @@
-"""``granite-panel detect INPUT.csv [-o OUTPUT.csv] [--detector NAME]``.
+"""``granite-panel detect INPUT.csv [-o OUTPUT.csv] [--detector NAME] [--season N]``.
 
 Reads a CSV with ``timestamp,value`` columns (NAB's format) and writes the same rows with
 an ``anomaly_score`` column in [0, 1], scored by an online detector row by row (strictly
@@ -38,6 +38,14 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
         help=f"detector name, one of: {', '.join(DETECTORS)} (default: {DEFAULT_DETECTOR}); "
         "a row is flagged live when its score reaches the detector's LIVE_THRESHOLDS entry "
         f"({', '.join(f'{k} {v:.3g}' for k, v in LIVE_THRESHOLDS.items())})",
+    )
+    parser.add_argument(
+        "--season",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hybrid only: rows per cycle when known (as the dashboard's SEASON_LENGTH); "
+        "by default the detector estimates it from the rows seen so far",
     )
     parser.set_defaults(func=run_detect)
     return parser
@@ -85,7 +93,12 @@ def read_series(path: str):
 def run_detect(args) -> int:
     """Run the ``detect`` subcommand; 0 on success, 2 on bad input or a bad detector name."""
     try:
-        detector = make_detector(args.detector)
+        season = getattr(args, "season", None)
+        if season is not None and args.detector != "hybrid":
+            raise ValueError(f"--season is for the hybrid detector, not {args.detector!r}")
+        if season is not None and season < 1:
+            raise ValueError(f"--season must be a whole number >= 1, got {season}")
+        detector = make_detector(args.detector, **({} if season is None else {"period": season}))
         frame, values = read_series(args.input)
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)

@@ -43,14 +43,19 @@ def test_subprocess_writes_scores(tmp_path):
     pd.testing.assert_series_equal(res["value"], frame["value"])
 
 
-@pytest.mark.parametrize("name", ["zscore", "forecast", "ensemble"])
-def test_causal_changing_later_rows_keeps_earlier_scores(tmp_path, name):
+@pytest.mark.parametrize(
+    "options",
+    [["--detector", "zscore"], ["--detector", "forecast"], ["--detector", "ensemble"], [],
+     ["--season", "24"]],
+    ids=["zscore", "forecast", "ensemble", "hybrid (default)", "hybrid told the season"],
+)
+def test_causal_changing_later_rows_keeps_earlier_scores(tmp_path, options):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     frame = write_csv(a)
     frame.loc[400:, "value"] = 1000.0 + np.arange(len(frame) - 400)
     frame.to_csv(b, index=False)
-    assert detect([str(a), "-o", str(tmp_path / "sa.csv"), "--detector", name]) == 0
-    assert detect([str(b), "-o", str(tmp_path / "sb.csv"), "--detector", name]) == 0
+    assert detect([str(a), "-o", str(tmp_path / "sa.csv"), *options]) == 0
+    assert detect([str(b), "-o", str(tmp_path / "sb.csv"), *options]) == 0
     sa = pd.read_csv(tmp_path / "sa.csv")["anomaly_score"].to_numpy()
     sb = pd.read_csv(tmp_path / "sb.csv")["anomaly_score"].to_numpy()
     np.testing.assert_array_equal(sa[:400], sb[:400])
@@ -98,3 +103,20 @@ def test_subprocess_malformed_one_line_exit_2(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_season_tells_the_hybrid_its_period(tmp_path, capsys):
+    from granite_panel.detectors import make_detector
+
+    src = tmp_path / "in.csv"
+    frame = write_csv(src)
+    assert detect([str(src), "-o", str(tmp_path / "o.csv"), "--season", "24"]) == 0
+    got = pd.read_csv(tmp_path / "o.csv")["anomaly_score"].to_numpy()
+    want = make_detector("hybrid", period=24).score_series(frame["value"].to_numpy(dtype=float))
+    np.testing.assert_allclose(got, want)
+    assert not np.allclose(got, make_detector("hybrid").score_series(frame["value"].to_numpy()))
+    for bad, fragment in ((["--detector", "zscore", "--season", "24"], "hybrid"),
+                          (["--season", "0"], ">= 1")):
+        assert detect([str(src), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0]
