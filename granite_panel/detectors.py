@@ -276,12 +276,37 @@ class ZScoreDetector(OnlineDetector):
         return out
 
 
+class SmoothingResidual:
+    """Raw surprise of each point against an exponential-smoothing forecast of it (level,
+    ``alpha``): ``|r| / (|r| + typical)`` in [0, 1], ``typical`` the mean |residual| of the
+    last ``scale_window`` points."""
+
+    __slots__ = ("alpha", "level", "abs_res")
+
+    def __init__(self, alpha: float = 0.5, scale_window: int = 1000):
+        self.alpha = float(alpha)
+        self.level = None
+        self.abs_res = RollingMoments(scale_window)
+
+    def update(self, value: float) -> float:
+        if self.level is None:
+            self.level = value
+            return 0.0
+        res = abs(value - self.level)
+        self.level += self.alpha * (value - self.level)
+        typical = self.abs_res.s1 / len(self.abs_res) if len(self.abs_res) else 0.0
+        self.abs_res.add(res)
+        if typical > 0.0:
+            return res / (res + typical)
+        return 1.0 if res > 0.0 else 0.0
+
+
 class ForecastDetector(OnlineDetector):
     """Forecast-residual scoring turned into an anomaly likelihood.
 
     Before each point arrives a cheap online model (exponential smoothing of the level,
     ``alpha``) predicts it; the residual's size relative to the typical residual of the last
-    ``scale_window`` points is the raw surprise ``|r| / (|r| + typical)`` in [0, 1], and
+    ``scale_window`` points is the raw surprise (``SmoothingResidual``), and
     ``AnomalyLikelihood`` says how unusual the recent surprise is against its long-run
     distribution.
     """
@@ -296,24 +321,11 @@ class ForecastDetector(OnlineDetector):
         self.reset()
 
     def reset(self) -> None:
-        self.level = None
-        self.abs_res = RollingMoments(self.scale_window)
+        self.residual = SmoothingResidual(self.alpha, self.scale_window)
         self.likelihood = AnomalyLikelihood(self.long, self.short, self.learning)
 
-    def _raw(self, value: float) -> float:
-        if self.level is None:
-            self.level = value
-            return 0.0
-        res = abs(value - self.level)
-        self.level += self.alpha * (value - self.level)
-        typical = self.abs_res.s1 / len(self.abs_res) if len(self.abs_res) else 0.0
-        self.abs_res.add(res)
-        if typical > 0.0:
-            return res / (res + typical)
-        return 1.0 if res > 0.0 else 0.0
-
     def _update(self, value: float) -> float:
-        return self.likelihood.update(self._raw(value))
+        return self.likelihood.update(self.residual.update(value))
 
 
 def dominant_period(x: np.ndarray, min_lag: int = 4, min_acf: float = 0.5) -> int:
@@ -381,7 +393,7 @@ class SeasonalResidual:
 class EnsembleDetector(OnlineDetector):
     """NAB's tier: multi-scale anomaly likelihoods of three surprises, one alert per episode.
 
-    1. raw surprises in [0, 1]: forecast residual (``ForecastDetector``'s exponential
+    1. raw surprises in [0, 1]: forecast residual (``SmoothingResidual``: exponential
        smoothing, ``alpha``), level shift (|z| of the mean of the last ``shift_short`` points
        against the ``shift_long`` before them, ``|z| / (|z| + 3)``) and seasonal residual
        (``SeasonalResidual``, none while no clear period);
@@ -429,7 +441,7 @@ class EnsembleDetector(OnlineDetector):
         return MultiWindowLikelihood(self.windows, self.long, self.learning)
 
     def reset(self) -> None:
-        self.forecast = ForecastDetector(self.alpha, self.scale_window)  # its raw residual only
+        self.forecast = SmoothingResidual(self.alpha, self.scale_window)
         self.forecast_likelihood = self._likelihood()
         self.recent: deque[float] = deque(maxlen=self.shift_short)
         self.long_stats = RollingMoments(self.shift_long)
@@ -456,7 +468,7 @@ class EnsembleDetector(OnlineDetector):
     def _evidence(self, value: float) -> float:
         parts = []
         if self.use_forecast:
-            parts.append(self.forecast_likelihood.update(self.forecast._raw(value)))
+            parts.append(self.forecast_likelihood.update(self.forecast.update(value)))
         if self.use_shift:
             parts.append(self.shift_likelihood.update(self._shift_raw(value)))
         if self.use_season:
