@@ -6,7 +6,7 @@
 
 The protocol (splits from the timestamps, train-only per-channel scaler, test windows from
 ``context_length`` rows before the test split at stride 1, MSE/MAE on scaled values) lives in
-``granite_panel.evaluation``; this file only builds forecasters and prints a table.
+``granite_panel.evaluation.ett``; this file only builds forecasters and prints a table.
 
 Forecasters (default: all that are available):
 - ``seasonal-naive``: repeats the last day (season 24 hourly, 96 at 15 minutes).
@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel import evaluation  # noqa: E402
+from granite_panel.evaluation import ett as evaluation  # noqa: E402
 from granite_panel.settings import DEFAULT_MODEL_NAME  # noqa: E402
 
 FORECASTERS = ("seasonal-naive", "AutoETS", "AutoTheta", "TTM")
@@ -125,13 +125,13 @@ class TTMLoader:
 
     @property
     def label(self) -> str:
-        from granite_panel.forecasting import is_hub_id, model_label
+        from granite_panel.forecasting.service import is_hub_id, model_label
 
         return model_label(self.model_name) if is_hub_id(self.model_name) else "TTM"
 
     def get(self):
         if self.forecaster is None and self.error is None:
-            from granite_panel.forecasting import describe_load_error, load_ttm, pick_device
+            from granite_panel.forecasting.service import describe_load_error, load_ttm, pick_device
 
             device = pick_device(self.device == "auto")
             try:
@@ -151,7 +151,7 @@ class TTMLoader:
 
 
 def run_dataset(path: Path, args, ttm: TTMLoader, rows: list[Row], skipped: set) -> None:
-    from granite_panel.forecasting import StatisticalForecaster
+    from granite_panel.forecasting.service import StatisticalForecaster
 
     timestamps, values, channels = evaluation.read_ett(path)
     splits = evaluation.ett_splits(timestamps)

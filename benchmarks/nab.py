@@ -12,7 +12,7 @@ total detector time.
 
 ``--sensitivity`` varies each main knob of the default detector alone and prints NAB
 (standard, swept and at the live threshold) beside the synthetic check
-(``granite_panel.detection_scoring.synthetic_metrics``: event recall / point precision at
+(``granite_panel.evaluation.synthetic.synthetic_metrics``: event recall / point precision at
 anomaly probabilities 0.05 and 0.01, the season estimated). ``--cv`` is the overfitting
 check, leave-one-file-out: for each file, what is tuned is chosen on the other 17 files and
 the file is scored with that choice; the 18 held-out scores are summed and normalised.
@@ -33,14 +33,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel.detection_scoring import synthetic_metrics  # noqa: E402
-from granite_panel.detectors import (  # noqa: E402
+from granite_panel.evaluation.synthetic import synthetic_metrics  # noqa: E402
+from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,
     make_detector,
 )
-from granite_panel.nab_scoring import (  # noqa: E402
+from granite_panel.evaluation.nab import (  # noqa: E402
     PROFILES,
     FileLabels,
     load_windows,

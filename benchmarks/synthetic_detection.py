@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel.detection_scoring import synthetic_metrics, synthetic_stream  # noqa: E402
-from granite_panel.detectors import (  # noqa: E402
+from granite_panel.evaluation.synthetic import synthetic_metrics, synthetic_stream  # noqa: E402
+from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from granite_panel.engine import Engine  # noqa: E402
-from granite_panel.forecasting import (  # noqa: E402
+from granite_panel.engine.core import Engine  # noqa: E402
+from granite_panel.forecasting.service import (  # noqa: E402
     ForecastService,
     StatisticalForecaster,
     TTMForecaster,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from granite_panel.accuracy import AccuracyTracker, ConformalBands, mase_scale, score_forecast
-from granite_panel.accuracy import PendingForecast
-from granite_panel.engine import Engine
+from granite_panel.engine.accuracy import AccuracyTracker, ConformalBands, mase_scale, score_forecast
+from granite_panel.engine.accuracy import PendingForecast
+from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
 
 

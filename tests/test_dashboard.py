@@ -3,9 +3,9 @@
 import panel as pn
 import pytest
 
-from granite_panel.controller import StreamController
-from granite_panel.dashboard import Dashboard, render_alerts, render_model, render_stats
-from granite_panel.engine import Engine
+from granite_panel.ui.controller import StreamController
+from granite_panel.ui.dashboard import Dashboard, render_alerts, render_model, render_stats
+from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
 
 
@@ -90,7 +90,7 @@ def test_start_and_stop_reach_other_viewers(engine):
 
 
 def test_a_slow_viewer_resyncs_from_history(engine, monkeypatch):
-    import granite_panel.engine as engine_module
+    import granite_panel.engine.core as engine_module
 
     controller = StreamController(engine)
     engine.step()

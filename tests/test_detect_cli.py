@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from granite_panel.detect_cli import add_detect_parser, main, run_detect
+from granite_panel.cli.detect import add_detect_parser, main, run_detect
 
 
 def write_csv(path, n=600, seed=0):
@@ -33,7 +33,7 @@ def test_subprocess_writes_scores(tmp_path):
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     frame = write_csv(src)
     proc = subprocess.run(
-        [sys.executable, "-m", "granite_panel.detect_cli", str(src), "-o", str(out)],
+        [sys.executable, "-m", "granite_panel.cli", "detect", str(src), "-o", str(out)],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
@@ -99,14 +99,14 @@ def test_subprocess_malformed_one_line_exit_2(tmp_path):
     src = tmp_path / "bad.csv"
     src.write_text("a,b\n1,2\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "granite_panel.detect_cli", str(src)],
+        [sys.executable, "-m", "granite_panel.cli", "detect", str(src)],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_season_tells_the_hybrid_its_period(tmp_path, capsys):
-    from granite_panel.detectors import make_detector
+    from granite_panel.detection.detectors import make_detector
 
     src = tmp_path / "in.csv"
     frame = write_csv(src)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from granite_panel.detection import (
+from granite_panel.detection.live import (
     CRITICAL,
     HIGH,
     MEDIUM,
@@ -110,10 +110,10 @@ def test_detector_multiplier_sets_the_threshold():
 
 
 def test_default_live_detector_is_the_hybrid_told_the_season_length():
-    from granite_panel.detection import OnlineDetectors, live_detector
+    from granite_panel.detection.live import OnlineDetectors, live_detector
     from granite_panel.settings import Settings
 
-    from granite_panel.detectors import DEFAULT_DETECTOR
+    from granite_panel.detection.detectors import DEFAULT_DETECTOR
 
     assert Settings().detector == DEFAULT_DETECTOR == "hybrid"  # dashboard and CLI agree
     default = live_detector(Settings(n_series=2, season_length=30))

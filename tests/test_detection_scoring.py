@@ -1,15 +1,15 @@
-"""Synthetic-stream scoring (granite_panel.detection_scoring) on hand-made cases."""
+"""Synthetic-stream scoring (granite_panel.evaluation.synthetic) on hand-made cases."""
 
 import numpy as np
 import pytest
 
-from granite_panel.detection_scoring import (
+from granite_panel.evaluation.synthetic import (
     detection_metrics,
     event_spans,
     synthetic_metrics,
     synthetic_stream,
 )
-from granite_panel.sources import DIP, LEVEL_SHIFT, SPIKE
+from granite_panel.sources.synthetic import DIP, LEVEL_SHIFT, SPIKE
 
 
 def test_event_spans_split_points_and_group_shifts():

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from granite_panel.detection_scoring import synthetic_metrics
-from granite_panel.detectors import (
+from granite_panel.evaluation.synthetic import synthetic_metrics
+from granite_panel.detection.detectors import (
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from granite_panel.engine import RECENT_TICKS, Engine
-from granite_panel.forecasting import ForecastService, StatisticalForecaster
+from granite_panel.engine.core import RECENT_TICKS, Engine
+from granite_panel.forecasting.service import ForecastService, StatisticalForecaster
 from granite_panel.settings import Settings
-from granite_panel.sources import Batch
+from granite_panel.sources.synthetic import Batch
 
 SMALL = dict(
     n_series=3,
@@ -436,7 +436,7 @@ def test_snapshots_from_another_thread_while_steps_run():
 
 
 def test_live_detector_is_chosen_by_setting_and_scores_in_its_own_units():
-    from granite_panel.detectors import DETECTORS, SEVERITY_CUTOFFS
+    from granite_panel.detection.detectors import DETECTORS, SEVERITY_CUTOFFS
     from granite_panel.settings import DETECTORS as SETTING_CHOICES
 
     assert set(SETTING_CHOICES) == set(DETECTORS)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from granite_panel.evaluation import (
+from granite_panel.evaluation.ett import (
     Splits,
     ett_splits,
     evaluate,

@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from granite_panel import forecasting
-from granite_panel.forecasting import (
+from granite_panel.forecasting import service as forecasting
+from granite_panel.forecasting.service import (
     ForecastService,
     StatisticalForecaster,
     TTMForecaster,

@@ -35,7 +35,7 @@ def test_benchmark_table_ensemble_above_artime_and_far_above_zscore(capsys):
 def test_leave_one_file_out_picks_on_the_other_files():
     """Two candidates, two files: each file is scored with what wins on the other one."""
     import nab
-    from granite_panel.nab_scoring import FileLabels
+    from granite_panel.evaluation.nab import FileLabels
 
     labels = FileLabels(1000, [(500, 519)], name="f")  # probation 150 rows, one window
     hit, miss = np.zeros(1000), np.zeros(1000)

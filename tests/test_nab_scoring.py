@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from granite_panel.nab_scoring import (
+from granite_panel.evaluation.nab import (
     PROFILES,
     FileLabels,
     load_windows,

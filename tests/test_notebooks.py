@@ -107,12 +107,12 @@ def test_every_granite_panel_name_a_notebook_uses_exists(path):
 
 def test_the_import_check_sees_a_renamed_function():
     names = granite_panel_names(
-        "from granite_panel.engine import Engine, no_such_thing\n"
+        "from granite_panel.engine.core import Engine, no_such_thing\n"
         "import granite_panel.forecasting as fc\nfc.renamed_loader('x')\n"
     )
-    assert ("granite_panel.engine", "no_such_thing") in names
+    assert ("granite_panel.engine.core", "no_such_thing") in names
     assert ("granite_panel.forecasting", "renamed_loader") in names
-    import granite_panel.engine as engine
+    import granite_panel.engine.core as engine
 
     assert not hasattr(engine, "no_such_thing")
 

@@ -26,7 +26,7 @@ def test_environment_yml_matches_pyproject():
 def test_console_script_points_at_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["granite-panel"] == "granite_panel.cli:main"
-    from granite_panel.cli import main
+    from granite_panel.cli.main import main
 
     assert callable(main)
 
@@ -43,3 +43,17 @@ def test_readme_documents_every_setting_and_ci_runs_its_test_command():
     assert "bash tests/run.sh" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash tests/run.sh" in ci
+
+
+def test_the_app_never_imports_the_benchmark_protocols():
+    """evaluation/ holds benchmark protocols; serving, the engine and the CLI must not need it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, granite_panel.server.app, granite_panel.server.api, granite_panel.cli.main, "
+        "granite_panel.cli.detect, granite_panel.engine.core\n"
+        "print(sorted(m for m in sys.modules if m.startswith('granite_panel.evaluation')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -60,11 +60,11 @@ def test_panel_serve_on_the_app_file_with_the_api_plugin(tmp_path):
     import os
 
     port = free_port()
-    app = Path(__file__).parent.parent / "granite_panel" / "app.py"
+    app = Path(__file__).parent.parent / "granite_panel" / "server" / "app.py"
     env = {**os.environ, **FAST_STREAM, "AUTOSTART": "true"}
     process = subprocess.Popen(
         [sys.executable, "-m", "panel", "serve", str(app), "--port", str(port),
-         "--plugins", "granite_panel.api"],
+         "--plugins", "granite_panel.server.api"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"

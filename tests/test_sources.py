@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from granite_panel.sources import DIP, LEVEL_SHIFT, NORMAL, SPIKE, Batch, SyntheticSource
+from granite_panel.sources.synthetic import DIP, LEVEL_SHIFT, NORMAL, SPIKE, Batch, SyntheticSource
 
 
 def quiet(**overrides) -> SyntheticSource:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from granite_panel.forecasting import check_folder_fits, choose_revision, load_ttm
+from granite_panel.forecasting.service import check_folder_fits, choose_revision, load_ttm
 
 R2 = "ibm-granite/granite-timeseries-ttm-r2"
 
@@ -89,7 +89,7 @@ def test_fetch_model_offline_fails_with_one_line(tmp_path):
 
 def test_fetch_model_saves_what_load_ttm_reads(tmp_path, monkeypatch):
     """The folder fetch-model writes (save_pretrained) is what MODEL_NAME=<folder> loads."""
-    import granite_panel.forecasting as forecasting
+    import granite_panel.forecasting.service as forecasting
     from tsfm_public import TinyTimeMixerForPrediction
 
     model = TinyTimeMixerForPrediction(tiny_config())

@@ -14,9 +14,9 @@ import panel as pn
 import param
 
 from .controller import StreamController, score_text
-from .detection import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
-from .engine import Engine
-from .settings import Settings
+from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
+from ..engine.core import Engine
+from ..settings import Settings
 
 HISTORY_COLOR = "#1f4e79"
 FORECAST_COLOR = "#e8710a"

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .accuracy import AccuracyTracker, mase_scale
-from .detection import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
-from .forecasting import (
+from ..detection.live import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
+from ..forecasting.service import (
     ForecastResult,
     ForecastService,
     StatisticalForecaster,
     fill_gaps,
     seasonal_naive,
 )
-from .settings import Settings
-from .sources import Batch, SyntheticSource
+from ..settings import Settings
+from ..sources.synthetic import Batch, SyntheticSource
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from .engine import Engine, Prediction, Tick
+from ..engine.core import Engine, Prediction, Tick
 
 ALERTS_SHOWN = 50
 MARKERS_KEPT = 500

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from .engine import Engine
-from .settings import Settings
+from ..engine.core import Engine
+from ..settings import Settings
 
 _lock = threading.Lock()
 _engine: Engine | None = None

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import panel as pn
 
-from granite_panel import runtime
-from granite_panel.dashboard import Dashboard, extension
+from granite_panel.server import runtime
+from ..ui.dashboard import Dashboard, extension
 
 TITLE = "granite-panel"
 

@@ -69,7 +69,7 @@ class ConformalBands:
             self._calibrate()
 
     def _calibrate(self) -> None:
-        from .forecasting import import_tsfm
+        from ..forecasting.service import import_tsfm
 
         PostHocProbabilisticProcessor = import_tsfm().PostHocProbabilisticProcessor
         actual = np.stack(self._actual)[:, :, None]

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from .detect_cli import add_detect_parser
-from .settings import Settings, SettingsError
+from .detect import add_detect_parser
+from ..settings import Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def serve_command(args: argparse.Namespace) -> int:
     configure_logging(settings.debug)
     import panel as pn
 
-    from . import api, app, runtime
+    from ..server import api, app, runtime
 
     engine = runtime.shared_engine(settings)
     if settings.autostart:
@@ -104,7 +104,7 @@ def fetch_command(args: argparse.Namespace) -> int:
     """Download once (where the hub is reachable), then run offline with MODEL_NAME=DEST."""
     settings = load_settings()
     quiet_hub_logging()
-    from .forecasting import describe_load_error, fetch_model, is_hub_id
+    from ..forecasting.service import describe_load_error, fetch_model, is_hub_id
 
     if not is_hub_id(settings.model_name):
         print(

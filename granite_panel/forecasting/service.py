@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .settings import DEFAULT_MODEL_NAME
+from ..settings import DEFAULT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nab_scoring import PROFILES, FileLabels, Profile, normalize, score_file
+from .nab import PROFILES, FileLabels, Profile, normalize, score_file
 
 # label codes as in ``sources`` (kept numeric here: this module does not import sources)
 _SPIKE, _DIP, _LEVEL_SHIFT = 1, 2, 3
@@ -138,7 +138,7 @@ def detection_metrics(
 
 def synthetic_stream(seed: int, n_series: int = 8, n_points: int = 3000, **source_kwargs):
     """``(values, labels)``, both ``[n_series, n_points]``, from ``SyntheticSource``."""
-    from .sources import SyntheticSource
+    from ..sources.synthetic import SyntheticSource
 
     batch = SyntheticSource(n_series=n_series, seed=seed, **source_kwargs).next_batch(n_points)
     return batch.values, batch.labels
@@ -156,7 +156,7 @@ def synthetic_metrics(
 ) -> DetectionMetrics:
     """``detection_metrics`` of a fresh ``detector`` per series over ``synthetic_stream``s of
     every seed (summed), at ``threshold`` (default: the detector's live threshold)."""
-    from .detectors import LIVE_THRESHOLDS, make_detector
+    from ..detection.detectors import LIVE_THRESHOLDS, make_detector
 
     if threshold is None:
         threshold = LIVE_THRESHOLDS.get(detector, 0.5)

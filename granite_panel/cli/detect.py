@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .detectors import DEFAULT_DETECTOR, DETECTORS, LIVE_THRESHOLDS, make_detector
+from ..detection.detectors import DEFAULT_DETECTOR, DETECTORS, LIVE_THRESHOLDS, make_detector
 
 REQUIRED_COLUMNS = ("timestamp", "value")
 

@@ -14,8 +14,8 @@ import numpy as np
 from tornado.web import RequestHandler
 
 from . import runtime
-from .detection import SEVERITY_NAMES
-from .engine import Engine, iso_list
+from ..detection.live import SEVERITY_NAMES
+from ..engine.core import Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 

@@ -1,0 +1,5 @@
+"""The streaming engine: bounded per-series history, one forecast and detection per tick."""
+
+from .core import Engine, Prediction, Snapshot, Tick
+
+__all__ = ["Engine", "Prediction", "Snapshot", "Tick"]

@@ -1,0 +1,1 @@
+"""Benchmark protocols (ETT, NAB, synthetic labels). The app never imports this package."""
