@@ -104,6 +104,47 @@ class Settings(param.Parameterized):
         doc="Generate one context of history at start so the first tick has a forecast.",
     )
     seed = param.Integer(default=42, doc="Seed of the synthetic source (same seed, same stream).")
+    source = param.String(
+        default="synthetic",
+        doc="Where points come from: synthetic (the demo stream), push (only what "
+        "/api/ingest receives), prometheus (PROMETHEUS_URL + PROMETHEUS_QUERY), or the path "
+        "of a .csv/.parquet file to replay (wide or long format). Pushes are accepted with "
+        "every source.",
+    )
+    replay_speed = param.String(
+        default="",
+        doc="File replay: rows per second, or max (as fast as the engine takes them: a "
+        "backtest). Empty: one row per tick.",
+    )
+    timestamp_column = param.String(
+        default="", doc="File replay: the timestamp column (default: found by name or type)."
+    )
+    value_columns = param.String(
+        default="",
+        doc="File replay, wide files: comma-separated value columns (default: every numeric "
+        "column but the timestamp and label).",
+    )
+    label_column = param.String(
+        default="label",
+        doc="File replay: a 0/1 anomaly label column, when present, feeds the live "
+        "precision/recall.",
+    )
+    prometheus_url = param.String(
+        default="", doc="SOURCE=prometheus: base URL of the Prometheus server."
+    )
+    prometheus_query = param.String(
+        default="", doc="SOURCE=prometheus: a PromQL query; every label set is a series."
+    )
+    max_series = param.Integer(
+        default=1000,
+        bounds=(1, 100_000),
+        doc="Most series one engine keeps; a new name past it is refused and counted.",
+    )
+    ingest_max_bytes = param.Integer(
+        default=16 * 1024 * 1024,
+        bounds=(1024, 1024**3),
+        doc="Largest body /api/ingest accepts (bytes); larger ones get 413.",
+    )
     fallback_model = param.Selector(
         default="AutoTheta",
         objects=list(FALLBACK_MODELS),
@@ -126,6 +167,16 @@ class Settings(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
+        if self.replay_speed not in ("", "max"):
+            try:
+                speed = float(self.replay_speed)
+            except ValueError:
+                speed = float("nan")
+            if not speed > 0 or speed == float("inf"):
+                raise SettingsError(
+                    f"REPLAY_SPEED={self.replay_speed!r} is not allowed: expected rows per "
+                    "second (a number > 0) or max"
+                )
         if self.history_limit < self.context_length:
             raise SettingsError(
                 f"HISTORY_LIMIT={self.history_limit} is not allowed: it must be at least "

@@ -1,5 +1,6 @@
 """The controller and layout without a browser: ticks become stream updates."""
 
+import numpy as np
 import panel as pn
 import pytest
 
@@ -123,11 +124,21 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     assert "stat-data_points" in html
 
 
-def test_single_series_has_no_selector():
-    engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
-    layout = Dashboard(engine=engine, autopoll=False).__panel__()
-    assert not layout.select(pn.widgets.Select)
+def test_series_selector_shows_names_and_gains_pushed_series():
+    """The selector is always there: series may be pushed while the stream runs."""
+    from granite_panel.sources.points import Points
 
+    engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
+    dashboard = Dashboard(engine=engine, autopoll=False)
+    (select,) = dashboard.__panel__().select(pn.widgets.Select)
+    assert list(select.options) == ["synthetic-0"]
+    dashboard.controller.step()
+    last = engine.snapshot().timestamps[-1]
+    engine.ingest_points(Points(('cpu{host="web-1"}',), np.array([last]), np.array([3.0])))
+    dashboard.controller.poll()
+    assert list(select.options) == ["synthetic-0", 'cpu{host="web-1"}']
+    dashboard.controller.series = 1
+    assert dashboard.controller.history.data["value"].iloc[-1] == 3.0
 
 def test_renderers_say_what_the_model_is_doing():
     loading = {"model": {"state": "loading", "model_name": "ibm-granite/x"}, "fallback_reason": "loading x"}

@@ -356,7 +356,7 @@ def test_snapshot_and_status_have_the_seed_keys():
     assert len(snap.predictions) == 5
     assert snap.values.shape == (3, 69) and snap.timestamps.shape == (69,)
     json.dumps(status)
-    json.dumps(snap.predictions[-1].as_dict([0, 1, 2]))
+    json.dumps(snap.predictions[-1].as_dict([0, 1, 2], list(snap.names)))
 
 
 def test_precision_and_recall_come_from_labels():

@@ -37,11 +37,13 @@ def test_status_and_history_while_streaming():
         assert point["timestamp"].endswith("Z")
         assert 1 <= len(history["predictions"]) <= 10
         prediction = history["predictions"][-1]
-        assert len(prediction["series"]["0"]) == 48 == len(prediction["timestamps"])
+        assert len(prediction["series"]["synthetic-0"]) == 48 == len(prediction["timestamps"])
         assert prediction["model"] == "AutoTheta"
 
         few = requests.get(f"{base}/api/history?limit=5&series=0", timeout=5).json()
         assert len(few["points"]) == 5
+        by_name = requests.get(f"{base}/api/history?limit=5&series=synthetic-0", timeout=5).json()
+        assert {p["series"] for p in by_name["points"]} == {"synthetic-0"}
 
 
 def test_bad_query_parameters_get_json_errors():

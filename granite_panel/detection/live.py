@@ -77,12 +77,15 @@ class ZScoreDetector:
     name: str = "zscore"
     score_label: str = "z"
 
+    def grow(self, n: int) -> None:
+        """Stateless: nothing to add for new series."""
+
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(z, severity) of the newest point of each series given the window before it."""
         z = rolling_zscore(window[:, -self.window_size :], points)
         return z, severity_of(z, self.multiplier)
 
-    def reset(self) -> None:
+    def reset(self, n_series: int | None = None) -> None:
         """Stateless: the window comes from the engine's history."""
 
 
@@ -99,20 +102,39 @@ class OnlineDetectors:
         from .detectors import SeriesDetectors
 
         self.name = name
-        self.series = SeriesDetectors(name, n_series, **detector_kwargs)
+        self.series = SeriesDetectors(name, max(1, n_series), **detector_kwargs)
+        del self.series.detectors[n_series:]  # an engine may start with no series (push)
+        self.series.n_series = n_series
+
+    def grow(self, n: int) -> None:
+        """Detectors for ``n`` new series (they appeared while the stream runs)."""
+        from .detectors import make_detector
+
+        s = self.series
+        s.detectors.extend(make_detector(s.name, **s.kwargs) for _ in range(n))
+        s.n_series += n
 
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self.series.score(points)
         return scores, self.series.severity(scores)
 
-    def reset(self) -> None:
+    def score_block(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[n_series, k] points, oldest first: the same scores as ``k`` calls of ``score``."""
+        scores = self.series.score_block(values)
+        return scores, self.series.severity(scores)
+
+    def reset(self, n_series: int | None = None) -> None:
+        """Fresh detectors, for ``n_series`` series (default: as many as now)."""
+        if n_series is not None:
+            self.series.n_series = n_series
         self.series.reset()
 
 
-def live_detector(settings) -> ZScoreDetector | OnlineDetectors:
-    """The detector ``settings.detector`` names, configured from the settings."""
+def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | OnlineDetectors:
+    """The detector ``settings.detector`` names, for ``n_series`` (default N_SERIES) series."""
+    n = settings.n_series if n_series is None else n_series
     if settings.detector == "zscore":
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
     if settings.detector == "hybrid":  # the season is known here: no need to estimate it
-        return OnlineDetectors("hybrid", settings.n_series, period=settings.season_length)
-    return OnlineDetectors(settings.detector, settings.n_series)
+        return OnlineDetectors("hybrid", n, period=settings.season_length)
+    return OnlineDetectors(settings.detector, n)

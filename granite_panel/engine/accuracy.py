@@ -111,7 +111,7 @@ class Score:
 
 def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
     """Errors of one matured forecast and of its seasonal-naive twin on the same points."""
-    valid = np.isfinite(actual)
+    valid = np.isfinite(actual) & np.isfinite(pending.values)  # no forecast for a new series
     error = np.abs(actual - pending.values)[valid]
     naive_error = np.abs(actual - pending.naive)[valid]
     scale = np.broadcast_to(pending.scale[:, None], actual.shape)[valid]
@@ -167,6 +167,7 @@ class AccuracyTracker:
             actual = values_at(pending.start, self.horizon)
             if actual is None:
                 continue
+            actual = actual[: pending.values.shape[0]]  # series that appeared later: not scored
             self.scores.append(score_forecast(actual, pending))
             self.bands.add(actual, pending.values, pending.scale)
             self.scored += 1

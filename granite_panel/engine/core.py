@@ -27,6 +27,7 @@ from ..forecasting.service import (
     seasonal_naive,
 )
 from ..settings import Settings
+from ..sources.points import Points
 from ..sources.synthetic import Batch, SyntheticSource
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,18 @@ PREDICTIONS_KEPT = 10
 @dataclass(frozen=True)
 class Alert:
     timestamp: float
-    series: int
+    series: int  # row of the series in the engine
     value: float
     score: float
     severity: int
     score_label: str = "z"  # what the score is: a z-score, or a detector's score in [0, 1]
+    name: str = ""  # the series' name
 
     def as_dict(self) -> dict:
         return {
             "timestamp": iso(self.timestamp),
-            "series": self.series,
+            "series": self.name,
+            "series_index": self.series,
             "value": self.value,
             "score": round(self.score, 3),
             "score_label": self.score_label,
@@ -69,17 +72,19 @@ class Prediction:
     lower: np.ndarray | None = None  # [n_series, horizon] conformal band, once calibrated
     upper: np.ndarray | None = None
 
-    def as_dict(self, series: list[int]) -> dict:
+    def as_dict(self, series: list[int], names: list[str]) -> dict:
+        """JSON for the rows ``series`` (keyed by name; rows newer than the forecast skipped)."""
+        rows = [i for i in series if i < self.values.shape[0]]
         payload = {
             "made_at": iso(self.made_at),
             "model": self.model,
             "inference_ms": round(self.inference_ms, 3),
             "timestamps": iso_list(self.timestamps),
-            "series": {str(i): finite_list(self.values[i]) for i in series},
+            "series": {names[i]: finite_list(self.values[i]) for i in rows},
         }
         if self.lower is not None:
-            payload["lower"] = {str(i): finite_list(self.lower[i]) for i in series}
-            payload["upper"] = {str(i): finite_list(self.upper[i]) for i in series}
+            payload["lower"] = {names[i]: finite_list(self.lower[i]) for i in rows}
+            payload["upper"] = {names[i]: finite_list(self.upper[i]) for i in rows}
         return payload
 
 
@@ -90,11 +95,12 @@ class Tick:
     seq: int
     generation: int
     timestamps: np.ndarray  # (k,)
-    values: np.ndarray  # [n_series, k], NaN where a point was bad
+    values: np.ndarray  # [n_series, k], NaN where a point was bad or missing
     score: np.ndarray  # [n_series, k]
     severity: np.ndarray  # [n_series, k] int8
     prediction: Prediction | None
     alerts: tuple[Alert, ...] = ()
+    names: tuple[str, ...] = ()  # the series' names, row by row (new rows may follow later)
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,30 @@ class Snapshot:
     severity: np.ndarray
     predictions: tuple[Prediction, ...]
     alerts: tuple[Alert, ...] = field(default=())
+    names: tuple[str, ...] = ()
+    flag: np.ndarray | None = None  # [n_series, n]: OK, BAD or GAP
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to pushed points: counts, and why some were refused."""
+
+    accepted: int  # placed on the grid (bad points included)
+    bad: int  # of those, NaN/inf/strings
+    late: int  # of those, into a slot already scored (stored, not scored)
+    refused: int
+    new_series: tuple[str, ...]
+    reasons: tuple[str, ...]  # distinct reasons for the refused points (at most 10)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "bad": self.bad,
+            "late": self.late,
+            "refused": self.refused,
+            "new_series": list(self.new_series),
+            "reasons": list(self.reasons),
+        }
 
 
 def iso(epoch_seconds: float) -> str:
@@ -148,8 +178,16 @@ def coerce_points(values) -> tuple[np.ndarray, np.ndarray]:
     return floats, bad
 
 
+OK, BAD, GAP = 0, 1, 2  # per point: a value; a bad point (NaN, inf, string); no point at all
+FLAG_NAMES = ("ok", "bad", "gap")
+
+
 class Ring:
-    """Fixed-size per-series history: [n_series, capacity] arrays and a write position."""
+    """Fixed-size history on the time grid: [n_series, capacity] arrays and a write position.
+
+    Every column is one slot of the grid, shared by all series; a series with no point in a
+    slot has a gap there (NaN, flag ``GAP``). Rows are added when new series appear.
+    """
 
     def __init__(self, n_series: int, capacity: int):
         self.capacity = capacity
@@ -157,19 +195,56 @@ class Ring:
         self.values = np.full((n_series, capacity), np.nan)
         self.score = np.zeros((n_series, capacity))
         self.severity = np.zeros((n_series, capacity), dtype=np.int8)
-        self.count = 0  # points ever written
+        self.flag = np.full((n_series, capacity), GAP, dtype=np.int8)
+        self.count = 0  # slots ever written
 
     @property
     def size(self) -> int:
         return min(self.count, self.capacity)
 
-    def append(self, timestamp: float, values, score, severity) -> None:
-        i = self.count % self.capacity
-        self.timestamps[i] = timestamp
-        self.values[:, i] = values
-        self.score[:, i] = score
-        self.severity[:, i] = severity
-        self.count += 1
+    @property
+    def rows(self) -> int:
+        return self.values.shape[0]
+
+    def add_rows(self, n: int) -> None:
+        """Room for ``n`` more series: gaps in every slot kept so far."""
+        c = self.capacity
+        self.values = np.vstack([self.values, np.full((n, c), np.nan)])
+        self.score = np.vstack([self.score, np.zeros((n, c))])
+        self.severity = np.vstack([self.severity, np.zeros((n, c), dtype=np.int8)])
+        self.flag = np.vstack([self.flag, np.full((n, c), GAP, dtype=np.int8)])
+
+    def append(self, timestamps, values, score, severity, flag) -> None:
+        """Write ``k`` slots: ``timestamps`` (k,), the others [rows, k]."""
+        k = len(timestamps)
+        if k > self.capacity:  # only the newest ``capacity`` slots can be kept
+            self.count += k - self.capacity
+            timestamps, values, score, severity, flag = (
+                a[..., -self.capacity :] for a in (timestamps, values, score, severity, flag)
+            )
+            k = self.capacity
+        where = np.arange(self.count, self.count + k) % self.capacity
+        self.timestamps[where] = timestamps
+        self.values[:, where] = values
+        self.score[:, where] = score
+        self.severity[:, where] = severity
+        self.flag[:, where] = flag
+        self.count += k
+
+    def slots_of(self, timestamps: np.ndarray, tolerance: float) -> np.ndarray:
+        """Absolute index of the kept slot nearest each timestamp, -1 where none is that near."""
+        times = self.timestamps[self._order(self.size)]
+        found = np.full(len(timestamps), -1, dtype=np.int64)
+        if not len(times):
+            return found
+        right = np.clip(np.searchsorted(times, timestamps), 0, len(times) - 1)
+        left = np.clip(right - 1, 0, len(times) - 1)
+        nearest = np.where(
+            np.abs(times[left] - timestamps) <= np.abs(times[right] - timestamps), left, right
+        )
+        near = np.abs(times[nearest] - timestamps) <= tolerance
+        found[near] = self.count - self.size + nearest[near]
+        return found
 
     def _order(self, last: int) -> np.ndarray:
         n = min(last, self.size)
@@ -184,23 +259,49 @@ class Ring:
     def last_values(self, last: int) -> np.ndarray:
         return self.values[:, self._order(last)]
 
-    def last(self, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def last(self, last: int):
+        """(timestamps, values, score, severity, flag) of the newest ``last`` slots."""
         order = self._order(last)
         return (
             self.timestamps[order],
             self.values[:, order],
             self.score[:, order],
             self.severity[:, order],
+            self.flag[:, order],
         )
 
 
 class Engine:
-    """N series, bounded history, forecasts and anomaly flags, counters; thread-safe."""
+    """Named series on one regular time grid, bounded history, forecasts, flags; thread-safe.
+
+    Time grid: every column of the history is one slot, one per ``DATA_GENERATION_INTERVAL``
+    (or the replayed file's own step). Points come two ways:
+
+    - from the source each tick (``step``): a ``Batch`` of whole slots (synthetic, a file
+      replay; the file's own timestamps), or ``Points`` (Prometheus);
+    - pushed (``ingest_points``, ``/api/ingest``), whatever the source.
+
+    Rules for named points (documented in the README, tested in tests/test_grid.py):
+
+    - a point belongs to the slot nearest its timestamp; several points of a series in one
+      slot: the last one wins;
+    - the newest slots stay open: a slot is closed (scored, forecast) once a point at least
+      one step newer arrives, or at a tick once the clock is a step past its end; a slot
+      with no point of a series is a gap for that series (drawn as a gap, never scored, not a
+      bad point; filled in the model's context like bad points);
+    - late points (for a slot already closed and still in memory) are stored into their slot
+      (last wins) but not scored, since the online detectors have moved on; older ones, and
+      points more than ``MAX_AHEAD`` in the future of the clock, are refused with a reason;
+    - a new name makes a new series, up to ``MAX_SERIES``; past it, refused with a reason and
+      counted (``refused_series`` in ``/api/status``).
+    """
+
+    MAX_AHEAD = 86_400.0  # seconds a pushed point may be ahead of the clock (clock skew)
 
     def __init__(
         self,
         settings: Settings | None = None,
-        source: SyntheticSource | None = None,
+        source=None,
         forecasts: ForecastService | None = None,
         detector: ZScoreDetector | OnlineDetectors | None = None,
     ):
@@ -227,8 +328,8 @@ class Engine:
                 model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length
             ),
         )
-        self.detector = detector or live_detector(s)
-        self.n_series = s.n_series
+        self._initial_names = tuple(getattr(self.source, "series_names", ()))
+        self.detector = detector or live_detector(s, len(self._initial_names))
         self.accuracy = AccuracyTracker(
             s.forecast_horizon, level=s.interval_level, window=s.accuracy_window
         )
@@ -239,16 +340,34 @@ class Engine:
         self.generation = 0
         self._clear()
 
+    @property
+    def step_seconds(self) -> float:
+        """Width of one slot of the grid: the source's own step, else the tick interval."""
+        return float(getattr(self.source, "step", None) or self.settings.data_generation_interval)
+
+    @property
+    def n_series(self) -> int:
+        return len(self.names)
+
     # ------------------------------------------------------------------ lifecycle
 
     def _clear(self) -> None:
-        self.ring = Ring(self.n_series, self.settings.history_limit)
+        self.names: list[str] = list(self._initial_names)
+        self.rows: dict[str, int] = {name: i for i, name in enumerate(self.names)}
+        self.ring = Ring(len(self.names), self.settings.history_limit)
+        self._origin = 0.0  # time of slot 0, set by the first point
+        self._pending: dict[int, dict[int, float]] = {}  # open slot -> row -> value
+        self._pending_bad: set[tuple[int, int]] = set()
         self.accuracy.reset()
-        self.valid_count = np.zeros(self.n_series, dtype=np.int64)
+        self.valid_count = np.zeros(len(self.names), dtype=np.int64)
         self.counters = dict.fromkeys(
             (
                 "data_points",
                 "bad_points",
+                "gap_points",
+                "late_points",
+                "refused_points",
+                "refused_series",
                 "anomaly_count",
                 "total_predictions",
                 "ticks",
@@ -259,6 +378,7 @@ class Engine:
             ),
             0,
         )
+        self.last_refusal: str | None = None
         self.last_inference_ms: float | None = None
         self.last_error: str | None = None
         self.seq = 0
@@ -286,21 +406,24 @@ class Engine:
         with self._state_lock:
             self._stop.set()
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the ticking thread to end (after ``stop``, or a replay that finished)."""
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
     def reset(self) -> None:
-        """Stop, forget all history and counters, restart the source from its seed."""
+        """Stop, forget all history and counters, restart the source from its beginning."""
         self.stop()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()  # a tick already past its stop check must not land after the reset
+        self.join()  # a tick already past its stop check must not land after the reset
         with self._step_lock, self._state_lock:
             self.source.reset()
             self.forecasts.fallback.reset()
-            self.detector.reset()
+            self.detector.reset(len(self._initial_names))
             self.generation += 1
             self._clear()
 
     def _run(self, stop: threading.Event) -> None:
-        interval = self.settings.data_generation_interval
+        interval = getattr(self.source, "tick_seconds", self.settings.data_generation_interval)
         next_at = time.monotonic()
         while not stop.is_set():
             try:
@@ -310,44 +433,229 @@ class Engine:
                 with self._state_lock:
                     self.counters["errors"] += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"
+            if getattr(self.source, "finished", False):
+                with self._state_lock:
+                    self._close_through(max(self._pending, default=-1), time.time())
+                break
+            if not interval:
+                continue
             next_at = max(next_at + interval, time.monotonic())
             stop.wait(max(0.0, next_at - time.monotonic()))
 
     # ------------------------------------------------------------------ ticks
 
-    def step(self, now: float | None = None) -> Tick:
+    def step(self, now: float | None = None) -> Tick | None:
         """One tick: new points from the source, detection, one batched forecast."""
         with self._step_lock:
             now = time.time() if now is None else now
-            backfill = self.settings.context_length if self._needs_backfill() else 0
-            # The backfill rides in the first tick so readers stream it like any points,
-            # but only the newest point can raise alerts.
-            return self._tick(self.source.next_batch(backfill + 1, now=now), live_from=backfill)
-
-    def _needs_backfill(self) -> bool:
-        return self.ring.count == 0 and self.settings.backfill
+            if self.ring.count == 0 and not self._pending and self.settings.backfill:
+                backfill = self.source.backfill(now, self.settings.context_length)
+            else:
+                backfill = None
+            new = self.source.poll(now)
+            if isinstance(new, Batch):
+                # The backfill rides in the first tick so readers stream it like any
+                # points, but only the newest points can raise alerts.
+                live_from = 0
+                if backfill is not None and backfill.values.shape[1]:
+                    live_from = backfill.values.shape[1]
+                    new = Batch.concat([backfill, new])
+                if not new.values.shape[1]:
+                    return None  # nothing new (a replay that has finished): no tick
+                return self._tick(new, live_from=live_from)
+            with self._state_lock:
+                if backfill is not None and len(backfill):
+                    self._place(backfill, now)
+                    self._close_through(max(self._pending, default=-1), now, live=False)
+                self._place(new, now)
+                return self._close_due(now)
 
     def ingest(self, batch: Batch) -> Tick:
-        """Take points from any source (real feeds): validate, detect, forecast."""
+        """Take whole slots of every series (a Batch): validate, detect, forecast."""
         with self._step_lock:
             return self._tick(batch)
 
-    def _tick(self, batch: Batch, live_from: int = 0) -> Tick:
-        if batch.values.shape[0] != self.n_series:
-            raise ValueError(f"batch has {batch.values.shape[0]} series, engine has {self.n_series}")
-        values, score, severity, alerts = self._ingest(batch, live_from)
+    def ingest_points(self, points: Points, now: float | None = None) -> IngestResult:
+        """Pushed named points: place them on the grid, close the slots they complete."""
+        now = time.time() if now is None else now
+        with self._step_lock, self._state_lock:
+            result = self._place(points, now)
+            self._close_due(now)
+            return result
+
+    def flush(self, now: float | None = None) -> Tick | None:
+        """Close every open slot now (end of a push, tests, notebooks)."""
+        with self._step_lock, self._state_lock:
+            return self._close_through(max(self._pending, default=-1), now or time.time())
+
+    # ------------------------------------------------------------------ the grid
+
+    def _row(self, name: str) -> int | None:
+        """The row of ``name``, made on first sight; None past MAX_SERIES."""
+        row = self.rows.get(name)
+        if row is not None:
+            return row
+        if len(self.names) >= self.settings.max_series:
+            return None
+        row = len(self.names)
+        self.names.append(name)
+        self.rows[name] = row
+        if self.ring.rows <= row:
+            self.ring.add_rows(row + 1 - self.ring.rows)
+        self.valid_count = np.append(self.valid_count, 0)
+        self.detector.grow(1)
+        return row
+
+    def _slot_time(self, slot: int) -> float:
+        """Time of an open (future) slot, counted from the newest closed one."""
+        if self.ring.count == 0:
+            return self._origin + slot * self.step_seconds
+        newest = self.ring.timestamps[(self.ring.count - 1) % self.ring.capacity]
+        return float(newest + (slot - self.ring.count + 1) * self.step_seconds)
+
+    def _place(self, points: Points, now: float) -> IngestResult:
+        """Put named points into open slots, or late into kept ones; count the refused."""
+        step = self.step_seconds
+        values, bad = coerce_points(points.values)
+        stamps = np.asarray(points.timestamps, dtype=float)
+        refused, reasons, new_series = 0, {}, []
+        accepted = late = n_bad = 0
+
+        def refuse(reason: str, n: int = 1) -> None:
+            nonlocal refused
+            refused += n
+            if len(reasons) < 10:
+                reasons.setdefault(reason, None)
+
+        if len(points) and self.ring.count == 0 and not self._pending:
+            finite = stamps[np.isfinite(stamps)]
+            if len(finite):
+                self._origin = float(finite.min())
+        if self.ring.count:
+            newest = self.ring.timestamps[(self.ring.count - 1) % self.ring.capacity]
+            ahead = np.rint((stamps - newest) / step)
+            slots = np.where(ahead >= 1, self.ring.count - 1 + ahead, -1).astype(np.int64)
+            kept = self.ring.slots_of(stamps, step / 2)
+        elif len(points):
+            slots = np.rint((stamps - self._origin) / step).astype(np.int64)
+            kept = np.full(len(points), -1)
+        else:
+            slots = kept = np.empty(0, dtype=np.int64)
+        for j, name in enumerate(points.series):
+            t = stamps[j]
+            if not np.isfinite(t):
+                refuse("a timestamp is not a finite number")
+                continue
+            if t > now + self.MAX_AHEAD:
+                refuse(f"timestamp {iso(t)} is more than {self.MAX_AHEAD:.0f} s ahead of the clock")
+                continue
+            is_new = name not in self.rows
+            row = self._row(name)
+            if row is None:
+                self.counters["refused_series"] += int(is_new)
+                self.last_refusal = (
+                    f"series {name!r} refused: MAX_SERIES={self.settings.max_series} reached"
+                )
+                refuse(self.last_refusal)
+                continue
+            if is_new:
+                new_series.append(name)
+            if slots[j] >= 0:  # an open slot
+                self._pending.setdefault(int(slots[j]), {})[row] = values[j]
+                if bad[j]:
+                    self._pending_bad.add((int(slots[j]), row))
+                else:
+                    self._pending_bad.discard((int(slots[j]), row))
+            elif kept[j] >= 0:  # late, into a slot still in memory
+                self._write_late(int(kept[j]), row, values[j], bool(bad[j]))
+                late += 1
+            else:
+                refuse("older than the history kept in memory (HISTORY_LIMIT)")
+                continue
+            accepted += 1
+            n_bad += int(bad[j])
+        self.counters["refused_points"] += refused
+        return IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
+
+    def _write_late(self, slot: int, row: int, value: float, bad: bool) -> None:
+        i = slot % self.ring.capacity
+        was = self.ring.flag[row, i]
+        self.ring.values[row, i] = value
+        self.ring.flag[row, i] = BAD if bad else OK
+        self.ring.score[row, i] = 0.0
+        self.ring.severity[row, i] = 0
+        self.counters["late_points"] += 1
+        if was == GAP:
+            self.counters["gap_points"] -= 1
+        if not bad and was != OK:
+            self.valid_count[row] += 1
+            self.counters["data_points"] += 1
+        if bad and was != BAD:
+            self.counters["bad_points"] += 1
+
+    def _close_due(self, now: float) -> Tick | None:
+        """Close the open slots that are complete: a newer one has a point, or time passed."""
+        if not self._pending:
+            return None
+        newest_open = max(self._pending)
+        past = self._slot_time(newest_open) + self.step_seconds <= now
+        return self._close_through(newest_open if past else newest_open - 1, now)
+
+    def _close_through(self, last_slot: int, now: float, live: bool = True) -> Tick | None:
+        """Close open slots up to ``last_slot`` into one tick (gaps where no point came)."""
+        if last_slot < self.ring.count:
+            return None
+        first = self.ring.count
+        k = last_slot - first + 1
+        if k > self.ring.capacity:  # a long silence: slots that would scroll out at once
+            skip = min(k - self.ring.capacity, min(self._pending) - first)
+            if skip > 0:
+                self._skip(skip)
+                first, k = first + skip, k - skip
+        timestamps = self._slot_time(first) + np.arange(k) * self.step_seconds
+        values = np.full((self.n_series, k), np.nan)
+        flags = np.full((self.n_series, k), GAP, dtype=np.int8)
+        for slot in [s for s in self._pending if s <= last_slot]:
+            for row, value in self._pending.pop(slot).items():
+                values[row, slot - first] = value
+                flags[row, slot - first] = BAD if (slot, row) in self._pending_bad else OK
+                self._pending_bad.discard((slot, row))
+        return self._tick(
+            Batch(timestamps=timestamps, values=values), live_from=0 if live else k, flags=flags
+        )
+
+    def _skip(self, n: int) -> None:
+        """Advance the grid ``n`` empty slots without scoring them (only the last are kept)."""
+        step, rows = self.step_seconds, self.ring.rows
+        k = min(n, self.ring.capacity)
+        newest = self._slot_time(self.ring.count - 1)
+        stamps = newest + step * np.arange(n - k + 1, n + 1)
+        self.ring.count += n - k
+        self.ring.append(
+            stamps,
+            np.full((rows, k), np.nan),
+            np.zeros((rows, k)),
+            np.zeros((rows, k), dtype=np.int8),
+            np.full((rows, k), GAP, dtype=np.int8),
+        )
+
+    def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
+        values, score, severity, alerts = self._ingest(batch, live_from, flags)
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
-            n_valid = int(self.valid_count.min())
+            n_valid = int(self.valid_count.max()) if len(self.valid_count) else 0
             start = self.ring.count
         prediction, error = None, None
-        if context.shape[1] > 0 and np.isfinite(context).any(axis=1).all():
+        has_data = np.isfinite(context).any(axis=1) if context.size else np.zeros(0, bool)
+        if context.shape[1] > 0 and has_data.any():
             try:
-                result = self.forecasts.predict(context, n_valid)
+                # series with no point in the context yet get no forecast (NaN)
+                result = self.forecasts.predict(np.where(has_data[:, None], context, 0.0), n_valid)
             except Exception as exc:  # the points are stored already: the tick still goes out
                 log.exception("forecast failed; the tick goes out without one")
                 error = f"{type(exc).__name__}: {exc}"
             else:
+                result.values[~has_data] = np.nan
                 prediction = self._prediction(batch.timestamps[-1], result, context, start)
         with self._state_lock:
             if error is not None:
@@ -355,7 +663,7 @@ class Engine:
                 self.last_error = error
             if prediction is not None:
                 self.predictions.append(prediction)
-                self.counters["total_predictions"] += self.n_series
+                self.counters["total_predictions"] += int(has_data.sum())
                 self.last_inference_ms = prediction.inference_ms
             self.counters["ticks"] += 1
             self.seq += 1
@@ -368,6 +676,7 @@ class Engine:
                 severity,
                 prediction,
                 tuple(alerts),
+                tuple(self.names),
             )
             self.recent_ticks.append(tick)
         return tick
@@ -386,7 +695,7 @@ class Engine:
         steps = np.arange(1, horizon + 1)
         return Prediction(
             made_at=float(last_time),
-            timestamps=last_time + steps * self.settings.data_generation_interval,
+            timestamps=last_time + steps * self.step_seconds,
             values=result.values,
             model=result.model,
             reason=result.reason,
@@ -395,37 +704,82 @@ class Engine:
             upper=upper,
         )
 
-    def _ingest(self, batch: Batch, live_from: int = 0):
-        """Validate, score and store ``batch``; points from ``live_from`` on raise alerts."""
+    def _batch_rows(self, batch: Batch) -> tuple[Batch, np.ndarray]:
+        """A source's whole slots as engine rows, with pushed points of the same slots merged.
+
+        Returns the batch as [n_series, k] and its flags: a series the batch does not carry
+        and nobody pushed to has a gap in those slots.
+        """
+        names = batch.series or self._initial_names
+        if len(names) != batch.values.shape[0]:
+            raise ValueError(
+                f"batch has {batch.values.shape[0]} series, the source names {len(names)}"
+            )
+        for name in names:
+            self._row(name)  # new names from the source; None past MAX_SERIES (counted below)
+        k = len(batch.timestamps)
         values, bad = coerce_points(batch.values)
-        k = values.shape[1]
-        score = np.zeros_like(values)
-        severity = np.zeros(values.shape, dtype=np.int8)
-        alerts: list[Alert] = []
-        window_size = self.detector.window_size
+        out = np.full((self.n_series, k), np.nan)
+        flags = np.full((self.n_series, k), GAP, dtype=np.int8)
+        labels = None if batch.labels is None else np.zeros((self.n_series, k), batch.labels.dtype)
+        for j, name in enumerate(names):
+            row = self.rows.get(name)
+            if row is None:
+                self.counters["refused_series"] += 1
+                continue
+            out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+            if labels is not None:
+                labels[row] = batch.labels[j]
+        first = self.ring.count
+        for slot in [s for s in self._pending if s < first + k]:
+            for row, value in self._pending.pop(slot).items():
+                out[row, slot - first] = value
+                flags[row, slot - first] = BAD if (slot, row) in self._pending_bad else OK
+                self._pending_bad.discard((slot, row))
+        return Batch(timestamps=batch.timestamps, values=out, labels=labels), flags
+
+    def _ingest(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None):
+        """Validate, score and store ``batch``; points from ``live_from`` on raise alerts."""
         with self._state_lock:
-            for j in range(k):
-                window = self.ring.last_values(window_size)
-                score[:, j], severity[:, j] = self.detector.score(window, values[:, j])
-                severity[bad[:, j], j] = 0
-                self.ring.append(batch.timestamps[j], values[:, j], score[:, j], severity[:, j])
-                if j >= live_from:
-                    for i in np.flatnonzero(severity[:, j]):
-                        alert = Alert(
-                            float(batch.timestamps[j]),
-                            int(i),
-                            float(values[i, j]),
-                            float(score[i, j]),
-                            int(severity[i, j]),
-                            self.detector.score_label,
-                        )
-                        alerts.append(alert)
-                        self.alerts.append(alert)
-            good = ~bad
+            if flags is None:
+                batch, flags = self._batch_rows(batch)
+            values, _ = coerce_points(batch.values)
+            bad, gap = flags == BAD, flags == GAP
+            k = values.shape[1]
+            window_size = self.detector.window_size
+            if hasattr(self.detector, "score_block"):  # online detectors: one call per series
+                score, severity = self.detector.score_block(values)
+                severity[bad | gap] = 0
+            else:  # the z-score reads its window from the history, slot after slot
+                score = np.zeros_like(values)
+                severity = np.zeros(values.shape, dtype=np.int8)
+                for j in range(k):
+                    window = np.hstack([self.ring.last_values(window_size), values[:, :j]])
+                    score[:, j], severity[:, j] = self.detector.score(window, values[:, j])
+            severity[bad | gap] = 0
+            score[bad | gap] = 0.0
+            self.ring.append(batch.timestamps, values, score, severity, flags)
+            alerts: list[Alert] = []
+            rows, cols = np.nonzero(severity[:, live_from:])
+            for i, j in sorted(zip(cols.tolist(), rows.tolist())):
+                i, j = j, i + live_from
+                alert = Alert(
+                    float(batch.timestamps[j]),
+                    int(i),
+                    float(values[i, j]),
+                    float(score[i, j]),
+                    int(severity[i, j]),
+                    self.detector.score_label,
+                    self.names[i],
+                )
+                alerts.append(alert)
+                self.alerts.append(alert)
+            good = ~(bad | gap)
             self.valid_count += good.sum(axis=1)
             flagged = severity > 0
             self.counters["data_points"] += int(good.sum())
             self.counters["bad_points"] += int(bad.sum())
+            self.counters["gap_points"] += int(gap.sum())
             self.counters["anomaly_count"] += int(flagged.sum())
             if batch.labels is not None:
                 truth = (batch.labels > 0) & good
@@ -460,11 +814,18 @@ class Engine:
         """The JSON-ready status (the seed's shape plus model and stream details)."""
         with self._state_lock:
             s = self.settings
-            model = self.forecasts.status(int(self.valid_count.min()))
+            model = self.forecasts.status(int(self.valid_count.max()) if self.n_series else 0)
             last = self.predictions[-1] if self.predictions else None
+            source_status = getattr(self.source, "status", None)
             return {
                 "running": self.running,
                 **{k: self.counters[k] for k in ("data_points", "anomaly_count", "bad_points")},
+                **{
+                    k: self.counters[k]
+                    for k in ("gap_points", "late_points", "refused_points", "refused_series")
+                },
+                "last_refusal": self.last_refusal,
+                "source": source_status() if source_status else {"kind": "unknown"},
                 "total_predictions": self.counters["total_predictions"],
                 "ticks": self.counters["ticks"],
                 "errors": self.counters["errors"],
@@ -479,8 +840,11 @@ class Engine:
                 "detector": {"name": self.detector.name, "score": self.detector.score_label},
                 "accuracy": self.accuracy.summary(),
                 "n_series": self.n_series,
+                "series": list(self.names),
                 "generation": self.generation,
                 "config": {
+                    "max_series": s.max_series,
+                    "step_seconds": self.step_seconds,
                     "forecast_horizon": s.forecast_horizon,
                     "context_length": s.context_length,
                     "generation_interval": s.data_generation_interval,
@@ -496,7 +860,7 @@ class Engine:
     def snapshot(self, last: int | None = None) -> Snapshot:
         """Status plus the last ``last`` points of history (all kept points by default)."""
         with self._state_lock:
-            timestamps, values, score, severity = self.ring.last(last or self.ring.capacity)
+            timestamps, values, score, severity, flag = self.ring.last(last or self.ring.capacity)
             return Snapshot(
                 status=self.status(),
                 generation=self.generation,
@@ -507,4 +871,17 @@ class Engine:
                 severity=severity,
                 predictions=tuple(self.predictions),
                 alerts=tuple(self.alerts),
+                names=tuple(self.names),
+                flag=flag,
             )
+
+    def row_of(self, series: str | int) -> int:
+        """The row of a series given by name, or by index (the older form); KeyError if none."""
+        with self._state_lock:
+            if isinstance(series, str) and series in self.rows:
+                return self.rows[series]
+            if isinstance(series, int) or (isinstance(series, str) and series.isdigit()):
+                index = int(series)
+                if 0 <= index < self.n_series:
+                    return index
+            raise KeyError(series)

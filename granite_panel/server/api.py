@@ -1,4 +1,4 @@
-"""REST endpoints over engine snapshots: ``/api/status`` and ``/api/history``.
+"""REST endpoints: ``/api/status``, ``/api/history`` (engine snapshots), ``/api/ingest``.
 
 Usable from ``granite-panel serve`` (``pn.serve(extra_patterns=ROUTES)``) and from
 ``panel serve granite_panel/app.py --plugins granite_panel.api``. Handlers read the shared
@@ -7,6 +7,7 @@ engine's snapshot, never the widgets; bad query parameters get a JSON error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -15,7 +16,7 @@ from tornado.web import RequestHandler
 
 from . import runtime
 from ..detection.live import SEVERITY_NAMES
-from ..engine.core import Engine, iso_list
+from ..engine.core import GAP, Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 
@@ -47,6 +48,20 @@ def int_arg(raw: str | None, name: str, default: int | None, low: int, high: int
     return value
 
 
+def series_arg(engine: Engine, raw: str | None) -> int | None:
+    """The row of ``?series=NAME`` (or its index, the older form); None for all series."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return engine.row_of(raw)
+    except KeyError:
+        known = ", ".join(engine.names[:5]) + (" ..." if engine.n_series > 5 else "")
+        raise BadQuery(
+            f"series={raw!r} is not allowed: no such series (an index 0 to "
+            f"{engine.n_series - 1} or a name: {known or 'none yet'})"
+        ) from None
+
+
 def status_payload(engine: Engine) -> dict:
     status = engine.status()
     status["viewers"] = runtime.viewer_count()
@@ -54,17 +69,23 @@ def status_payload(engine: Engine) -> dict:
 
 
 def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | None = None) -> dict:
-    """The last ``limit`` points (all series, or one) and the last 10 predictions."""
-    chosen = list(range(engine.n_series)) if series is None else [series]
-    snap = engine.snapshot(last=-(-limit // len(chosen)))
+    """The last ``limit`` points (all series, or the row ``series``) and the last 10 predictions.
+
+    Gaps (no point of a series in a slot) are not points and are left out.
+    """
+    snap = engine.snapshot(last=limit)
+    chosen = list(range(len(snap.names))) if series is None else [series]
     stamps = iso_list(snap.timestamps)
+    present = (snap.flag[chosen] != GAP).T.tolist()
     values = snap.values[chosen].T.tolist()  # [time][series], NaN cleaned below
     severity = snap.severity[chosen].T.tolist()
     score = np.round(snap.score[chosen], 4).T.tolist()
+    names = snap.names
     rows = [
         {
             "timestamp": stamps[j],
-            "series": series,
+            "series": names[series],
+            "series_index": series,
             "value": values[j][k],
             "anomaly": severity[j][k] > 0,
             "severity": SEVERITY_NAMES[severity[j][k]],
@@ -72,12 +93,13 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
         }
         for j in range(len(stamps))
         for k, series in enumerate(chosen)
+        if present[j][k]
     ][-limit:]
     return _clean(
         {
             "generation": snap.generation,
             "points": rows,
-            "predictions": [p.as_dict(chosen) for p in snap.predictions],
+            "predictions": [p.as_dict(chosen, list(names)) for p in snap.predictions],
         }
     )
 
@@ -107,14 +129,50 @@ class HistoryHandler(JSONHandler):
         engine = self.engine()
         try:
             limit = int_arg(self.get_argument("limit", None), "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
-            series = int_arg(self.get_argument("series", None), "series", None, 0, engine.n_series - 1)
+            series = series_arg(engine, self.get_argument("series", None))
         except BadQuery as exc:
             self.send_json({"error": str(exc), "status": 400}, 400)
             return
         self.send_json(history_payload(engine, limit, series))
 
 
+class IngestHandler(JSONHandler):
+    """``POST /api/ingest``: JSON, long CSV or InfluxDB line protocol; all or nothing.
+
+    200 with the counts once the points are in the engine; 400 naming the line or row of a
+    malformed body (nothing applied); 413 over INGEST_MAX_BYTES; 415 for another media type.
+    """
+
+    async def post(self):
+        engine = self.engine()
+        limit = engine.settings.ingest_max_bytes
+        if len(self.request.body) > limit:
+            self.send_json(
+                {"error": f"body of {len(self.request.body):,} bytes is over the limit of "
+                 f"{limit:,} (INGEST_MAX_BYTES)", "status": 413}, 413)
+            return
+        from ..sources.points import InputError
+        from ..sources.push import UnsupportedMediaType, parse_body
+
+        content_type = self.request.headers.get("Content-Type", "")
+        loop = asyncio.get_running_loop()
+        try:  # parsing and the engine's lock stay off the event loop the dashboards share
+            points = await loop.run_in_executor(
+                None, parse_body, self.request.body, content_type,
+                self.get_argument("precision", None),
+            )
+        except UnsupportedMediaType as exc:
+            self.send_json({"error": str(exc), "status": 415}, 415)
+            return
+        except InputError as exc:
+            self.send_json({"error": str(exc), "status": 400}, 400)
+            return
+        result = await loop.run_in_executor(None, engine.ingest_points, points)
+        self.send_json(_clean(result.as_dict()))
+
+
 ROUTES = [
     (r"/api/status/?", StatusHandler, {}),
     (r"/api/history/?", HistoryHandler, {}),
+    (r"/api/ingest/?", IngestHandler, {}),
 ]

@@ -23,12 +23,28 @@ class Batch:
     timestamps: np.ndarray
     values: np.ndarray
     labels: np.ndarray | None = None  # [n_series, k] anomaly kind codes, None when unknown
+    series: tuple[str, ...] | None = None  # names of the rows; None: the source's own names
 
     def __post_init__(self):
         if self.values.ndim != 2 or self.values.shape[1] != len(self.timestamps):
             raise ValueError(
                 f"values must be [n_series, {len(self.timestamps)}], got {self.values.shape}"
             )
+        if self.series is not None and len(self.series) != self.values.shape[0]:
+            raise ValueError(f"{len(self.series)} names for {self.values.shape[0]} rows")
+
+    @classmethod
+    def concat(cls, batches: list[Batch]) -> Batch:
+        """One batch of the slots of several (same rows), oldest first."""
+        labels = None
+        if all(b.labels is not None for b in batches):
+            labels = np.concatenate([b.labels for b in batches], axis=1)
+        return cls(
+            np.concatenate([b.timestamps for b in batches]),
+            np.concatenate([b.values for b in batches], axis=1),
+            labels,
+            batches[0].series,
+        )
 
 
 class SyntheticSource:
@@ -63,6 +79,25 @@ class SyntheticSource:
         self.seed = seed
         self.start_time = start_time
         self.reset()
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        return tuple(f"synthetic-{i}" for i in range(self.n_series))
+
+    @property
+    def step(self) -> float:
+        return self.interval
+
+    def status(self) -> dict:
+        return {"kind": "synthetic", "state": "ok", "series": self.n_series, "seed": self.seed}
+
+    def backfill(self, now: float, points: int) -> Batch:
+        """``points`` of history ending one step before ``now`` (the first tick's context)."""
+        return self.next_batch(points, now=now - self.interval)
+
+    def poll(self, now: float) -> Batch:
+        """The point of every series at ``now``."""
+        return self.next_batch(1, now=now)
 
     def reset(self) -> None:
         # Separate generators for noise and anomalies, so that the stream of a seed does not

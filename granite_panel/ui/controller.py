@@ -43,7 +43,7 @@ def marker_frame(timestamps=(), values=(), severity=()) -> pd.DataFrame:
 
 def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
     """The forecast of one series with its band (lower = upper = value until calibrated)."""
-    if prediction is None:
+    if prediction is None or series >= prediction.values.shape[0]:
         frame = history_frame()
         return frame.assign(lower=frame["value"], upper=frame["value"])
     frame = history_frame(prediction.timestamps, prediction.values[series])
@@ -63,6 +63,7 @@ class StreamController(param.Parameterized):
     """Start/Stop/Reset, the selected series, and the streams the chart draws from."""
 
     series = param.Integer(default=0, bounds=(0, None), doc="Index of the series in the chart.")
+    names = param.List(default=[], doc="Names of the engine's series, row by row.")
     running = param.Boolean(default=False, doc="Whether the shared engine is ticking.")
     status = param.Dict(default={}, doc="The engine's latest status: counters, model, quality.")
     alerts = param.List(default=[], doc="Alerts this viewer has seen, newest first.")
@@ -73,7 +74,6 @@ class StreamController(param.Parameterized):
     def __init__(self, engine: Engine, **params):
         super().__init__(**params)
         self.engine = engine
-        self.param.series.bounds = (0, engine.n_series - 1)
         self.history = hv.streams.Buffer(
             history_frame(), length=engine.settings.history_limit, index=False
         )
@@ -132,32 +132,44 @@ class StreamController(param.Parameterized):
                 self._apply(ticks)
             status = self.engine.status()
             self.param.update(status=status, running=status["running"])
+            if len(status["series"]) != len(self.names):
+                self.names = status["series"]
 
     @param.depends("series", watch=True)
     def sync(self) -> None:
         """Reload everything for the selected series from an engine snapshot."""
         snap = self.engine.snapshot()
         i = self.series
-        flagged = snap.severity[i] > 0
         self.history.clear()
-        self.history.send(history_frame(snap.timestamps, snap.values[i]))
         self.markers.clear()
-        self.markers.send(
-            marker_frame(snap.timestamps[flagged], snap.values[i][flagged], snap.severity[i][flagged])
-        )
+        if i < len(snap.names):
+            flagged = snap.severity[i] > 0
+            self.history.send(history_frame(snap.timestamps, snap.values[i]))
+            self.markers.send(
+                marker_frame(
+                    snap.timestamps[flagged], snap.values[i][flagged], snap.severity[i][flagged]
+                )
+            )
         last = snap.predictions[-1] if snap.predictions else None
         self.forecast.send(forecast_frame(last, i))
         alerts = [a.as_dict() for a in reversed(snap.alerts)][:ALERTS_SHOWN]
         self.param.update(
-            alerts=alerts, status=snap.status, running=snap.status["running"]
+            alerts=alerts, status=snap.status, running=snap.status["running"],
+            names=list(snap.names),
         )
         self._seq, self._generation = snap.seq, snap.generation
 
     def _apply(self, ticks: list[Tick]) -> None:
         i = self.series
         timestamps = np.concatenate([t.timestamps for t in ticks])
-        values = np.concatenate([t.values[i] for t in ticks])
-        severity = np.concatenate([t.severity[i] for t in ticks])
+        # a series that appeared after a tick has a gap there
+        values = np.concatenate(
+            [t.values[i] if i < len(t.values) else np.full(len(t.timestamps), np.nan) for t in ticks]
+        )
+        severity = np.concatenate(
+            [t.severity[i] if i < len(t.severity) else np.zeros(len(t.timestamps), np.int8)
+             for t in ticks]
+        )
         self.history.send(history_frame(timestamps, values))
         flagged = severity > 0
         if flagged.any():
@@ -180,7 +192,7 @@ class StreamController(param.Parameterized):
             return
         for alert in alerts[:TOASTS_PER_POLL]:
             text = (
-                f"{alert['severity'].upper()} anomaly on series {alert['series']}: "
+                f"{alert['severity'].upper()} anomaly on {alert['series']}: "
                 f"{alert['value']:.2f} ({score_text(alert)})"
             )
             if alert["severity"] == "critical":

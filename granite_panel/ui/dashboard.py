@@ -45,8 +45,11 @@ def render_stats(status: dict) -> str:
     inference = status.get("last_inference_ms")
     rows = [
         ("State", "running" if status.get("running") else "stopped", "running"),
+        ("Source", render_source(status.get("source") or {}), "source"),
+        ("Series", f"{status.get('n_series', 0):,}", "n_series"),
         ("Points", f"{status.get('data_points', 0):,}", "data_points"),
         ("Bad points", f"{status.get('bad_points', 0):,}", "bad_points"),
+        ("Gaps", f"{status.get('gap_points', 0):,}", "gap_points"),
         ("Anomalies", f"{status.get('anomaly_count', 0):,}", "anomaly_count"),
         ("Predictions", f"{status.get('total_predictions', 0):,}", "total_predictions"),
         ("Active model", status.get("active_model") or "none yet", "active_model"),
@@ -63,6 +66,9 @@ def render_stats(status: dict) -> str:
                 "coverage",
             )
         )
+    refused = status.get("refused_points", 0)
+    if refused:
+        rows.append(("Refused points", f"{refused:,} ({status.get('last_refusal') or 'see /api/ingest answers'})", "refused"))
     if status.get("errors"):
         rows.append(("Tick errors", f"{status['errors']} ({status.get('last_error')})", "errors"))
     body = "".join(
@@ -70,6 +76,17 @@ def render_stats(status: dict) -> str:
         for label, value, key in rows
     )
     return f'<table class="gp-stats">{body}</table>' + render_accuracy(accuracy)
+
+
+def render_source(source: dict) -> str:
+    """'prometheus: ok', 'replay: 120 of 4,032 rows', 'prometheus: down (timeout)'."""
+    kind, state = source.get("kind", "unknown"), source.get("state", "ok")
+    if kind == "replay":
+        text = f"replay of {source.get('file')}: {source.get('position', 0):,} of {source.get('rows', 0):,} rows"
+        return text + (" (finished)" if state == "finished" else "")
+    if state not in ("ok", None):
+        return f"{kind}: {state}" + (f" ({source['error']})" if source.get("error") else "")
+    return kind
 
 
 def render_accuracy(accuracy: dict) -> str:
@@ -92,6 +109,17 @@ def render_accuracy(accuracy: dict) -> str:
 
 
 def render_model(status: dict) -> str:
+    source = status.get("source") or {}
+    trouble = ""
+    if source.get("state") not in (None, "ok", "finished"):
+        trouble = (
+            f'<div class="gp-model gp-fallback gp-source-down">Source {html.escape(render_source(source))}'
+            "; the stream keeps its history and resumes when it is back</div>"
+        )
+    return trouble + _render_model(status)
+
+
+def _render_model(status: dict) -> str:
     model = status.get("model") or {}
     state = model.get("state", "not loaded")
     reason = status.get("fallback_reason")
@@ -119,7 +147,7 @@ def render_alerts(alerts: list[dict]) -> str:
         items.append(
             f'<div class="gp-alert alert-{alert["severity"]}" style="border-color:{colour}">'
             f'<b style="color:{colour}">{alert["severity"].upper()}</b> '
-            f'series {alert["series"]} &middot; {alert["timestamp"][11:19]} &middot; '
+            f'{html.escape(str(alert["series"]))} &middot; {alert["timestamp"][11:19]} &middot; '
             f'value {alert["value"]:.2f} &middot; {score_text(alert)}</div>'
         )
     return f'<div class="gp-alerts">{"".join(items)}</div>'
@@ -188,6 +216,23 @@ class Dashboard(pn.viewable.Viewer):
         )
         return pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=420)
 
+    def _series_select(self) -> pn.widgets.Select:
+        """The series in the chart, by name; new series join the options as they appear."""
+        c = self.controller
+        select = pn.widgets.Select.from_param(
+            c.param.series, options=self._options(c.names), label="Series", width=220
+        )
+
+        def refresh(event):
+            select.options = self._options(event.new)
+
+        c.param.watch(refresh, "names")
+        return select
+
+    @staticmethod
+    def _options(names: list[str]) -> dict:
+        return {name: i for i, name in enumerate(names)} or {"(no series yet)": 0}
+
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller
         start = pn.widgets.Button(label="Start", color="success", width=90)
@@ -196,12 +241,7 @@ class Dashboard(pn.viewable.Viewer):
         start.on_click(c.start)
         stop.on_click(c.stop)
         reset.on_click(c.reset)
-        controls = [start, stop, reset]
-        if self.engine.n_series > 1:
-            options = {f"series {i}": i for i in range(self.engine.n_series)}
-            controls.append(
-                pn.widgets.Select.from_param(c.param.series, options=options, label="Series", width=160)
-            )
+        controls = [start, stop, reset, self._series_select()]
         stats = pn.pane.HTML(pn.bind(render_stats, c.param.status), width=320)
         model = pn.pane.HTML(pn.bind(render_model, c.param.status), sizing_mode="stretch_width")
         alerts = pn.pane.HTML(pn.bind(render_alerts, c.param.alerts), sizing_mode="stretch_width")
