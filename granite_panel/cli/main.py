@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .detect import add_detect_parser
 from ..settings import Settings, SettingsError
+from ..sources.points import SourceError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--autostart", action="store_true", help="start the stream at once (or AUTOSTART=true)"
     )
+    serve.add_argument(
+        "--source",
+        help="synthetic (default), push, prometheus, or a .csv/.parquet file to replay "
+        "(or SOURCE=...)",
+    )
+    serve.add_argument(
+        "--speed",
+        help="file replay: rows per second, or max for as fast as the engine takes them "
+        "(default: one row per tick)",
+    )
+    serve.add_argument("--timestamp-column", help="file replay: the timestamp column")
+    serve.add_argument(
+        "--value-columns", help="file replay: comma-separated value columns of a wide file"
+    )
+    serve.add_argument("--label-column", help="file replay: a 0/1 anomaly label column")
+    serve.add_argument("--max-series", type=int, help="most series kept (default: MAX_SERIES or 1000)")
     serve.add_argument(
         "--session-check-ms",
         type=int,
@@ -45,10 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 def load_settings(**overrides) -> Settings:
     """Settings from .env and the environment, then command-line overrides."""
     settings = Settings.from_env()
-    for name, value in overrides.items():
-        if value is not None and value is not False:
-            setattr(settings, name, value)
-    return settings
+    given = {k: v for k, v in overrides.items() if v is not None and v is not False}
+    if not given:
+        return settings
+    try:  # through the constructor, so that every check runs on the overrides too
+        return Settings(**{**settings.as_dict(), **given})
+    except SettingsError:
+        raise
+    except ValueError as exc:  # param's own bound/type checks
+        raise SettingsError(str(exc).strip().splitlines()[0]) from None
 
 
 def configure_logging(debug: bool) -> None:
@@ -60,13 +82,23 @@ def configure_logging(debug: bool) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    settings = load_settings(port=args.port, address=args.address, autostart=args.autostart)
+    settings = load_settings(
+        port=args.port,
+        address=args.address,
+        autostart=args.autostart,
+        source=args.source,
+        replay_speed=args.speed,
+        timestamp_column=args.timestamp_column,
+        value_columns=args.value_columns,
+        label_column=args.label_column,
+        max_series=args.max_series,
+    )
     configure_logging(settings.debug)
     import panel as pn
 
     from ..server import api, app, runtime
 
-    engine = runtime.shared_engine(settings)
+    engine = runtime.shared_engine(settings)  # a bad source fails here: one line, exit 2
     if settings.autostart:
         engine.start()
     origins = {f"localhost:{settings.port}", f"127.0.0.1:{settings.port}"}
@@ -138,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, SourceError) as exc:
         print(f"granite-panel: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `granite-panel detect x.csv | head`

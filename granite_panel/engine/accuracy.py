@@ -27,8 +27,10 @@ def mase_scale(context: np.ndarray, season: int) -> np.ndarray:
     if context.shape[1] <= season:
         return np.ones(context.shape[0])
     diffs = np.abs(context[:, season:] - context[:, :-season])
-    with np.errstate(all="ignore"):
-        scale = np.nanmean(np.where(np.isfinite(diffs), diffs, np.nan), axis=1)
+    finite = np.isfinite(diffs)
+    count = finite.sum(axis=1)  # a series with gaps everywhere has no scale yet: 1
+    scale = np.where(finite, diffs, 0.0).sum(axis=1) / np.maximum(count, 1)
+    scale = np.where(count > 0, scale, np.nan)
     return np.where(np.isfinite(scale) & (scale > MIN_SCALE), scale, 1.0)
 
 

@@ -28,7 +28,8 @@ from ..forecasting.service import (
 )
 from ..settings import Settings
 from ..sources.points import Points
-from ..sources.synthetic import Batch, SyntheticSource
+from ..sources import open_source
+from ..sources.synthetic import Batch
 
 log = logging.getLogger(__name__)
 
@@ -306,17 +307,7 @@ class Engine:
         detector: ZScoreDetector | OnlineDetectors | None = None,
     ):
         self.settings = s = settings or Settings()
-        self.source = source or SyntheticSource(
-            n_series=s.n_series,
-            base_value=s.base_value,
-            noise_level=s.noise_level,
-            trend=s.trend_enabled,
-            seasonality=s.seasonality_enabled,
-            season_length=s.season_length,
-            anomaly_probability=s.anomaly_probability,
-            interval=s.data_generation_interval,
-            seed=s.seed,
-        )
+        self.source = source or open_source(s)
         self.forecasts = forecasts or ForecastService(
             model_name=s.model_name,
             context_length=s.context_length,
@@ -416,7 +407,7 @@ class Engine:
         self.stop()
         self.join()  # a tick already past its stop check must not land after the reset
         with self._step_lock, self._state_lock:
-            self.source.reset()
+            getattr(self.source, "reset", lambda: None)()
             self.forecasts.fallback.reset()
             self.detector.reset(len(self._initial_names))
             self.generation += 1

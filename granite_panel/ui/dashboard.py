@@ -30,6 +30,18 @@ STYLE = """
 """
 
 
+def engine_for_frame(frame, name: str = "value", speed: str = "",
+                     settings: Settings | None = None, **columns) -> Engine:
+    """An engine whose source replays ``frame`` (notebooks; see ``Dashboard.from_frame``)."""
+    from ..sources.replay import ReplaySource
+
+    settings = settings or Settings.from_env()
+    source = ReplaySource.from_frame(
+        frame, name, speed=speed, interval=settings.data_generation_interval, **columns
+    )
+    return Engine(settings, source=source)
+
+
 def extension(inline: bool = False) -> None:
     """Load HoloViews/Panel front-end code; ``inline=True`` for offline JupyterLab."""
     hv.extension("bokeh", inline=inline, logo=False)
@@ -170,6 +182,17 @@ class Dashboard(pn.viewable.Viewer):
         if autopoll:
             self.controller.attach()
         self._layout = self._build()
+
+    @classmethod
+    def from_frame(cls, frame, name: str = "value", speed: str = "", autopoll: bool = True,
+                   settings: Settings | None = None, **columns) -> Dashboard:
+        """A dashboard replaying a pandas DataFrame (wide or long, as a file would be).
+
+        ``speed``: rows per second, ``"max"``, or empty for one row per tick; ``columns``:
+        ``timestamp_column``, ``value_columns``, ``label_column`` as for files.
+        """
+        return cls(engine=engine_for_frame(frame, name, speed, settings, **columns),
+                   autopoll=autopoll)
 
     @property
     def engine(self) -> Engine:
