@@ -719,6 +719,8 @@ class Engine:
                 self.counters["refused_series"] += 1
                 continue
             out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+            if batch.missing is not None:
+                flags[row, batch.missing[j]] = GAP
             if labels is not None:
                 labels[row] = batch.labels[j]
         first = self.ring.count

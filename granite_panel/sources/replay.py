@@ -9,7 +9,8 @@ Two layouts, detected from the column names:
 Each distinct timestamp is one slot of the engine's grid, drawn at the file's own time, so
 irregular files replay row for row as they are (the live scores then equal ``granite-panel
 detect`` on the same file). A series with no value at a timestamp has a gap there. An
-optional 0/1 label column feeds the live precision/recall.
+optional 0/1 label column feeds the live precision/recall. An empty cell is a gap; a
+cell that is not a number (a string, inf) is a bad point.
 """
 
 from __future__ import annotations
@@ -110,12 +111,14 @@ def frame_to_batch(
     frame = frame.sort_values(ts_col, kind="stable") if not frame[ts_col].is_monotonic_increasing else frame
     timestamps = _timestamps(frame[ts_col], where)
     values = np.vstack([_numbers(frame[c]) for c in value_columns])
+    missing = np.vstack([frame[c].isna().to_numpy() for c in value_columns])  # empty cells
     names = [name if c in LONE_VALUE_NAMES and len(value_columns) == 1 else c for c in value_columns]
     labels = None
     if label:
         flags = (_numbers(frame[label]) > 0).astype(np.int8)
         labels = np.tile(flags, (len(names), 1))
-    return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names))
+    return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names),
+                 missing=missing)
 
 
 def _looks_like_time(column: pd.Series) -> bool:
@@ -136,7 +139,9 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
         tidy["label"] = (_numbers(frame[label]) > 0).astype(np.int8)
     # several points of a series at one timestamp: the last one wins (the engine's rule)
     tidy = tidy.drop_duplicates(["series", "t"], keep="last")
+    tidy["present"] = True
     wide = tidy.pivot(index="series", columns="t", values="v")
+    missing = tidy.pivot(index="series", columns="t", values="present").isna().to_numpy()
     names = tuple(wide.index)
     labels = None
     if label:
@@ -146,6 +151,7 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
         values=wide.to_numpy(dtype=float),
         labels=labels,
         series=names,
+        missing=missing,
     )
 
 
@@ -229,6 +235,7 @@ class ReplaySource(param.Parameterized):
             values=b.values[:, start:stop],
             labels=None if b.labels is None else b.labels[:, start:stop],
             series=b.series,
+            missing=None if b.missing is None else b.missing[:, start:stop],
         )
 
     def backfill(self, now: float, points: int) -> Batch:

@@ -24,6 +24,7 @@ class Batch:
     values: np.ndarray
     labels: np.ndarray | None = None  # [n_series, k] anomaly kind codes, None when unknown
     series: tuple[str, ...] | None = None  # names of the rows; None: the source's own names
+    missing: np.ndarray | None = None  # [n_series, k] True where a series has no point (a gap)
 
     def __post_init__(self):
         if self.values.ndim != 2 or self.values.shape[1] != len(self.timestamps):
@@ -44,6 +45,10 @@ class Batch:
             np.concatenate([b.values for b in batches], axis=1),
             labels,
             batches[0].series,
+            None if all(b.missing is None for b in batches) else np.concatenate(
+                [np.zeros(b.values.shape, bool) if b.missing is None else b.missing for b in batches],
+                axis=1,
+            ),
         )
 
 

@@ -1,0 +1,150 @@
+"""File and DataFrame replay: layouts, labels, errors, and live scores equal to `detect`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from granite_panel.cli.detect import run_detect
+from granite_panel.engine.core import GAP, Engine
+from granite_panel.settings import Settings
+from granite_panel.sources import SourceError, open_source
+from granite_panel.sources.points import InputError
+from granite_panel.sources.replay import ReplaySource, frame_to_batch
+from granite_panel.ui.dashboard import Dashboard
+
+NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab" / "data"
+
+
+def settings(**overrides) -> Settings:
+    options = dict(fallback_model="SeasonalNaive", context_length=16, history_limit=64,
+                   forecast_horizon=4, detector="zscore")
+    return Settings(**{**options, **overrides})
+
+
+def test_wide_frame_one_series_per_column_with_the_files_timestamps():
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=100, freq="h"),
+                          "cpu": np.arange(100.0), "mem": np.arange(100.0) * 2})
+    engine = Engine(settings(), source=ReplaySource.from_frame(frame))
+    for _ in range(20):
+        engine.step()
+    snap = engine.snapshot()
+    assert snap.names == ("cpu", "mem")
+    assert snap.timestamps[0] == pd.Timestamp("2024-01-01", tz="UTC").timestamp()
+    assert np.allclose(np.diff(snap.timestamps), 3600) and engine.step_seconds == 3600
+    # backfill of one context (16 rows) plus one row per tick
+    assert snap.values.shape == (2, 16 + 20)
+    assert snap.values[1].tolist() == (np.arange(36.0) * 2).tolist()
+
+
+@pytest.mark.parametrize("columns", [("series", "timestamp", "value"), ("unique_id", "ds", "y")])
+def test_long_layouts_become_named_series_with_gaps(columns):
+    s, t, v = columns
+    frame = pd.DataFrame({
+        s: ["a", "a", "a", "b", "b"],
+        t: ["2024-01-01T00:00", "2024-01-01T01:00", "2024-01-01T02:00",
+            "2024-01-01T00:00", "2024-01-01T02:00"],
+        v: [1.0, 2.0, 3.0, 10.0, 30.0],
+    })
+    batch = frame_to_batch(frame)
+    assert batch.series == ("a", "b")
+    assert batch.values[0].tolist() == [1.0, 2.0, 3.0]
+    assert np.isnan(batch.values[1, 1])
+    engine = Engine(settings(), source=ReplaySource(batch))
+    engine.step()
+    snap = engine.snapshot()
+    assert snap.flag[1].tolist() == [0, GAP, 0]  # b has no point at 01:00: a gap, not bad
+    assert engine.status()["gap_points"] == 1 and engine.status()["bad_points"] == 0
+
+
+def test_parquet_and_csv_files_and_a_label_column_feed_precision_recall(tmp_path):
+    values = np.zeros(200)
+    values[150] = 50.0
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=200, freq="5min"),
+                          "value": values + np.sin(np.arange(200)), "label": 0})
+    frame.loc[150, "label"] = 1
+    frame.to_parquet(tmp_path / "load.parquet")
+    frame.to_csv(tmp_path / "load.csv", index=False)
+    for name in ("load.parquet", "load.csv"):
+        source = open_source(settings(source=str(tmp_path / name), replay_speed="max"))
+        engine = Engine(settings(), source=source)
+        while not source.finished:
+            engine.step()
+        status = engine.status()
+        assert status["series"] == ["load"]  # a lone value column is named after the file
+        assert status["source"]["state"] == "finished"
+        assert status["detection"]["recall"] == 1.0
+
+
+def test_bad_files_give_one_clear_line(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "notime.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "badtime.csv").write_text("timestamp,value\n2024-01-01,1\nyesterday,2\n")
+    for name, message in [("missing.csv", "no such file"), ("empty.csv", "the file is empty"),
+                          ("notime.csv", "no timestamp column found"),
+                          ("badtime.csv", "'yesterday' on data row 2 is not a date/time")]:
+        with pytest.raises(SourceError, match=message):
+            open_source(settings(source=str(tmp_path / name)))
+    with pytest.raises(SourceError, match="expected synthetic, push, prometheus or the path"):
+        open_source(settings(source="kafka"))
+    with pytest.raises(InputError, match="no column"):
+        frame_to_batch(pd.read_csv(tmp_path / "badtime.csv"), value_columns="nope")
+
+
+def test_serve_with_a_bad_source_exits_2_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "granite_panel.cli", "serve", "--source", str(tmp_path / "x.csv")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"granite-panel: error: SOURCE='{tmp_path / 'x.csv'}': {tmp_path / 'x.csv'}: no such file"
+    ]
+
+
+def test_speed_rows_per_second_and_max():
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=50, freq="min"),
+                          "v": np.arange(50.0)})
+    slow = ReplaySource.from_frame(frame, speed="2", interval=0.5)  # 2 rows/s at 0.5 s ticks
+    assert [len(slow.poll(0).timestamps) for _ in range(3)] == [1, 1, 1]
+    half = ReplaySource.from_frame(frame, speed="1", interval=0.5)
+    assert [len(half.poll(0).timestamps) for _ in range(4)] == [0, 1, 0, 1]
+    fast = ReplaySource.from_frame(frame, speed="max")
+    assert fast.tick_seconds == 0 and len(fast.poll(0).timestamps) == 50 and fast.finished
+
+
+def test_dashboard_from_frame():
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=40, freq="h"),
+                          "temperature": np.arange(40.0)})
+    dashboard = Dashboard.from_frame(frame, autopoll=False, settings=settings())
+    dashboard.controller.step()
+    assert dashboard.controller.names == ["temperature"]
+    assert len(dashboard.controller.history.data) == 17
+
+
+@pytest.mark.parametrize("detector", ["hybrid", "ensemble"])
+@pytest.mark.parametrize("name", ["artificialWithAnomaly/art_daily_jumpsup.csv",
+                                  "realTraffic/speed_7578.csv"])
+def test_live_replay_of_a_nab_file_scores_like_detect(tmp_path, name, detector):
+    """The live path (engine, ticks of 1,024 rows) and the batch path agree point for point."""
+    path = NAB / name
+    rows = len(pd.read_csv(path))
+    s = settings(detector=detector, history_limit=rows + 16, season_length=24)
+    source = open_source(Settings(**{**s.as_dict(), "source": str(path), "replay_speed": "max"}))
+    engine = Engine(s, source=source)
+    while not source.finished:
+        engine.step()
+    live = engine.snapshot().score[0]
+    assert len(live) == rows
+
+    class Args:
+        input, output = str(path), str(tmp_path / "scored.csv")
+        season = 24 if detector == "hybrid" else None
+
+    Args.detector = detector
+    assert run_detect(Args) == 0
+    batch = pd.read_csv(tmp_path / "scored.csv")["anomaly_score"].to_numpy()
+    assert np.allclose(live, batch, atol=1e-12, rtol=0)
