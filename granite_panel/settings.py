@@ -57,8 +57,9 @@ class Settings(param.Parameterized):
     )
     data_generation_interval = param.Number(
         default=2.0,
-        bounds=(0.01, 3600),
-        doc="Seconds between ticks of the stream (one new point per series per tick).",
+        bounds=(0.01, 31 * 86400),
+        doc="Seconds between ticks of the stream (one new point per series per tick), and the "
+        "width of one slot of the time grid for pushed and Prometheus points.",
     )
     base_value = param.Number(default=100.0, doc="Level around which synthetic series move.")
     noise_level = param.Number(default=5.0, bounds=(0, None), doc="Std. dev. of synthetic noise.")
