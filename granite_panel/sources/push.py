@@ -1,0 +1,375 @@
+"""Bodies of ``POST /api/ingest`` -> ``Points``: JSON, long CSV and InfluxDB line protocol.
+
+All or nothing: a malformed object, row or line raises ``InputError`` naming where and why,
+and nothing of the body is kept. Bad values (null, NaN, inf, text) are bad points, not errors.
+
+Epoch numbers in JSON and CSV are seconds, or milliseconds when ``abs(t) >= 1e11`` (1e11 s is
+the year 5138, 1e11 ms is March 1973), so both common clocks work without a flag.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .points import InputError, Points, series_name
+
+MILLISECONDS_FROM = 1e11
+
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+LINE_PROTOCOL_TYPES = ("text/plain", "application/x-influx-line-protocol", "application/x-influxdb-line-protocol")
+ACCEPTED_TYPES = JSON_TYPES + CSV_TYPES + LINE_PROTOCOL_TYPES
+
+# InfluxDB precisions (v2: ns, us, ms, s; v1 adds n, u, m, h) as (multiplier, divisor) to seconds.
+PRECISIONS = {
+    "ns": (1, 10**9), "n": (1, 10**9),
+    "us": (1, 10**6), "u": (1, 10**6),
+    "ms": (1, 10**3),
+    "s": (1, 1),
+    "m": (60, 1),
+    "h": (3600, 1),
+}
+
+
+class UnsupportedMediaType(InputError):
+    """A body in a format the ingest endpoint does not read (the handler answers 415)."""
+
+
+def parse_body(body: bytes, content_type: str, precision: str | None = None, now: float | None = None) -> Points:
+    """Points of one ingest body, read by its media type (parameters such as charset ignored)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        raise UnsupportedMediaType(
+            f"unsupported media type {media_type or '(none)'!r}; accepted: {', '.join(ACCEPTED_TYPES)}"
+        )
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"body is not UTF-8 (byte {error.start})") from None
+    if media_type in JSON_TYPES:
+        return parse_json(text)
+    if media_type in CSV_TYPES:
+        return parse_csv(text)
+    return parse_line_protocol(text, precision=precision, now=now)
+
+
+# ----------------------------------------------------------------------------------- shared
+
+
+def _epoch_from_number(t: float) -> float:
+    return t / 1000.0 if abs(t) >= MILLISECONDS_FROM else float(t)
+
+
+def _epoch_from_iso(text: str) -> float:
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _finite_or_nan(values: np.ndarray) -> np.ndarray:
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+# ------------------------------------------------------------------------------------- JSON
+
+
+def parse_json(text: str) -> Points:
+    """``{"series": name, "points": [[timestamp, value], ...]}`` or a list of such objects."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    objects = document if isinstance(document, list) else [document]
+    names: list[str] = []
+    stamps: list[float] = []
+    values: list[float] = []
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise InputError(f"object {index}: expected an object with \"series\" and \"points\", got {type(obj).__name__}")
+        name = obj.get("series")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"object {index}: missing \"series\" (a non-empty string)")
+        points = obj.get("points")
+        if not isinstance(points, list):
+            raise InputError(f"object {index} ({name}): missing \"points\" (a list of [timestamp, value])")
+        for position, point in enumerate(points):
+            if not isinstance(point, list) or len(point) != 2:
+                raise InputError(
+                    f"object {index} ({name}), point {position}: expected [timestamp, value], got {json.dumps(point)[:60]}"
+                )
+            stamp, value = point
+            if type(stamp) is float or type(stamp) is int:
+                if not math.isfinite(stamp):
+                    raise InputError(f"object {index} ({name}), point {position}: timestamp {stamp} is not finite")
+                stamps.append(_epoch_from_number(stamp))
+            elif isinstance(stamp, str):
+                try:
+                    stamps.append(_epoch_from_iso(stamp))
+                except ValueError:
+                    raise InputError(
+                        f"object {index} ({name}), point {position}: timestamp {stamp!r} is not ISO 8601 "
+                        "or epoch seconds/milliseconds"
+                    ) from None
+            else:
+                raise InputError(
+                    f"object {index} ({name}), point {position}: timestamp {json.dumps(stamp)} is not ISO 8601 "
+                    "or epoch seconds/milliseconds"
+                )
+            values.append(value if type(value) is float or type(value) is int else math.nan)
+        names.extend([name] * len(points))
+    return Points(tuple(names), np.array(stamps, dtype=float), _finite_or_nan(np.array(values, dtype=float)))
+
+
+# -------------------------------------------------------------------------------------- CSV
+
+CSV_HEADERS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
+
+
+def parse_csv(text: str) -> Points:
+    """Long CSV with a header ``series,timestamp,value`` (or Nixtla's ``unique_id,ds,y``)."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if not rows:
+        raise InputError("CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y")
+    header = tuple(cell.strip().lower() for cell in rows[0])
+    if header not in CSV_HEADERS:
+        raise InputError(
+            f"CSV header {','.join(rows[0])!r} is not series,timestamp,value or unique_id,ds,y"
+        )
+    data = rows[1:]
+    for number, row in enumerate(data, start=1):
+        if len(row) != 3:
+            raise InputError(f"CSV row {number}: expected 3 columns, got {len(row)}: {','.join(row)[:80]!r}")
+    if not data:
+        return Points.empty()
+    names, stamp_cells, value_cells = zip(*data)
+    try:
+        raw = np.array(stamp_cells, dtype=float)
+        if not np.isfinite(raw).all():
+            raise ValueError
+        stamps = np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw)
+    except ValueError:
+        stamps = np.empty(len(data))
+        for number, cell in enumerate(stamp_cells, start=1):
+            try:
+                number_value = float(cell)
+                if not math.isfinite(number_value):
+                    raise ValueError
+                stamps[number - 1] = _epoch_from_number(number_value)
+            except ValueError:
+                try:
+                    stamps[number - 1] = _epoch_from_iso(cell)
+                except ValueError:
+                    raise InputError(
+                        f"CSV row {number}: timestamp {cell!r} is not ISO 8601 or epoch seconds/milliseconds"
+                    ) from None
+    try:
+        values = np.array(value_cells, dtype=float)
+    except ValueError:
+        values = np.array([_float_or_nan(cell) for cell in value_cells])
+    return Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+# ---------------------------------------------------------------------------- line protocol
+
+_TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
+_FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
+_STRING = object()  # marks a string field: string fields are skipped (not a numeric series)
+
+
+def parse_line_protocol(text: str, precision: str | None = None, now: float | None = None) -> Points:
+    """InfluxDB line protocol; each numeric field is a point ``measurement.field{tags}``.
+
+    Booleans are 1/0; string fields are skipped (text is not a series: Telegraf sends status
+    strings next to numbers); a line with no timestamp gets ``now`` (time of receipt).
+    """
+    unit = precision or "ns"
+    if unit not in PRECISIONS:
+        raise InputError(
+            f"unknown precision {unit!r}; allowed: ns, us, ms, s (v2) and n, u, ms, s, m, h (v1)"
+        )
+    multiplier, divisor = PRECISIONS[unit]
+    received = time.time() if now is None else float(now)
+    key_cache: dict[str, tuple[str, dict[str, str]]] = {}
+    name_cache: dict[tuple[str, str], str] = {}
+    names: list[str] = []
+    values: list[float] = []
+    stamps: list[int | None] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if not line or line[0] == "#":
+            continue
+        parsed = _fast_line(line, key_cache) if "\\" not in line and '"' not in line else None
+        if parsed is None:
+            parsed = _slow_line(line, number)
+        key, measurement, tags, fields, stamp = parsed
+        if stamp is not None:
+            try:
+                stamp = int(stamp)
+            except ValueError:
+                raise InputError(f"line {number}: timestamp {stamp!r} is not an integer: {line[:80]!r}") from None
+        for field, raw in fields:
+            value = raw if raw is _STRING or type(raw) is float else _field_value(raw, field, number, line)
+            if value is _STRING:
+                continue
+            name = name_cache.get((key, field))
+            if name is None:
+                name = name_cache[(key, field)] = series_name(f"{measurement}.{field}", tags)
+            names.append(name)
+            values.append(value)
+            stamps.append(stamp)
+    if not names:
+        return Points.empty()
+    if None in stamps:
+        seconds = np.array(
+            [received if s is None else s * multiplier / divisor for s in stamps], dtype=float
+        )
+    elif divisor == 1:
+        seconds = np.array(stamps, dtype=float) * multiplier
+    else:
+        seconds = np.array(stamps, dtype=np.int64) / divisor
+    return Points(tuple(names), seconds, _finite_or_nan(np.array(values, dtype=float)))
+
+
+def _field_value(raw: str, field: str, number: int, line: str) -> float:
+    last = raw[-1]
+    try:
+        if last == "i":
+            return float(int(raw[:-1]))
+        if last == "u":
+            value = int(raw[:-1])
+            if value < 0:
+                raise ValueError
+            return float(value)
+        if raw in _TRUE:
+            return 1.0
+        if raw in _FALSE:
+            return 0.0
+        if "_" in raw:
+            raise ValueError
+        return float(raw)
+    except ValueError:
+        raise InputError(
+            f"line {number}: field {field!r} value {raw!r} is not a float, integer (i), unsigned (u), "
+            f"boolean or \"string\": {line[:80]!r}"
+        ) from None
+
+
+def _fast_line(line: str, key_cache: dict):
+    """Line without escapes or quotes: plain splits. None sends an odd line to the slow path."""
+    parts = line.split(" ")
+    if len(parts) == 2:
+        key, fields_text = parts
+        stamp = None
+    elif len(parts) == 3:
+        key, fields_text, stamp = parts
+    else:
+        return None
+    parsed_key = key_cache.get(key)
+    if parsed_key is None:
+        measurement, *tag_parts = key.split(",")
+        if not measurement:
+            return None
+        tags = {}
+        for part in tag_parts:
+            tag, sep, value = part.partition("=")
+            if not tag or not value or "=" in value:
+                return None
+            tags[tag] = value
+        parsed_key = key_cache[key] = (measurement, tags)
+    fields = []
+    for part in fields_text.split(","):
+        field, sep, value = part.partition("=")
+        if not field or not value or "=" in value:
+            return None
+        fields.append((field, value))
+    return key, parsed_key[0], parsed_key[1], fields, stamp
+
+
+def _slow_line(line: str, number: int):
+    """Full syntax: backslash escapes and quoted string fields, one character at a time."""
+
+    def fail(reason: str):
+        raise InputError(f"line {number}: {reason}: {line[:80]!r}")
+
+    n = len(line)
+
+    def read_token(i: int, stops: str, escapable: str) -> tuple[str, int]:
+        out = []
+        while i < n:
+            c = line[i]
+            if c == "\\" and i + 1 < n and line[i + 1] in escapable:
+                out.append(line[i + 1])
+                i += 2
+                continue
+            if c in stops:
+                break
+            out.append(c)
+            i += 1
+        return "".join(out), i
+
+    # measurement
+    measurement, i = read_token(0, ", ", ", ")
+    if not measurement:
+        fail("missing measurement")
+    key_start = 0
+    tags: dict[str, str] = {}
+    while i < n and line[i] == ",":
+        tag, i = read_token(i + 1, "=, ", ",= ")
+        if i >= n or line[i] != "=" or not tag:
+            fail("tag without key=value")
+        value, i = read_token(i + 1, "=, ", ",= ")
+        if not value or (i < n and line[i] == "="):
+            fail(f"tag {tag!r} without a value")
+        tags[tag] = value
+    key = line[key_start:i]
+    if i >= n or line[i] != " ":
+        fail("missing fields")
+    i += 1
+    fields = []
+    while True:
+        field, i = read_token(i, "=, ", ",= ")
+        if not field or i >= n or line[i] != "=":
+            fail("field without key=value")
+        i += 1
+        if i < n and line[i] == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                i += 2 if line[i] == "\\" and i + 1 < n else 1
+            if i >= n:
+                fail(f"field {field!r}: unterminated string")
+            i += 1
+            fields.append((field, _STRING))
+        else:
+            start = i
+            while i < n and line[i] not in ", ":
+                i += 1
+            if i == start:
+                fail(f"field {field!r} without a value")
+            fields.append((field, line[start:i]))
+        if i < n and line[i] == ",":
+            i += 1
+            continue
+        break
+    stamp = None
+    if i < n:
+        rest = line[i + 1 :]
+        if not rest or " " in rest:
+            fail("expected at most one timestamp after the fields")
+        stamp = rest
+    return key, measurement, tags, fields, stamp
