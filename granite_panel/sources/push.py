@@ -205,6 +205,10 @@ def parse_line_protocol(text: str, precision: str | None = None, now: float | No
         )
     multiplier, divisor = PRECISIONS[unit]
     received = time.time() if now is None else float(now)
+    if "\\" not in text and '"' not in text:
+        batch = _fast_batch(text, multiplier, divisor)
+        if batch is not None:
+            return batch
     key_cache: dict[str, tuple[str, dict[str, str]]] = {}
     name_cache: dict[tuple[str, str], str] = {}
     names: list[str] = []
@@ -244,6 +248,60 @@ def parse_line_protocol(text: str, precision: str | None = None, now: float | No
     else:
         seconds = np.array(stamps, dtype=np.int64) / divisor
     return Points(tuple(names), seconds, _finite_or_nan(np.array(values, dtype=float)))
+
+
+def _fast_batch(text: str, multiplier: int, divisor: int) -> Points | None:
+    """Whole body at once when every line is plain ``key fields timestamp`` with float fields
+    (Telegraf's usual shape): a few C-level splits/joins and ``map(float)``, no Python loop per
+    point. None: the line-by-line parser takes over (and words any error)."""
+    text = text.strip()
+    if not text or "#" in text or "\r" in text or "\t" in text or "\n\n" in text:
+        return None
+    n_lines = text.count("\n") + 1
+    flat = text.replace("\n", " ").split(" ")
+    if len(flat) != 3 * n_lines:
+        return None
+    keys, field_texts, stamp_texts = flat[0::3], flat[1::3], flat[2::3]
+    pairs_text = ",".join(field_texts)
+    n_pairs = pairs_text.count(",") + 1
+    kv = pairs_text.replace("=", ",").split(",")
+    if len(kv) != 2 * n_pairs:
+        return None
+    field_keys, raw_values = kv[0::2], kv[1::2]
+    if "_" in "".join(raw_values) or "_" in "".join(stamp_texts):  # float() and int() allow 1_000
+        return None
+    try:
+        values = np.fromiter(map(float, raw_values), dtype=float, count=n_pairs)
+        stamps = np.fromiter(map(int, stamp_texts), dtype=np.int64, count=n_lines)
+    except (ValueError, OverflowError):
+        return None
+    if n_pairs != n_lines:
+        counts = np.fromiter(map(len, map(str.split, field_texts, [","] * n_lines)), dtype=np.int64, count=n_lines)
+        keys = [key for key, count in zip(keys, counts.tolist()) for _ in range(count)]
+        stamps = np.repeat(stamps, counts)
+    combos = list(zip(keys, field_keys))
+    names = {}
+    for key, field in dict.fromkeys(combos):
+        parsed = _plain_key(key)
+        if parsed is None or not field:
+            return None
+        names[(key, field)] = series_name(f"{parsed[0]}.{field}", parsed[1])
+    series = tuple(map(names.__getitem__, combos))
+    seconds = stamps * float(multiplier) if divisor == 1 else stamps / divisor
+    return Points(series, seconds, _finite_or_nan(values))
+
+
+def _plain_key(key: str):
+    measurement, *tag_parts = key.split(",")
+    if not measurement:
+        return None
+    tags = {}
+    for part in tag_parts:
+        tag, _, value = part.partition("=")
+        if not tag or not value or "=" in value:
+            return None
+        tags[tag] = value
+    return measurement, tags
 
 
 def _field_value(raw: str, field: str, number: int, line: str) -> float:
