@@ -23,7 +23,8 @@ def prometheus(tmp_path_factory):
     server.start()
     server.wait_for('prometheus_build_info')
     server.wait_for("node_cpu_seconds_total")
-    time.sleep(4)  # a few scrapes, so that rates exist and ranges have several points
+    # 8 scrapes of both targets: backfills of the last 6 steps, 2 s ago, are then all there.
+    server.wait_for('count_over_time(up[10s]) >= 8', samples=2)
     try:
         yield server
     finally:
@@ -34,7 +35,7 @@ QUERY = 'prometheus_tsdb_head_series{job="prometheus"}'
 
 
 def test_backfill_equals_prometheus_own_query_range(prometheus):
-    end = float(int(time.time()))
+    end = float(int(time.time())) - 2  # settled: no scrape for these steps is still in flight
     source = PrometheusSource(url=prometheus.url, query=QUERY, step=1.0)
     points = source.backfill(end, 5)
     answer = requests.get(
@@ -50,7 +51,7 @@ def test_backfill_equals_prometheus_own_query_range(prometheus):
 
 
 def test_split_requests_return_the_same_points_as_one(prometheus):
-    end = float(int(time.time()))
+    end = float(int(time.time())) - 2  # settled: no scrape for these steps is still in flight
     one = PrometheusSource(url=prometheus.url, query="up", step=1.0).backfill(end, 6)
     split = PrometheusSource(url=prometheus.url, query="up", step=1.0, max_points_per_request=2).backfill(end, 6)
     order = lambda p: sorted(zip(p.series, p.timestamps, p.values))  # noqa: E731

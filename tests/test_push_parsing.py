@@ -189,3 +189,20 @@ def test_all_or_nothing_and_unsupported_media_type():
         parse_body(b"\xff m f=1", "text/plain")
     assert issubclass(UnsupportedMediaType, InputError)
     assert datetime.fromtimestamp(T, timezone.utc).isoformat().startswith(ISO)
+
+
+def test_whole_body_fast_path_agrees_with_the_line_by_line_parser():
+    """Plain bodies take a whole-body path; a comment line forces the line-by-line one."""
+    body = "".join(
+        f"cpu,host=web-{i % 3},dc=eu usage_idle={90 + i * 0.25},usage_user={i}.5 {T + i}000000000\n"
+        for i in range(50)
+    ) + "mem,host=a used=nan 1700000000000000000\n"
+    fast = parse_body(body.encode(), "text/plain")
+    slow = parse_body(("# force the line-by-line parser\n" + body).encode(), "text/plain")
+    assert len(fast) == 101 and fast.series == slow.series
+    np.testing.assert_array_equal(fast.timestamps, slow.timestamps)
+    np.testing.assert_array_equal(fast.values, slow.values)
+    assert fast.series[1] == 'cpu.usage_user{dc="eu",host="web-0"}' and np.isnan(fast.values[-1])
+    for precision in ("s", "h"):
+        small = parse_body(b"m f=1 5\nm f=2 6", "text/plain", precision=precision)
+        assert small.timestamps.tolist() == ([5.0, 6.0] if precision == "s" else [18000.0, 21600.0])
