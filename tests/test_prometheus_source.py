@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -103,9 +104,12 @@ def test_down_then_restarted_on_the_same_tsdb_resumes_without_duplicates(prometh
     status = source.status()
     assert status["state"] == "down" and "cannot reach Prometheus" in status["error"]
     assert status["last_success"] is not None
+    time.sleep(2)  # steps evaluated while down would only repeat the last sample (lookback)
     prometheus.start()
-    time.sleep(1.5)
+    started = requests.get(f"{prometheus.url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
+    prometheus.wait_for("count_over_time(up[2s]) >= 2", samples=2)  # two fresh scrapes
     after = source.poll(time.time())
+    assert len(after) > 0 and after.timestamps.min() > pd.Timestamp(started).timestamp()  # no invented point
     assert source.status()["state"] == "ok" and len(after) > 0
     pairs = list(zip(before.series + after.series, np.concatenate([before.timestamps, after.timestamps])))
     assert len(pairs) == len(set(pairs))

@@ -11,6 +11,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 import param
 import requests
 
@@ -46,6 +47,7 @@ class PrometheusSource(param.Parameterized):
         self._last: dict[str, float] = {}  # newest timestamp returned, per series
         self._cursor: float | None = None  # newest end asked of a good poll or backfill
         self._status = {"state": "ok", "error": "", "last_success": None}
+        self._started: float | None = None  # Prometheus's own start time, to notice restarts
 
     # ------------------------------------------------------------------------------ public
 
@@ -59,6 +61,7 @@ class PrometheusSource(param.Parameterized):
             return Points.empty()
         end = self._grid_floor(end)
         start = end - (points - 1) * self.step
+        self._started = self._start_time()
         result = self._range(start, end)
         self._remember(result)
         self._cursor = self._grid_floor(end)
@@ -71,12 +74,19 @@ class PrometheusSource(param.Parameterized):
         if self._grid_floor(now) < start:
             return Points.empty()
         try:
+            started = self._start_time()
             result = self._range(start, now)
         except SourceError as error:
             self._status = {**self._status, "state": "down", "error": str(error)}
             return Points.empty()
+        # After a restart, steps up to its start (+ one step for the first scrape) are only the
+        # 5-minute lookback repeating the last sample from before the outage: invented, dropped.
+        restarted = self._started is not None and started > self._started
+        not_before = started + self.step if restarted else -math.inf
+        self._started = started
         keep = np.array(
-            [t > self._last.get(name, -math.inf) for name, t in zip(result.series, result.timestamps)],
+            [t > self._last.get(name, -math.inf) and t > not_before
+             for name, t in zip(result.series, result.timestamps)],
             dtype=bool,
         )
         result = Points(
@@ -114,6 +124,14 @@ class PrometheusSource(param.Parameterized):
             parts.append(self._points(data))
             chunk_start = chunk_end + self.step
         return Points.concat(parts)
+
+    def _start_time(self) -> float:
+        """When this Prometheus process started (``/api/v1/status/runtimeinfo``)."""
+        info = self._get("/api/v1/status/runtimeinfo", {})
+        try:
+            return pd.Timestamp(info["startTime"]).timestamp()  # RFC 3339 with nanoseconds
+        except (KeyError, TypeError, ValueError):
+            raise SourceError(f"{self.url} answered runtimeinfo without a startTime") from None
 
     def _grid_floor(self, t: float) -> float:
         """Requests ask for multiples of ``step``, so every chunk and poll is on one grid."""
