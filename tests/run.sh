@@ -19,4 +19,14 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The Prometheus source tests run Debian's Prometheus and node exporter (never a mock).
+if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-node-exporter ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus prometheus-node-exporter
+  else
+    echo "tests/run.sh: /usr/bin/prometheus is missing; install it with: sudo apt-get install prometheus prometheus-node-exporter" >&2
+    exit 1
+  fi
+fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -1,18 +1,10 @@
-"""Bodies of ``POST /api/ingest`` -> ``Points``: JSON, long CSV, InfluxDB line protocol.
+"""Bodies of ``POST /api/ingest`` -> ``Points``: JSON, long CSV and InfluxDB line protocol.
 
-All or nothing: a malformed line or row raises ``InputError`` naming it, and nothing of the
-body is used. Values that are not numbers (null, "NaN", inf, strings) are bad points, not
-errors (the engine's bad-point rule).
+All or nothing: a malformed object, row or line raises ``InputError`` naming where and why,
+and nothing of the body is kept. Bad values (null, NaN, inf, text) are bad points, not errors.
 
-- JSON: ``{"series": NAME, "points": [[timestamp, value], ...]}`` or a list of such objects.
-- CSV: a header ``series,timestamp,value`` (or Nixtla's ``unique_id,ds,y``), one point a row.
-- Line protocol (what Telegraf's HTTP output sends): every field is one point named
-  ``measurement.field{tag="value",...}`` (``series_name``); booleans are 1/0; string fields
-  are not metrics (status texts, versions) and are skipped; a line without timestamp gets
-  the time of receipt.
-
-Timestamps: ISO 8601 (no zone = UTC), or epoch numbers: seconds, or milliseconds when above
-1e11 (2001-09-09 in milliseconds, year 5138 in seconds, so the two cannot be confused).
+Epoch numbers in JSON and CSV are seconds, or milliseconds when ``abs(t) >= 1e11`` (1e11 s is
+the year 5138, 1e11 ms is March 1973), so both common clocks work without a flag.
 """
 
 from __future__ import annotations
@@ -20,300 +12,422 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+import math
 import time
+from datetime import datetime, timezone
 
 import numpy as np
-import pandas as pd
 
 from .points import InputError, Points, series_name
 
+MILLISECONDS_FROM = 1e11
+
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
-LINE_TYPES = ("text/plain", "application/x-influxdb-line-protocol", "application/octet-stream")
-# seconds per unit of a line-protocol timestamp, for every precision InfluxDB v1 and v2 allow
-PRECISIONS = {"ns": 1e-9, "n": 1e-9, "us": 1e-6, "u": 1e-6, "ms": 1e-3, "s": 1.0,
-              "m": 60.0, "h": 3600.0}
-MS_THRESHOLD = 1e11
+LINE_PROTOCOL_TYPES = ("text/plain", "application/x-influx-line-protocol", "application/x-influxdb-line-protocol")
+ACCEPTED_TYPES = JSON_TYPES + CSV_TYPES + LINE_PROTOCOL_TYPES
+
+# InfluxDB precisions (v2: ns, us, ms, s; v1 adds n, u, m, h) as (multiplier, divisor) to seconds.
+PRECISIONS = {
+    "ns": (1, 10**9), "n": (1, 10**9),
+    "us": (1, 10**6), "u": (1, 10**6),
+    "ms": (1, 10**3),
+    "s": (1, 1),
+    "m": (60, 1),
+    "h": (3600, 1),
+}
 
 
 class UnsupportedMediaType(InputError):
-    """A content type ``/api/ingest`` does not read (the handler answers 415)."""
+    """A body in a format the ingest endpoint does not read (the handler answers 415)."""
 
 
-def parse_body(body: bytes, content_type: str, precision: str | None = None,
-               now: float | None = None) -> Points:
-    """The points of one request body, by its media type (parameters such as charset ignored)."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media in JSON_TYPES:
-        return parse_json(body)
-    if media in CSV_TYPES:
-        return parse_csv(body)
-    if media in LINE_TYPES:
-        return parse_line_protocol(body, precision, now)
-    accepted = ", ".join(JSON_TYPES + CSV_TYPES + LINE_TYPES[:2])
-    raise UnsupportedMediaType(
-        f"Content-Type {content_type or '(none)'!r} is not accepted; send one of {accepted}"
-    )
-
-
-def _text(body: bytes) -> str:
+def parse_body(body: bytes, content_type: str, precision: str | None = None, now: float | None = None) -> Points:
+    """Points of one ingest body, read by its media type (parameters such as charset ignored)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        raise UnsupportedMediaType(
+            f"unsupported media type {media_type or '(none)'!r}; accepted: {', '.join(ACCEPTED_TYPES)}"
+        )
     try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the body is not UTF-8 text (byte {exc.start})") from None
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"body is not UTF-8 (byte {error.start})") from None
+    if media_type in JSON_TYPES:
+        return parse_json(text)
+    if media_type in CSV_TYPES:
+        return parse_csv(text)
+    return parse_line_protocol(text, precision=precision, now=now)
 
 
-def epoch_seconds(stamp, where: str) -> float:
-    """Epoch seconds of an ISO 8601 string or an epoch number (s, or ms above 1e11)."""
-    if isinstance(stamp, bool):
-        raise InputError(f"{where}: timestamp {stamp!r} is not a date/time or epoch number")
-    if isinstance(stamp, int | float):
-        value = float(stamp)
-        if not np.isfinite(value):
-            raise InputError(f"{where}: timestamp {stamp!r} is not finite")
-        return value / 1000.0 if abs(value) > MS_THRESHOLD else value
-    if isinstance(stamp, str):
-        text = stamp.strip()
-        try:
-            return epoch_seconds(float(text), where)
-        except ValueError:
-            pass
-        try:
-            parsed = pd.Timestamp(text)
-        except (ValueError, TypeError):
-            parsed = None
-        if parsed is not None and parsed is not pd.NaT:
-            if parsed.tzinfo is None:
-                parsed = parsed.tz_localize("UTC")
-            return parsed.timestamp()
-    raise InputError(f"{where}: timestamp {stamp!r} is not a date/time or epoch number")
+# ----------------------------------------------------------------------------------- shared
 
 
-def _value(raw) -> float:
-    """A float; NaN for anything that is not a finite number (the bad-point rule)."""
-    if isinstance(raw, bool):
-        return float(raw)
+def _epoch_from_number(t: float) -> float:
+    return t / 1000.0 if abs(t) >= MILLISECONDS_FROM else float(t)
+
+
+def _epoch_from_iso(text: str) -> float:
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _finite_or_nan(values: np.ndarray) -> np.ndarray:
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+# ------------------------------------------------------------------------------------- JSON
+
+
+def parse_json(text: str) -> Points:
+    """``{"series": name, "points": [[timestamp, value], ...]}`` or a list of such objects."""
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return float("nan")
-    return value if np.isfinite(value) else float("nan")
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def parse_json(body: bytes) -> Points:
-    try:
-        payload = json.loads(_text(body))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    objects = payload if isinstance(payload, list) else [payload]
-    names, stamps, values = [], [], []
-    for i, obj in enumerate(objects):
-        where = f"object {i}" if isinstance(payload, list) else "the object"
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    objects = document if isinstance(document, list) else [document]
+    names: list[str] = []
+    stamps: list[float] = []
+    values: list[float] = []
+    for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected {{\"series\": ..., \"points\": [...]}}")
+            raise InputError(f"object {index}: expected an object with \"series\" and \"points\", got {type(obj).__name__}")
         name = obj.get("series")
         if not isinstance(name, str) or not name:
-            raise InputError(f"{where}: \"series\" must be a non-empty string")
+            raise InputError(f"object {index}: missing \"series\" (a non-empty string)")
         points = obj.get("points")
         if not isinstance(points, list):
-            raise InputError(f"{where}: \"points\" must be a list of [timestamp, value]")
-        for j, point in enumerate(points):
-            if not isinstance(point, list | tuple) or len(point) != 2:
-                raise InputError(f"{where}, point {j}: expected [timestamp, value], got {point!r}")
-            stamps.append(epoch_seconds(point[0], f"{where}, point {j}"))
-            values.append(_value(point[1]))
-            names.append(name)
-    return Points(tuple(names), np.array(stamps, float), np.array(values, float))
+            raise InputError(f"object {index} ({name}): missing \"points\" (a list of [timestamp, value])")
+        for position, point in enumerate(points):
+            if not isinstance(point, list) or len(point) != 2:
+                raise InputError(
+                    f"object {index} ({name}), point {position}: expected [timestamp, value], got {json.dumps(point)[:60]}"
+                )
+            stamp, value = point
+            if type(stamp) is float or type(stamp) is int:
+                if not math.isfinite(stamp):
+                    raise InputError(f"object {index} ({name}), point {position}: timestamp {stamp} is not finite")
+                stamps.append(_epoch_from_number(stamp))
+            elif isinstance(stamp, str):
+                try:
+                    stamps.append(_epoch_from_iso(stamp))
+                except ValueError:
+                    raise InputError(
+                        f"object {index} ({name}), point {position}: timestamp {stamp!r} is not ISO 8601 "
+                        "or epoch seconds/milliseconds"
+                    ) from None
+            else:
+                raise InputError(
+                    f"object {index} ({name}), point {position}: timestamp {json.dumps(stamp)} is not ISO 8601 "
+                    "or epoch seconds/milliseconds"
+                )
+            values.append(value if type(value) is float or type(value) is int else math.nan)
+        names.extend([name] * len(points))
+    return Points(tuple(names), np.array(stamps, dtype=float), _finite_or_nan(np.array(values, dtype=float)))
 
 
-# --------------------------------------------------------------------------- CSV
+# -------------------------------------------------------------------------------------- CSV
 
 CSV_HEADERS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
 
 
-def parse_csv(body: bytes) -> Points:
-    rows = list(csv.reader(io.StringIO(_text(body))))
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
+def parse_csv(text: str) -> Points:
+    """Long CSV with a header ``series,timestamp,value`` (or Nixtla's ``unique_id,ds,y``)."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
     if not rows:
-        raise InputError("the CSV body is empty")
-    header = tuple(cell.strip() for cell in rows[0])
-    layout = next((h for h in CSV_HEADERS if set(h) <= set(header)), None)
-    if layout is None:
+        raise InputError("CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y")
+    header = tuple(cell.strip().lower() for cell in rows[0])
+    if header not in CSV_HEADERS:
         raise InputError(
-            f"CSV header {','.join(header)!r} is not allowed: expected series,timestamp,value "
-            "or unique_id,ds,y"
+            f"CSV header {','.join(rows[0])!r} is not series,timestamp,value or unique_id,ds,y"
         )
-    columns = [header.index(c) for c in layout]
-    names, stamps, values = [], [], []
-    for number, row in enumerate(rows[1:], start=1):
-        if len(row) != len(header):
-            raise InputError(f"CSV data row {number}: {len(row)} fields, the header has {len(header)}")
-        name, stamp, value = (row[c] for c in columns)
-        if not name.strip():
-            raise InputError(f"CSV data row {number}: the series name is empty")
-        stamps.append(epoch_seconds(stamp, f"CSV data row {number}"))
-        names.append(name.strip())
-        values.append(_value(value))
-    return Points(tuple(names), np.array(stamps, float), np.array(values, float))
+    data = rows[1:]
+    for number, row in enumerate(data, start=1):
+        if len(row) != 3:
+            raise InputError(f"CSV row {number}: expected 3 columns, got {len(row)}: {','.join(row)[:80]!r}")
+    if not data:
+        return Points.empty()
+    names, stamp_cells, value_cells = zip(*data)
+    try:
+        raw = np.array(stamp_cells, dtype=float)
+        if not np.isfinite(raw).all():
+            raise ValueError
+        stamps = np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw)
+    except ValueError:
+        stamps = np.empty(len(data))
+        for number, cell in enumerate(stamp_cells, start=1):
+            try:
+                number_value = float(cell)
+                if not math.isfinite(number_value):
+                    raise ValueError
+                stamps[number - 1] = _epoch_from_number(number_value)
+            except ValueError:
+                try:
+                    stamps[number - 1] = _epoch_from_iso(cell)
+                except ValueError:
+                    raise InputError(
+                        f"CSV row {number}: timestamp {cell!r} is not ISO 8601 or epoch seconds/milliseconds"
+                    ) from None
+    try:
+        values = np.array(value_cells, dtype=float)
+    except ValueError:
+        values = np.array([_float_or_nan(cell) for cell in value_cells])
+    return Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
 
 
-# --------------------------------------------------------------------------- line protocol
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
-_SPECIAL = re.compile(r'[\\"]')
+
+# ---------------------------------------------------------------------------- line protocol
+
+_TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
+_FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
+_STRING = object()  # marks a string field: string fields are skipped (not a numeric series)
 
 
-def parse_line_protocol(body: bytes, precision: str | None = None,
-                        now: float | None = None) -> Points:
-    unit = PRECISIONS.get(precision or "ns")
-    if unit is None:
+def parse_line_protocol(text: str, precision: str | None = None, now: float | None = None) -> Points:
+    """InfluxDB line protocol; each numeric field is a point ``measurement.field{tags}``.
+
+    Booleans are 1/0; string fields are skipped (text is not a series: Telegraf sends status
+    strings next to numbers); a line with no timestamp gets ``now`` (time of receipt).
+    """
+    unit = precision or "ns"
+    if unit not in PRECISIONS:
         raise InputError(
-            f"precision={precision!r} is not allowed: expected one of {', '.join(PRECISIONS)}"
+            f"unknown precision {unit!r}; allowed: ns, us, ms, s (v2) and n, u, ms, s, m, h (v1)"
         )
-    now = time.time() if now is None else now
+    multiplier, divisor = PRECISIONS[unit]
+    received = time.time() if now is None else float(now)
+    if "\\" not in text and '"' not in text:
+        batch = _fast_batch(text, multiplier, divisor)
+        if batch is not None:
+            return batch
+    key_cache: dict[str, tuple[str, dict[str, str]]] = {}
+    name_cache: dict[tuple[str, str], str] = {}
     names: list[str] = []
-    raw_stamps: list[str | None] = []
     values: list[float] = []
-    known: dict[tuple[str, str], str] = {}  # (series key, field) -> name: agents repeat them
-    for number, line in enumerate(_text(body).split("\n"), start=1):
+    stamps: list[int | None] = []
+    for number, line in enumerate(text.split("\n"), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
-        try:
-            key, fields, stamp = _split_line(line)
-        except InputError as exc:
-            raise InputError(f"line {number}: {exc}") from None
+        parsed = _fast_line(line, key_cache) if "\\" not in line and '"' not in line else None
+        if parsed is None:
+            parsed = _slow_line(line, number)
+        key, measurement, tags, fields, stamp = parsed
+        if stamp is not None:
+            try:
+                stamp = int(stamp)
+            except ValueError:
+                raise InputError(f"line {number}: timestamp {stamp!r} is not an integer: {line[:80]!r}") from None
         for field, raw in fields:
-            value = _field_value(raw, field, number)
-            if value is None:  # a string field: not a metric
+            value = raw if raw is _STRING or type(raw) is float else _field_value(raw, field, number, line)
+            if value is _STRING:
                 continue
-            name = known.get((key, field))
+            name = name_cache.get((key, field))
             if name is None:
-                measurement, tags = _series_key(key, number)
-                name = known[key, field] = series_name(f"{measurement}.{field}", tags)
+                name = name_cache[(key, field)] = series_name(f"{measurement}.{field}", tags)
             names.append(name)
             values.append(value)
-            raw_stamps.append(stamp)
-        if stamp is not None and not _INT.fullmatch(stamp):
-            raise InputError(f"line {number}: timestamp {stamp!r} is not an integer")
-    stamps = np.array(
-        [now if s is None else int(s) * unit for s in raw_stamps], dtype=float
-    )
-    return Points(tuple(names), stamps, np.array(values, float))
+            stamps.append(stamp)
+    if not names:
+        return Points.empty()
+    if None in stamps:
+        seconds = np.array(
+            [received if s is None else s * multiplier / divisor for s in stamps], dtype=float
+        )
+    elif divisor == 1:
+        seconds = np.array(stamps, dtype=float) * multiplier
+    else:
+        seconds = np.array(stamps, dtype=np.int64) / divisor
+    return Points(tuple(names), seconds, _finite_or_nan(np.array(values, dtype=float)))
 
 
-_INT = re.compile(r"-?\d+")
+def _fast_batch(text: str, multiplier: int, divisor: int) -> Points | None:
+    """Whole body at once when every line is plain ``key fields timestamp`` with float fields
+    (Telegraf's usual shape): a few C-level splits/joins and ``map(float)``, no Python loop per
+    point. None: the line-by-line parser takes over (and words any error)."""
+    text = text.strip()
+    if not text or "#" in text or "\r" in text or "\t" in text or "\n\n" in text:
+        return None
+    n_lines = text.count("\n") + 1
+    flat = text.replace("\n", " ").split(" ")
+    if len(flat) != 3 * n_lines:
+        return None
+    keys, field_texts, stamp_texts = flat[0::3], flat[1::3], flat[2::3]
+    pairs_text = ",".join(field_texts)
+    n_pairs = pairs_text.count(",") + 1
+    kv = pairs_text.replace("=", ",").split(",")
+    if len(kv) != 2 * n_pairs:
+        return None
+    field_keys, raw_values = kv[0::2], kv[1::2]
+    if "_" in "".join(raw_values) or "_" in "".join(stamp_texts):  # float() and int() allow 1_000
+        return None
+    try:
+        values = np.fromiter(map(float, raw_values), dtype=float, count=n_pairs)
+        stamps = np.fromiter(map(int, stamp_texts), dtype=np.int64, count=n_lines)
+    except (ValueError, OverflowError):
+        return None
+    if n_pairs != n_lines:
+        counts = np.fromiter(map(len, map(str.split, field_texts, [","] * n_lines)), dtype=np.int64, count=n_lines)
+        keys = [key for key, count in zip(keys, counts.tolist()) for _ in range(count)]
+        stamps = np.repeat(stamps, counts)
+    combos = list(zip(keys, field_keys))
+    names = {}
+    for key, field in dict.fromkeys(combos):
+        parsed = _plain_key(key)
+        if parsed is None or not field:
+            return None
+        names[(key, field)] = series_name(f"{parsed[0]}.{field}", parsed[1])
+    series = tuple(map(names.__getitem__, combos))
+    seconds = stamps * float(multiplier) if divisor == 1 else stamps / divisor
+    return Points(series, seconds, _finite_or_nan(values))
 
 
-def _split_line(line: str) -> tuple[str, list[tuple[str, str]], str | None]:
-    """(series key, [(field, raw value)], timestamp or None) of one line."""
-    if not _SPECIAL.search(line):  # the common case: no escapes, no quoted strings
-        parts = line.split(" ")
-        parts = [p for p in parts if p]
-        if len(parts) not in (2, 3):
-            raise InputError("expected 'measurement[,tags] field=value[,...] [timestamp]'")
-        fields = []
-        for item in parts[1].split(","):
-            field, eq, raw = item.partition("=")
-            if not eq or not field or not raw:
-                raise InputError(f"field {item!r} is not key=value")
-            fields.append((field, raw))
-        return parts[0], fields, parts[2] if len(parts) == 3 else None
-    return _split_escaped(line)
-
-
-def _split_escaped(line: str) -> tuple[str, list[tuple[str, str]], str | None]:
-    """The full grammar: backslash escapes and double-quoted string fields."""
-    sections, current, quoted, i = [], [], False, 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line):
-            current.append(line[i : i + 2])
-            i += 2
-            continue
-        if ch == '"' and len(sections) == 1:
-            quoted = not quoted
-        if ch == " " and not quoted:
-            if current:
-                sections.append("".join(current))
-                current = []
-        else:
-            current.append(ch)
-        i += 1
-    if quoted:
-        raise InputError("a string field's closing quote is missing")
-    if current:
-        sections.append("".join(current))
-    if len(sections) not in (2, 3):
-        raise InputError("expected 'measurement[,tags] field=value[,...] [timestamp]'")
-    fields = []
-    for item in _split_unescaped(sections[1], ",", quotes=True):
-        pair = _split_unescaped(item, "=", quotes=True, limit=1)
-        if len(pair) != 2 or not pair[0] or not pair[1]:
-            raise InputError(f"field {item!r} is not key=value")
-        fields.append((_unescape(pair[0]), pair[1]))
-    return sections[0], fields, sections[2] if len(sections) == 3 else None
-
-
-def _split_unescaped(text: str, sep: str, quotes: bool = False, limit: int = -1) -> list[str]:
-    out, current, quoted, i = [], [], False, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            current.append(text[i : i + 2])
-            i += 2
-            continue
-        if quotes and ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted and (limit < 0 or len(out) < limit):
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    out.append("".join(current))
-    return out
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text) if "\\" in text else text
-
-
-def _series_key(key: str, number: int) -> tuple[str, dict[str, str]]:
-    parts = _split_unescaped(key, ",") if "\\" in key else key.split(",")
-    measurement = _unescape(parts[0])
+def _plain_key(key: str):
+    measurement, *tag_parts = key.split(",")
     if not measurement:
-        raise InputError(f"line {number}: the measurement name is empty")
+        return None
     tags = {}
-    for item in parts[1:]:
-        pair = _split_unescaped(item, "=", limit=1) if "\\" in item else item.split("=", 1)
-        if len(pair) != 2 or not pair[0] or not pair[1]:
-            raise InputError(f"line {number}: tag {item!r} is not key=value")
-        tags[_unescape(pair[0])] = _unescape(pair[1])
+    for part in tag_parts:
+        tag, _, value = part.partition("=")
+        if not tag or not value or "=" in value:
+            return None
+        tags[tag] = value
     return measurement, tags
 
 
-_BOOLEANS = {"t": 1.0, "T": 1.0, "true": 1.0, "True": 1.0, "TRUE": 1.0,
-             "f": 0.0, "F": 0.0, "false": 0.0, "False": 0.0, "FALSE": 0.0}
-
-
-def _field_value(raw: str, field: str, number: int) -> float | None:
-    """A float, None for a string field; ``InputError`` for a malformed value."""
-    if raw.startswith('"'):
-        if len(raw) < 2 or not raw.endswith('"'):
-            raise InputError(f"line {number}: field {field!r} has an unterminated string")
-        return None
-    if raw in _BOOLEANS:
-        return _BOOLEANS[raw]
-    text = raw[:-1] if raw[-1] in "iu" else raw
+def _field_value(raw: str, field: str, number: int, line: str) -> float:
+    last = raw[-1]
     try:
-        value = float(text)
+        if last == "i":
+            return float(int(raw[:-1]))
+        if last == "u":
+            value = int(raw[:-1])
+            if value < 0:
+                raise ValueError
+            return float(value)
+        if raw in _TRUE:
+            return 1.0
+        if raw in _FALSE:
+            return 0.0
+        if "_" in raw:
+            raise ValueError
+        return float(raw)
     except ValueError:
-        raise InputError(f"line {number}: field {field!r} value {raw!r} is not a number") from None
-    if raw[-1] in "iu" and not _INT.fullmatch(text):
-        raise InputError(f"line {number}: field {field!r} value {raw!r} is not an integer")
-    return value if np.isfinite(value) else float("nan")
+        raise InputError(
+            f"line {number}: field {field!r} value {raw!r} is not a float, integer (i), unsigned (u), "
+            f"boolean or \"string\": {line[:80]!r}"
+        ) from None
+
+
+def _fast_line(line: str, key_cache: dict):
+    """Line without escapes or quotes: plain splits. None sends an odd line to the slow path."""
+    parts = line.split(" ")
+    if len(parts) == 2:
+        key, fields_text = parts
+        stamp = None
+    elif len(parts) == 3:
+        key, fields_text, stamp = parts
+    else:
+        return None
+    parsed_key = key_cache.get(key)
+    if parsed_key is None:
+        measurement, *tag_parts = key.split(",")
+        if not measurement:
+            return None
+        tags = {}
+        for part in tag_parts:
+            tag, sep, value = part.partition("=")
+            if not tag or not value or "=" in value:
+                return None
+            tags[tag] = value
+        parsed_key = key_cache[key] = (measurement, tags)
+    fields = []
+    for part in fields_text.split(","):
+        field, sep, value = part.partition("=")
+        if not field or not value or "=" in value:
+            return None
+        fields.append((field, value))
+    return key, parsed_key[0], parsed_key[1], fields, stamp
+
+
+def _slow_line(line: str, number: int):
+    """Full syntax: backslash escapes and quoted string fields, one character at a time."""
+
+    def fail(reason: str):
+        raise InputError(f"line {number}: {reason}: {line[:80]!r}")
+
+    n = len(line)
+
+    def read_token(i: int, stops: str, escapable: str) -> tuple[str, int]:
+        out = []
+        while i < n:
+            c = line[i]
+            if c == "\\" and i + 1 < n and line[i + 1] in escapable:
+                out.append(line[i + 1])
+                i += 2
+                continue
+            if c in stops:
+                break
+            out.append(c)
+            i += 1
+        return "".join(out), i
+
+    # measurement
+    measurement, i = read_token(0, ", ", ", ")
+    if not measurement:
+        fail("missing measurement")
+    key_start = 0
+    tags: dict[str, str] = {}
+    while i < n and line[i] == ",":
+        tag, i = read_token(i + 1, "=, ", ",= ")
+        if i >= n or line[i] != "=" or not tag:
+            fail("tag without key=value")
+        value, i = read_token(i + 1, "=, ", ",= ")
+        if not value or (i < n and line[i] == "="):
+            fail(f"tag {tag!r} without a value")
+        tags[tag] = value
+    key = line[key_start:i]
+    if i >= n or line[i] != " ":
+        fail("missing fields")
+    i += 1
+    fields = []
+    while True:
+        field, i = read_token(i, "=, ", ",= ")
+        if not field or i >= n or line[i] != "=":
+            fail("field without key=value")
+        i += 1
+        if i < n and line[i] == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                i += 2 if line[i] == "\\" and i + 1 < n else 1
+            if i >= n:
+                fail(f"field {field!r}: unterminated string")
+            i += 1
+            fields.append((field, _STRING))
+        else:
+            start = i
+            while i < n and line[i] not in ", ":
+                i += 1
+            if i == start:
+                fail(f"field {field!r} without a value")
+            fields.append((field, line[start:i]))
+        if i < n and line[i] == ",":
+            i += 1
+            continue
+        break
+    stamp = None
+    if i < n:
+        rest = line[i + 1 :]
+        if not rest or " " in rest:
+            fail("expected at most one timestamp after the fields")
+        stamp = rest
+    return key, measurement, tags, fields, stamp

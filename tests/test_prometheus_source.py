@@ -1,0 +1,116 @@
+"""PrometheusSource against a real Prometheus scraping itself and a node exporter every 1 s."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from granite_panel.sources.points import SourceError, series_name
+from granite_panel.sources.prometheus import PrometheusSource
+
+from .prometheus import PrometheusServer
+
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory):
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
+    server.start_exporter()
+    server.start()
+    server.wait_for('prometheus_build_info')
+    server.wait_for("node_cpu_seconds_total")
+    # 8 scrapes of both targets: backfills of the last 6 steps, 2 s ago, are then all there.
+    server.wait_for('count_over_time(up[10s]) >= 8', samples=2)
+    try:
+        yield server
+    finally:
+        server.stop_all()
+
+
+QUERY = 'prometheus_tsdb_head_series{job="prometheus"}'
+
+
+def test_backfill_equals_prometheus_own_query_range(prometheus):
+    end = float(int(time.time())) - 2  # settled: no scrape for these steps is still in flight
+    source = PrometheusSource(url=prometheus.url, query=QUERY, step=1.0)
+    points = source.backfill(end, 5)
+    answer = requests.get(
+        f"{prometheus.url}/api/v1/query_range",
+        params={"query": QUERY, "start": end - 4, "end": end, "step": 1},
+        timeout=5,
+    ).json()["data"]["result"]
+    expected_name = series_name(answer[0]["metric"]["__name__"], answer[0]["metric"])
+    assert set(points.series) == {expected_name}
+    np.testing.assert_array_equal(points.timestamps, [float(t) for t, _ in answer[0]["values"]])
+    np.testing.assert_array_equal(points.values, [float(v) for _, v in answer[0]["values"]])
+    assert len(points) == 5
+
+
+def test_split_requests_return_the_same_points_as_one(prometheus):
+    end = float(int(time.time())) - 2  # settled: no scrape for these steps is still in flight
+    one = PrometheusSource(url=prometheus.url, query="up", step=1.0).backfill(end, 6)
+    split = PrometheusSource(url=prometheus.url, query="up", step=1.0, max_points_per_request=2).backfill(end, 6)
+    order = lambda p: sorted(zip(p.series, p.timestamps, p.values))  # noqa: E731
+    assert len(set(one.series)) == 2 and len(one) >= 8  # two targets, up to 6 steps each
+    assert order(one) == order(split)
+
+
+def test_poll_brings_new_points_without_duplicates(prometheus):
+    source = PrometheusSource(url=prometheus.url, query="up", step=1.0)
+    start = float(int(time.time()))
+    first = source.backfill(start, 3)
+    time.sleep(2.2)
+    second = source.poll(time.time())
+    third = source.poll(time.time())  # same second or one more: nothing repeated
+    seen = Counter(zip(first.series + second.series + third.series,
+                       np.concatenate([first.timestamps, second.timestamps, third.timestamps])))
+    assert len(second) >= 2 and max(seen.values()) == 1
+    assert second.timestamps.min() > start
+    assert source.status()["state"] == "ok"
+
+
+def test_labelled_query_gives_one_named_series_per_mode(prometheus):
+    query = "sum by (mode) (rate(node_cpu_seconds_total[5s]))"
+    source = PrometheusSource(url=prometheus.url, query=query, step=1.0)
+    points = source.backfill(float(int(time.time())), 3)
+    modes = requests.get(f"{prometheus.url}/api/v1/query", params={"query": query}, timeout=5).json()
+    expected = {series_name(query, m["metric"]) for m in modes["data"]["result"]}
+    assert "idle" in str(expected) and set(points.series) == expected
+    assert f'{query}{{mode="idle"}}' in points.series
+
+
+def test_bad_url_and_bad_promql_raise_one_clear_line(prometheus, tmp_path):
+    with pytest.raises(SourceError, match=r"^cannot reach Prometheus at http://127\.0\.0\.1:1: ConnectionError$"):
+        PrometheusSource(url="http://127.0.0.1:1", timeout=1).check()
+    with pytest.raises(SourceError, match=r"/nope/api/v1/query is not a Prometheus API \(HTTP 404"):
+        PrometheusSource(url=prometheus.url + "/nope").check()
+    with pytest.raises(SourceError, match=r"^Prometheus rejected query 'sum\(\(': .*parse error"):
+        PrometheusSource(url=prometheus.url, query="sum((").check()
+    PrometheusSource(url=prometheus.url, query="up").check()
+
+
+def test_down_then_restarted_on_the_same_tsdb_resumes_without_duplicates(prometheus):
+    """Last: it stops and restarts the shared server."""
+    source = PrometheusSource(url=prometheus.url, query="up", step=1.0, timeout=1)
+    before = source.backfill(float(int(time.time())), 3)
+    prometheus.stop()
+    down = source.poll(time.time() + 1)
+    assert len(down) == 0
+    status = source.status()
+    assert status["state"] == "down" and "cannot reach Prometheus" in status["error"]
+    assert status["last_success"] is not None
+    time.sleep(2)  # steps evaluated while down would only repeat the last sample (lookback)
+    prometheus.start()
+    started = requests.get(f"{prometheus.url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
+    prometheus.wait_for("count_over_time(up[2s]) >= 2", samples=2)  # two fresh scrapes
+    after = source.poll(time.time())
+    assert len(after) > 0 and after.timestamps.min() > pd.Timestamp(started).timestamp()  # no invented point
+    assert source.status()["state"] == "ok" and len(after) > 0
+    pairs = list(zip(before.series + after.series, np.concatenate([before.timestamps, after.timestamps])))
+    assert len(pairs) == len(set(pairs))
+    assert after.timestamps.min() > before.timestamps.max()
