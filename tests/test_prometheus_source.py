@@ -114,3 +114,70 @@ def test_down_then_restarted_on_the_same_tsdb_resumes_without_duplicates(prometh
     pairs = list(zip(before.series + after.series, np.concatenate([before.timestamps, after.timestamps])))
     assert len(pairs) == len(set(pairs))
     assert after.timestamps.min() > before.timestamps.max()
+
+
+# ------------------------------------------------------------------ the served app
+
+
+def test_serve_source_prometheus_shows_the_series_prometheus_returns(prometheus):
+    """`granite-panel serve --source prometheus`: names and values equal Prometheus's API;
+    Prometheus stopped: the status says down and the history is kept; back: it resumes."""
+    from .serving import running_server, status, wait_for
+
+    query = 'node_cpu_seconds_total{mode="idle"}'
+    env = {"PROMETHEUS_URL": prometheus.url, "PROMETHEUS_QUERY": query,
+           "DATA_GENERATION_INTERVAL": "1", "CONTEXT_LENGTH": "16", "HISTORY_LIMIT": "64",
+           "FORECAST_HORIZON": "4", "FALLBACK_MODEL": "SeasonalNaive"}
+    own = requests.get(f"{prometheus.url}/api/v1/query", params={"query": query}, timeout=5).json()
+    expected = sorted(
+        series_name(r["metric"]["__name__"], r["metric"]) for r in own["data"]["result"]
+    )
+    with running_server("--source", "prometheus", "--autostart", env=env) as base:
+        wait_for(lambda: status(base)["data_points"] >= 20 * len(expected), timeout=40)
+        first = status(base)
+        assert first["series"] == expected and first["source"]["kind"] == "prometheus"
+        assert first["source"]["state"] == "ok"
+        for name in expected:
+            points = requests.get(f"{base}/api/history", params={"series": name, "limit": 64},
+                                  timeout=5).json()["points"]
+            stamps = [pd.Timestamp(p["timestamp"]).timestamp() for p in points]
+            assert len(stamps) == len(set(stamps)) >= 20
+            answer = requests.get(f"{prometheus.url}/api/v1/query_range", timeout=5, params={
+                "query": query, "start": stamps[0], "end": stamps[-1], "step": 1}).json()
+            theirs = {
+                float(t): float(v)
+                for r in answer["data"]["result"]
+                if series_name(r["metric"]["__name__"], r["metric"]) == name
+                for t, v in r["values"]
+            }
+            ours = {t: p["value"] for t, p in zip(stamps, points) if p["value"] is not None}
+            assert ours and all(theirs[t] == v for t, v in ours.items()), name
+        prometheus.stop()
+        try:
+            wait_for(lambda: status(base)["source"]["state"] == "down", timeout=20)
+            down = status(base)
+            assert down["source"]["error"] and down["data_points"] >= first["data_points"]
+        finally:
+            prometheus.start()
+        wait_for(lambda: status(base)["source"]["state"] == "ok", timeout=30)
+        resumed = status(base)["data_points"]
+        wait_for(lambda: status(base)["data_points"] > resumed, timeout=30)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PROMETHEUS_URL": "http://127.0.0.1:9"}, "granite-panel: error: "),
+    ({"PROMETHEUS_QUERY": "rate(up[5s]"}, "granite-panel: error: "),
+    ({"PROMETHEUS_URL": ""}, "SOURCE=prometheus needs PROMETHEUS_URL"),
+])
+def test_serve_with_a_bad_prometheus_exits_2_with_one_line(prometheus, env, message):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PROMETHEUS_URL": prometheus.url, "PROMETHEUS_QUERY": "up", **env}
+    result = subprocess.run([sys.executable, "-m", "granite_panel.cli", "serve", "--source",
+                             "prometheus"], env=environment, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr

@@ -101,7 +101,7 @@ class PrometheusSource(param.Parameterized):
 
     def status(self) -> dict:
         """``{"state": "ok"|"down", "error": "...", "last_success": epoch or None}``."""
-        return dict(self._status)
+        return {"kind": "prometheus", **self._status}
 
     # ----------------------------------------------------------------------------- helpers
 
