@@ -122,3 +122,22 @@ def test_default_live_detector_is_the_hybrid_told_the_season_length():
     # the other online detectors estimate what they need themselves
     assert live_detector(Settings(detector="ensemble")).series.kwargs == {}
     assert isinstance(live_detector(Settings(detector="zscore")), ZScoreDetector)
+
+
+def test_zscore_score_many_equals_point_by_point_scoring():
+    """The engine scores a many-slot tick in one pass: the same as slot after slot."""
+    import numpy as np
+
+    from granite_panel.detection.live import ZScoreDetector
+
+    rng = np.random.default_rng(3)
+    detector = ZScoreDetector(window_size=20, multiplier=3.0)
+    before = rng.normal(size=(3, 7))
+    values = rng.normal(size=(3, 1200)) * rng.choice([1, 1, 1, 8], size=(3, 1200))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    z, severity = detector.score_many(before, values)
+    history = np.hstack([before, values])
+    for j in range(values.shape[1]):
+        window = history[:, max(0, 7 + j - 20) : 7 + j]
+        zj, sj = detector.score(window, values[:, j])
+        assert np.allclose(z[:, j], zj) and (severity[:, j] == sj).all(), j

@@ -80,6 +80,25 @@ class ZScoreDetector:
     def grow(self, n: int) -> None:
         """Stateless: nothing to add for new series."""
 
+    def score_many(self, before: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(z, severity) of ``k`` new points per series [n, k], each against the window of
+        the points before it (``before`` [n, <= window_size] from the history, then the new
+        ones): the same as ``k`` calls of ``score``, in one vectorised pass."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        n, k = values.shape
+        w = self.window_size
+        z = np.zeros((n, k))
+        padded = np.hstack([np.full((n, w), np.nan), before[:, -w:], values])
+        offset = padded.shape[1] - k  # column of the first new point
+        for start in range(0, k, 512):  # bounded memory: [n, 512, w] windows at a time
+            stop = min(k, start + 512)
+            windows = sliding_window_view(padded[:, offset + start - w : offset + stop - 1], w, axis=1)
+            z[:, start:stop] = rolling_zscore(
+                windows.reshape(-1, w), values[:, start:stop].reshape(-1)
+            ).reshape(n, stop - start)
+        return z, severity_of(z, self.multiplier)
+
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(z, severity) of the newest point of each series given the window before it."""
         z = rolling_zscore(window[:, -self.window_size :], points)

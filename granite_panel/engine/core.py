@@ -743,14 +743,10 @@ class Engine:
             if hasattr(self.detector, "score_block"):  # online detectors: one call per series
                 score, severity = self.detector.score_block(values)
                 severity[bad | gap] = 0
-            else:  # the z-score reads its window from the history, slot after slot
-                score = np.zeros_like(values)
-                severity = np.zeros(values.shape, dtype=np.int8)
-                history = np.hstack([self.ring.last_values(window_size), values])
-                before = history.shape[1] - k  # columns of history before the first new one
-                for j in range(k):
-                    window = history[:, max(0, before + j - window_size) : before + j]
-                    score[:, j], severity[:, j] = self.detector.score(window, values[:, j])
+            else:  # the z-score reads its window from the history
+                score, severity = self.detector.score_many(
+                    self.ring.last_values(window_size), values
+                )
             severity[bad | gap] = 0
             score[bad | gap] = 0.0
             self.ring.append(batch.timestamps, values, score, severity, flags)
