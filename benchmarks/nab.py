@@ -211,6 +211,19 @@ def cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
     return lines
 
 
+def category_cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
+    """LOCO with the ``CV_GRID`` knobs chosen per fold beside the threshold, every profile."""
+    grid = [dict(zip(CV_GRID, combo)) for combo in itertools.product(*CV_GRID.values())]
+    runs = [run_detector(name, corpus, **kw)[0] for kw in grid]
+    lines = [f"leave-one-category-out of {name!r}, {' x '.join(CV_GRID)} ({len(grid)} settings)"
+             " and threshold chosen on the other 4 categories"]
+    for p, prof in PROFILES.items():
+        score, picks = leave_one_category_out(runs, prof)
+        lines.append(f"  {p:<20}{score:6.1f}  folds chose {[tuple(grid[i].values()) for i in picks]}")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="NAB data folder")
@@ -263,6 +276,9 @@ def main(argv=None) -> int:
     if args.cv:
         print()
         cross_validation(corpus)
+    if args.loco:
+        print()
+        category_cross_validation(corpus)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s")
     return 0
 
