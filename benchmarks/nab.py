@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/nab.py --data ../shared/data/nab/data \\
         --labels ../shared/data/nab/labels [--detectors zscore,hybrid] [--per-file]
-        [--set key=value ...] [--sensitivity] [--cv]
+        [--set key=value ...] [--sensitivity] [--cv] [--loco]
 
 Each file is scored from a fresh detector, row by row as a stream would feed it (the
 detector's ``score_series``, which equals ``update`` row by row). One threshold per profile
@@ -18,12 +18,20 @@ check, leave-one-file-out: for each file, what is tuned is chosen on the other 1
 the file is scored with that choice; the 18 held-out scores are summed and normalised.
 Two rows: only NAB's threshold tuned (the constants fixed), and the detector's two
 operating knobs (``alert_level`` x ``refractory``, 21 settings) tuned with it.
+
+``--loco`` is the headline generalisation check, leave-one-category-out over the top-level
+folders (artificialNoAnomaly, artificialWithAnomaly, realAdExchange, realKnownCause,
+realTraffic): for each category the corpus threshold (and, for the default detector, the
+``CV_GRID`` knobs) is chosen on the other four only, then the held-out category is scored
+with it; the figure is the normalised total over the held-out categories, per profile.
+memory/series is the pickle size in bytes of a detector's state after a 10,000-row series.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -145,6 +153,42 @@ def leave_one_file_out(candidates: list[dict]) -> tuple[float, list[int]]:
     return normalize(raw, -STANDARD.a_fn * n_windows, STANDARD.a_tp * n_windows), picks
 
 
+def category(name: str) -> str:
+    """The NAB category of a corpus file name (its top-level folder)."""
+    return name.split("/", 1)[0]
+
+
+def leave_one_category_out(candidates: list[dict], profile=STANDARD) -> tuple[float, list[int]]:
+    """Normalised score of every category held out in turn, each scored with the candidate
+    (a ``{name: (scores, labels)}`` dict) and threshold that do best on the other categories
+    only: nothing of the held-out category is seen when choosing."""
+    files = sorted(candidates[0])
+    raw, n_windows, picks = 0.0, 0, []
+    for held in sorted({category(f) for f in files}):
+        seen = [f for f in files if category(f) != held]
+        best = None
+        for i, cand in enumerate(candidates):
+            r = sweep_threshold({f: cand[f] for f in seen}, profile)
+            if best is None or r.normalized > best[0] + 1e-12:
+                best = (r.normalized, i, r.threshold)
+        for f in files:
+            if category(f) == held:
+                scores, labels = candidates[best[1]][f]
+                raw += score_file(scores, labels, best[2], profile).score
+                n_windows += len(labels.scored_windows)
+        picks.append(best[1])
+    return normalize(raw, -profile.a_fn * n_windows, profile.a_tp * n_windows), picks
+
+
+def memory_per_series(name: str, rows: int = 10_000, **kwargs) -> int:
+    """Bytes of pickled detector state after ``rows`` rows of a noisy daily-seasonal series."""
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    det = make_detector(name, **kwargs)
+    det.score_series(10 + np.sin(2 * np.pi * t / 288) + 0.1 * rng.standard_normal(rows))
+    return len(pickle.dumps(det))
+
+
 def cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
     default = run_detector(name, corpus)[0]
     grid = [dict(zip(CV_GRID, combo)) for combo in itertools.product(*CV_GRID.values())]
@@ -167,6 +211,19 @@ def cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
     return lines
 
 
+def category_cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
+    """LOCO with the ``CV_GRID`` knobs chosen per fold beside the threshold, every profile."""
+    grid = [dict(zip(CV_GRID, combo)) for combo in itertools.product(*CV_GRID.values())]
+    runs = [run_detector(name, corpus, **kw)[0] for kw in grid]
+    lines = [f"leave-one-category-out of {name!r}, {' x '.join(CV_GRID)} ({len(grid)} settings)"
+             " and threshold chosen on the other 4 categories"]
+    for p, prof in PROFILES.items():
+        score, picks = leave_one_category_out(runs, prof)
+        lines.append(f"  {p:<20}{score:6.1f}  folds chose {[tuple(grid[i].values()) for i in picks]}")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="NAB data folder")
@@ -179,6 +236,8 @@ def main(argv=None) -> int:
                         help="a detector keyword argument (repeatable), for every detector")
     parser.add_argument("--sensitivity", action="store_true", help="score vs each main knob")
     parser.add_argument("--cv", action="store_true", help="leave-one-file-out check")
+    parser.add_argument("--loco", action="store_true",
+                        help="leave-one-category-out, every profile, beside in-sample")
     args = parser.parse_args(argv)
     kwargs = dict((k, _value(v)) for k, v in (s.split("=", 1) for s in args.set))
 
@@ -199,6 +258,12 @@ def main(argv=None) -> int:
                  f"{rows / seconds:>11,.0f}")
         lines.append(line)
         print(line, flush=True)
+        if args.loco:
+            loco = {p: leave_one_category_out([scores], prof)[0] for p, prof in PROFILES.items()}
+            line = (f"{'  LOCO':<10}" + "".join(f"{loco[p]:>20.1f}" for p in PROFILES)
+                    + f"{'':>21}{'':>11}  memory/series {memory_per_series(name, **kwargs):,} B")
+            lines.append(line)
+            print(line, flush=True)
         if args.per_file:
             print(f"  standard threshold {std.threshold:.6g}, raw {std.raw:.3f}")
             for fname, fs in std.files.items():
@@ -211,6 +276,9 @@ def main(argv=None) -> int:
     if args.cv:
         print()
         cross_validation(corpus)
+    if args.loco:
+        print()
+        category_cross_validation(corpus)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s")
     return 0
 

@@ -21,9 +21,9 @@ needs_nab = pytest.mark.skipif(not (NAB / "data").exists(), reason="shared NAB d
 
 @needs_nab
 def test_benchmark_table_on_the_31_files(capsys):
-    """Measured on the 31 files (18 + realAdExchange + realTraffic), 2026-12-01: ensemble and
-    the hybrid default 55.0, zscore 20.5 (standard). Published on the same 31: ARTime 73.6,
-    Numenta HTM 69.5, CAD OSE 66.1, windowed Gaussian 37.7: the default is well below them."""
+    """The figures measured on the 31 files (realAdExchange and realTraffic added), not goals:
+    ensemble 55.0 and zscore 20.5, standard profile (ARTime publishes 73.6 on these files).
+    About 20 s on this machine."""
     import nab
 
     assert nab.main(["--data", str(NAB / "data"), "--labels", str(NAB / "labels"),
@@ -31,8 +31,8 @@ def test_benchmark_table_on_the_31_files(capsys):
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
             if line.split() and line.split()[0] in ("zscore", "ensemble")}
     standard = {name: float(row[1]) for name, row in rows.items()}
-    assert standard["ensemble"] >= 55.0
-    assert standard["zscore"] < 25.0
+    assert standard["ensemble"] >= 54.5  # measured 55.0
+    assert standard["zscore"] < 25.0  # measured 20.5
 
 
 def test_leave_one_file_out_picks_on_the_other_files():
@@ -50,3 +50,26 @@ def test_leave_one_file_out_picks_on_the_other_files():
     # and the other way round: both held-out files are missed
     assert picks == [1, 0]
     assert score == pytest.approx(0.0)
+
+
+def test_leave_one_category_out_never_sees_the_scored_category():
+    """Candidate 0 wins only on category A, candidate 1 only on B (two files each): held-out A
+    must be scored with candidate 1 (what wins on B) and so be missed, and the other way round.
+    Were the held-out category seen, each fold would pick its winner and score 100."""
+    import nab
+    from granite_panel.evaluation.nab import FileLabels
+
+    labels = FileLabels(1000, [(500, 519)], name="f")
+    hit, miss = np.zeros(1000), np.zeros(1000)
+    hit[505] = 1.0
+    files = ["A/1.csv", "A/2.csv", "B/1.csv", "B/2.csv"]
+    wins_a = {f: ((hit if f.startswith("A") else miss), labels) for f in files}
+    wins_b = {f: ((hit if f.startswith("B") else miss), labels) for f in files}
+    score, picks = nab.leave_one_category_out([wins_a, wins_b])
+    assert picks == [1, 0]
+    assert score == pytest.approx(0.0)
+    # a candidate good everywhere beats one that misses everywhere in every fold
+    good = {f: (hit, labels) for f in files}
+    blind = {f: (miss, labels) for f in files}
+    score, picks = nab.leave_one_category_out([blind, good])
+    assert picks == [1, 1] and score > 90.0
