@@ -34,6 +34,8 @@ points = sa.Table(
     sa.Column("severity", sa.Integer, nullable=False, server_default="0"),
     # 0 ok / 1 bad point; a gap is no row (added in version 2).
     sa.Column("flag", sa.Integer, nullable=False, server_default="0"),
+    # Why: rows clustered by (series, ts) make history() and recent() range scans in SQLite.
+    sqlite_with_rowid=False,
 )
 forecasts = sa.Table(
     "forecasts",

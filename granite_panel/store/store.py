@@ -336,13 +336,15 @@ class Store:
     def recent(self, limit_per_series: int) -> dict[str, tuple[np.ndarray, ...]]:
         """Each series' last points, oldest first: name -> (ts, value, score, severity, flag)."""
         p, s = schema.points, schema.series
-        rank = sa.func.row_number().over(partition_by=p.c.series_id, order_by=p.c.ts.desc())
-        inner = sa.select(p, rank.label("rank")).subquery()
-        query = (sa.select(s.c.name, inner.c.ts, inner.c.value, inner.c.score, inner.c.severity,
-                           inner.c.flag)
-                 .join(s, s.c.id == inner.c.series_id)
-                 .where(inner.c.rank <= int(limit_per_series))
-                 .order_by(s.c.name, inner.c.ts))
+        older = p.alias("older")
+        # The n-th newest timestamp of each series, found through the (series, ts) key.
+        nth = (sa.select(older.c.ts).where(older.c.series_id == s.c.id)
+               .order_by(older.c.ts.desc()).limit(1).offset(int(limit_per_series) - 1)
+               .correlate(s).scalar_subquery())
+        query = (sa.select(s.c.name, p.c.ts, p.c.value, p.c.score, p.c.severity, p.c.flag)
+                 .join(p, p.c.series_id == s.c.id)
+                 .where(p.c.ts >= sa.func.coalesce(nth, -1e300))
+                 .order_by(s.c.name, p.c.ts))
         rows = self._raw_rows(query)
         result: dict[str, list] = {}
         for row in rows:
