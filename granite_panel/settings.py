@@ -152,6 +152,17 @@ class Settings(param.Parameterized):
         doc="statsforecast model used while TTM is loading or unavailable.",
     )
 
+    database_url = param.String(
+        default="sqlite:///granite-panel.db",
+        doc="Where points, forecasts and incidents are stored: sqlite:///PATH (default, a file "
+        "in the working directory), postgresql+psycopg://USER@HOST/DB, or memory (nothing kept).",
+    )
+    retention = param.String(
+        default="30d",
+        doc="Stored rows older than this are trimmed in the background: a number with a unit "
+        "s, m, h, d or w (e.g. 30d), or 0 to keep everything.",
+    )
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env"
@@ -184,8 +195,31 @@ class Settings(param.Parameterized):
                 f"CONTEXT_LENGTH ({self.context_length})"
             )
 
+        parse_retention(self.retention)
+
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in field_names()}
+
+
+_RETENTION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_retention(text: str) -> float | None:
+    """Seconds of history kept for a RETENTION value (``None`` keeps everything)."""
+    cleaned = str(text).strip().lower()
+    if cleaned in ("0", "none", "forever"):
+        return None
+    number, unit = cleaned[:-1], cleaned[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _RETENTION_UNITS or not value > 0 or value == float("inf"):
+        raise SettingsError(
+            f"RETENTION={text!r} is not allowed: expected a positive number with a unit "
+            "s, m, h, d or w (e.g. 30d, 12h, 2w), or 0 to keep everything"
+        )
+    return value * _RETENTION_UNITS[unit]
 
 
 def field_names() -> list[str]:

@@ -28,5 +28,18 @@ if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-node-exporter ]; t
     exit 1
   fi
 fi
+# The store tests run a throwaway cluster of Debian's PostgreSQL (tests/postgres.py).
+if [ ! -x "${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  else
+    echo "tests/run.sh: PostgreSQL is missing; install it with: sudo apt-get install postgresql" >&2
+    exit 1
+  fi
+fi
+if [ -z "${PG_BIN:-}" ]; then
+  PG_BIN=$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+  export PG_BIN
+fi
 
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,90 @@
+"""The tables of the store and their versions (SQLAlchemy Core, one schema for both databases).
+
+Why versioned: a user upgrades granite-panel over an existing file. ``SCHEMA_VERSION`` is what
+this code writes; ``MIGRATIONS[v]`` lifts a database from version ``v`` to ``v + 1``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 2
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+series = sa.Table(
+    "series",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("labels", sa.JSON, nullable=True),
+    sa.Column("first_seen", sa.Double, nullable=True),
+    sa.Column("last_seen", sa.Double, nullable=True),
+)
+points = sa.Table(
+    "points",
+    metadata,
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), primary_key=True),
+    sa.Column("ts", sa.Double, primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("score", sa.Double, nullable=True),
+    sa.Column("severity", sa.Integer, nullable=False, server_default="0"),
+    # 0 ok / 1 bad point; a gap is no row (added in version 2).
+    sa.Column("flag", sa.Integer, nullable=False, server_default="0"),
+    # Why: rows clustered by (series, ts) make history() and recent() range scans in SQLite.
+    sqlite_with_rowid=False,
+)
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), primary_key=True),
+    sa.Column("made_at", sa.Double, primary_key=True),
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("horizon", sa.JSON, nullable=False),
+    sa.Column("lower", sa.JSON, nullable=True),
+    sa.Column("upper", sa.JSON, nullable=True),
+)
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), nullable=False),
+    sa.Column("start", sa.Double, nullable=False),
+    sa.Column("end", sa.Double, nullable=True),
+    sa.Column("peak_score", sa.Double, nullable=True),
+    sa.Column("severity", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("points", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("band", sa.JSON, nullable=True),
+)
+model_runs = sa.Table(
+    "model_runs",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("started", sa.Double, primary_key=True),
+    sa.Column("reason", sa.String(1024), nullable=True),
+)
+sa.Index("points_ts", points.c.ts)
+sa.Index("incidents_series_start", incidents.c.series_id, incidents.c.start)
+
+
+def create_v1(connection) -> None:
+    """The first schema (points without ``flag``), kept to test the migration for real."""
+    old = sa.MetaData()
+    for table in metadata.sorted_tables:
+        columns = [c.copy() for c in table.columns if not (table is points and c.name == "flag")]
+        sa.Table(table.name, old, *columns)
+    old.create_all(connection)
+    connection.execute(sa.insert(old.tables["schema_version"]).values(version=1))
+
+
+def _v1_to_v2(connection) -> None:
+    connection.execute(
+        sa.text("ALTER TABLE points ADD COLUMN flag INTEGER NOT NULL DEFAULT 0")
+    )
+
+
+MIGRATIONS = {1: _v1_to_v2}

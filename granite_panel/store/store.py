@@ -1,0 +1,498 @@
+"""One store over SQLite or PostgreSQL: a writer thread that commits each tick in one
+transaction, retries through database trouble without dropping anything, and reads that
+stream.
+
+Why a writer thread: the UI's event loop and the engine's tick must never wait on a disk or a
+network; the caller gets a ``Future`` that resolves after the commit (the ingest handler waits
+on it before acknowledging). Every write is an upsert on a natural key, so a batch retried
+after an unclear failure is still stored exactly once.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import fcntl
+import io
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from granite_panel.store import schema
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BACKOFF_START_S = 0.05  # first retry after database trouble
+BACKOFF_CAP_S = 2.0  # retries never wait longer than this
+EXPORT_CHUNK_ROWS = 50_000  # rows per CSV chunk / parquet row group
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used as asked; the message is one line for the user."""
+
+
+@dataclasses.dataclass
+class Batch:
+    """One tick's rows. ``points``: (series, timestamp, value, score, severity, flag) tuples."""
+
+    points: Sequence[tuple] = ()
+    forecasts: Sequence[dict] = ()  # series, made_at, model, horizon, lower, upper
+    incidents: Sequence[dict] = ()  # id, series, start, end, peak_score, severity, ...
+    model_runs: Sequence[dict] = ()  # model, started, reason
+    labels: dict | None = None  # series name -> labels dict (stored on first sight)
+
+
+def open_store(url: str, read_only: bool = False) -> Store:
+    """The store at ``url``: ``memory``, ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
+    text = (url or "").strip()
+    if text == "memory":
+        engine = sa.create_engine(
+            "sqlite://", poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False}
+        )
+        _sqlite_pragmas(engine, wal=False)
+        return Store(engine, read_only=read_only)
+    try:
+        parsed = sa.engine.make_url(text)
+    except Exception:
+        parsed = None
+    allowed = "memory, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    if parsed is None or parsed.drivername not in ("sqlite", "postgresql+psycopg"):
+        raise StoreError(f"DATABASE_URL={text!r} is not allowed: expected {allowed}")
+    if parsed.drivername == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise StoreError(f"DATABASE_URL={text!r} is not allowed: expected {allowed}")
+        return _open_sqlite(parsed.database, read_only)
+    engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        raise StoreError(f"DATABASE_URL={parsed.render_as_string(hide_password=True)!r}: "
+                         f"cannot connect: {_one_line(error)}") from None
+    return Store(engine, read_only=read_only)
+
+
+def _open_sqlite(path: str, read_only: bool) -> Store:
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if os.path.getsize(path) > 0:
+            with open(path, "rb") as handle:
+                if handle.read(16) != SQLITE_HEADER:
+                    raise StoreError(f"{path} is not a SQLite database (corrupt or another "
+                                     "file); move it away or set DATABASE_URL")
+        if not read_only and not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise StoreError(f"{path} is read-only; make it writable or open it read-only")
+    elif read_only:
+        raise StoreError(f"{path} does not exist (asked to open it read-only)")
+    lock = None
+    if not read_only:
+        lock = open(path + ".lock", "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StoreError(f"{path} is already open for writing by another granite-panel "
+                             "process; stop it or open this one read-only") from None
+    uri = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+    engine = sa.create_engine(
+        "sqlite://", creator=lambda: __import__("sqlite3").connect(
+            uri, uri=True, check_same_thread=False, timeout=5),
+        poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=2,
+    )
+    _sqlite_pragmas(engine, wal=not read_only)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("PRAGMA quick_check(1)")).scalar()
+    except sa.exc.SQLAlchemyError as error:
+        if lock:
+            lock.close()
+        raise StoreError(f"{path} cannot be read as a SQLite database: {_one_line(error)}") from None
+    store = Store(engine, read_only=read_only)
+    store._lock_file = lock
+    return store
+
+
+def _sqlite_pragmas(engine, wal: bool) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return " ".join(text.split())[:300]
+
+
+class Store:
+    """Durable rows behind one interface; see the module docstring."""
+
+    def __init__(self, engine: sa.Engine, read_only: bool = False):
+        self.engine = engine
+        self.read_only = read_only
+        self._lock_file = None
+        self._series_ids: dict[str, int] = {}
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._state = {"state": "ok", "reason": ""}
+        self.counters = {"batches": 0, "points": 0, "retries": 0, "trimmed": 0}
+        self._prepare_schema()
+        self._writer = None
+        if not read_only:
+            self._writer = threading.Thread(target=self._write_loop, name="store-writer",
+                                            daemon=True)
+            self._writer.start()
+
+    # -- schema -------------------------------------------------------------------------
+    def _prepare_schema(self) -> None:
+        with self.engine.begin() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            if "schema_version" not in tables:
+                if self.read_only:
+                    raise StoreError("the database has no granite-panel schema (opened read-only)")
+                schema.metadata.create_all(connection)
+                connection.execute(sa.insert(schema.schema_version).values(
+                    version=schema.SCHEMA_VERSION))
+                return
+            version = connection.execute(
+                sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+            if version is None or version > schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {version}, newer than this granite-panel "
+                    f"knows ({schema.SCHEMA_VERSION}); upgrade granite-panel")
+            if version < schema.SCHEMA_VERSION:
+                if self.read_only:
+                    raise StoreError(f"the database has an old schema version {version}; open it "
+                                     "for writing once to migrate it")
+                for step in range(version, schema.SCHEMA_VERSION):
+                    schema.MIGRATIONS[step](connection)
+                connection.execute(sa.update(schema.schema_version).values(
+                    version=schema.SCHEMA_VERSION))
+
+    # -- writes -------------------------------------------------------------------------
+    def submit(self, batch: Batch) -> concurrent.futures.Future:
+        """Queue one tick's rows; the future resolves after they are committed."""
+        if self.read_only or self._closed:
+            raise StoreError("the store is read-only" if self.read_only else "the store is closed")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._wake:
+            self._queue.append((batch, future))
+            self._wake.notify()
+        return future
+
+    @property
+    def healthy(self) -> bool:
+        return self._state["state"] == "ok"
+
+    def status(self) -> dict:
+        return {**self._state, "queued": len(self._queue), **self.counters}
+
+    def _write_loop(self) -> None:
+        delay = BACKOFF_START_S
+        while True:
+            with self._wake:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue and self._closed:
+                    return
+                batch, future = self._queue[0]
+            try:
+                with self.engine.begin() as connection:
+                    self._write(connection, batch)
+            except Exception as error:  # database trouble: keep the batch, retry later
+                self._state = {"state": "degraded", "reason": _one_line(error)}
+                self.counters["retries"] += 1
+                if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                    self.engine.dispose()
+                time.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP_S)
+                continue
+            delay = BACKOFF_START_S
+            self._state = {"state": "ok", "reason": ""}
+            self.counters["batches"] += 1
+            self.counters["points"] += len(batch.points)
+            with self._wake:
+                self._queue.popleft()
+            future.set_result(len(batch.points))
+
+    def _insert(self, connection):
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert
+
+    def _ids(self, connection, names, labels, first, last) -> dict[str, int]:
+        insert = self._insert(connection)
+        table = schema.series
+        missing = [n for n in names if n not in self._series_ids]
+        if missing:
+            connection.execute(insert(table).on_conflict_do_nothing(index_elements=["name"]), [
+                {"name": n, "labels": (labels or {}).get(n), "first_seen": first.get(n),
+                 "last_seen": last.get(n)} for n in missing])
+            rows = connection.execute(sa.select(table.c.name, table.c.id).where(
+                table.c.name.in_(missing))).all()
+            self._series_ids.update(dict(rows))  # cached only after commit matters little:
+            # ids never change once a name is inserted (a rolled back insert is re-done).
+        return {n: self._series_ids[n] for n in names}
+
+    def _write(self, connection, batch: Batch) -> None:
+        insert = self._insert(connection)
+        first: dict[str, float] = {}
+        last: dict[str, float] = {}
+        for name, ts, *_ in batch.points:
+            first[name] = min(first.get(name, ts), ts)
+            last[name] = max(last.get(name, ts), ts)
+        names = set(first) | {f["series"] for f in batch.forecasts} | {
+            i["series"] for i in batch.incidents}
+        try:
+            ids = self._ids(connection, sorted(names), batch.labels, first, last)
+        except Exception:
+            self._series_ids.clear()
+            raise
+        if batch.points:
+            rows = [{"series_id": ids[p[0]], "ts": float(p[1]), "value": _num(p[2]),
+                     "score": _num(p[3]), "severity": int(p[4]), "flag": int(p[5])}
+                    for p in batch.points]
+            statement = insert(schema.points)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["series_id", "ts"],
+                set_={c: statement.excluded[c] for c in ("value", "score", "severity", "flag")}),
+                rows)
+            table = schema.series
+            low, high = ((sa.func.min, sa.func.max) if connection.dialect.name == "sqlite"
+                         else (sa.func.least, sa.func.greatest))
+            connection.execute(  # one executemany for all series of the tick
+                sa.update(table).where(table.c.id == sa.bindparam("sid")).values(
+                    first_seen=sa.func.coalesce(low(table.c.first_seen, sa.bindparam("f")),
+                                                sa.bindparam("f")),
+                    last_seen=sa.func.coalesce(high(table.c.last_seen, sa.bindparam("l")),
+                                               sa.bindparam("l"))),
+                [{"sid": ids[name], "f": first[name], "l": last[name]} for name in first])
+        if batch.forecasts:
+            rows = [{"series_id": ids[f["series"]], "made_at": float(f["made_at"]),
+                     "model": f["model"], "horizon": list(map(float, f["horizon"])),
+                     "lower": _list(f.get("lower")), "upper": _list(f.get("upper"))}
+                    for f in batch.forecasts]
+            statement = insert(schema.forecasts)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["series_id", "made_at", "model"],
+                set_={c: statement.excluded[c] for c in ("horizon", "lower", "upper")}), rows)
+        if batch.incidents:
+            rows = [{"id": str(i["id"]), "series_id": ids[i["series"]], "start": float(i["start"]),
+                     "end": None if i.get("end") is None else float(i["end"]),
+                     "peak_score": _num(i.get("peak_score")), "severity": int(i.get("severity", 0)),
+                     "points": int(i.get("points", 0)),
+                     "acknowledged": bool(i.get("acknowledged", False)), "band": i.get("band")}
+                    for i in batch.incidents]
+            statement = insert(schema.incidents)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={c: statement.excluded[c] for c in
+                      ("end", "peak_score", "severity", "points", "acknowledged", "band")}), rows)
+        if batch.model_runs:
+            statement = insert(schema.model_runs)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["model", "started"], set_={"reason": statement.excluded.reason}),
+                [{"model": r["model"], "started": float(r["started"]), "reason": r.get("reason")}
+                 for r in batch.model_runs])
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is committed."""
+        with self._wake:
+            pending = [future for _, future in self._queue]
+        concurrent.futures.wait(pending, timeout=timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is queued (up to ``timeout``), then release the database and lock."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- reads --------------------------------------------------------------------------
+    def series(self) -> list[dict]:
+        table = schema.series
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(table).order_by(table.c.name)).mappings().all()
+        return [{k: row[k] for k in ("name", "labels", "first_seen", "last_seen")} for row in rows]
+
+    def recent(self, limit_per_series: int) -> dict[str, tuple[np.ndarray, ...]]:
+        """Each series' last points, oldest first: name -> (ts, value, score, severity, flag)."""
+        p, s = schema.points, schema.series
+        older = p.alias("older")
+        # The n-th newest timestamp of each series, found through the (series, ts) key.
+        nth = (sa.select(older.c.ts).where(older.c.series_id == s.c.id)
+               .order_by(older.c.ts.desc()).limit(1).offset(int(limit_per_series) - 1)
+               .correlate(s).scalar_subquery())
+        query = (sa.select(s.c.name, p.c.ts, p.c.value, p.c.score, p.c.severity, p.c.flag)
+                 .join(p, p.c.series_id == s.c.id)
+                 .where(p.c.ts >= sa.func.coalesce(nth, -1e300))
+                 .order_by(s.c.name, p.c.ts))
+        rows = self._raw_rows(query)
+        result: dict[str, list] = {}
+        for row in rows:
+            result.setdefault(row[0], []).append(row[1:])
+        return {name: _columns(values) for name, values in result.items()}
+
+    def history(self, name: str, start: float | None = None, end: float | None = None):
+        """One series' (ts, value, score, severity, flag) over [start, end] as numpy arrays."""
+        p, s = schema.points, schema.series
+        query = (sa.select(p.c.ts, p.c.value, p.c.score, p.c.severity, p.c.flag)
+                 .where(p.c.series_id == sa.select(s.c.id).where(s.c.name == name)
+                        .scalar_subquery()))
+        if start is not None:
+            query = query.where(p.c.ts >= float(start))
+        if end is not None:
+            query = query.where(p.c.ts <= float(end))
+        return _columns(self._raw_rows(query.order_by(p.c.ts)))
+
+    def _raw_rows(self, query) -> list[tuple]:
+        """Rows as plain tuples from the DBAPI cursor: why: a million SQLAlchemy Rows cost
+        seconds, the driver's tuples a fraction of that."""
+        with self.engine.connect() as connection:
+            compiled = query.compile(dialect=connection.dialect,
+                                     compile_kwargs={"render_postcompile": True})
+            params = compiled.params
+            if compiled.positiontup is not None:
+                params = tuple(params[name] for name in compiled.positiontup)
+            cursor = connection.connection.driver_connection.cursor()
+            try:
+                cursor.execute(str(compiled), params)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+    def _export_query(self, names, start, end, kind):
+        s = schema.series
+        table, time_column = {
+            "points": (schema.points, schema.points.c.ts),
+            "forecasts": (schema.forecasts, schema.forecasts.c.made_at),
+            "incidents": (schema.incidents, schema.incidents.c.start),
+        }[kind]
+        columns = [s.c.name.label("series")] + [c for c in table.columns if c.name != "series_id"]
+        query = sa.select(*columns).join(s, s.c.id == table.c.series_id)
+        if names:
+            query = query.where(s.c.name.in_(list(names)))
+        if start is not None:
+            query = query.where(time_column >= float(start))
+        if end is not None:
+            query = query.where(time_column <= float(end))
+        return query.order_by(s.c.name, time_column), [c.name for c in columns]
+
+    def export(self, names: Sequence[str] | None = None, start: float | None = None,
+               end: float | None = None, kind: str = "points", fmt: str = "csv") -> Iterator[bytes]:
+        """Rows streamed in chunks of bytes (CSV text or a parquet file); never all in memory."""
+        if kind not in ("points", "forecasts", "incidents"):
+            raise StoreError(f"export kind={kind!r} is not allowed: expected points, forecasts "
+                             "or incidents")
+        if fmt not in ("csv", "parquet"):
+            raise StoreError(f"export format={fmt!r} is not allowed: expected csv or parquet")
+        query, header = self._export_query(names, start, end, kind)
+        json_columns = {"horizon", "lower", "upper", "band"}
+
+        def chunks():
+            with self.engine.connect().execution_options(
+                    stream_results=True, yield_per=EXPORT_CHUNK_ROWS) as connection:
+                result = connection.execute(query)
+                while True:
+                    rows = result.fetchmany(EXPORT_CHUNK_ROWS)
+                    if not rows:
+                        return
+                    yield rows
+
+        if fmt == "csv":
+            import json
+
+            def csv_bytes():
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                writer.writerow(header)
+                for rows in chunks():
+                    for row in rows:
+                        writer.writerow([json.dumps(v) if k in json_columns and v is not None
+                                         else ("" if v is None else repr(v) if isinstance(v, float)
+                                               else v) for k, v in zip(header, row)])
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+                if buffer.tell():  # the header alone, when no row matched
+                    yield buffer.getvalue().encode()
+
+            yield from csv_bytes()
+            return
+        yield from self._parquet(chunks(), header, kind)
+
+    def _parquet(self, chunks, header, kind) -> Iterator[bytes]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        listed = pa.list_(pa.float64())
+        types = {"series": pa.string(), "ts": pa.float64(), "value": pa.float64(),
+                 "score": pa.float64(), "severity": pa.int64(), "flag": pa.int64(),
+                 "made_at": pa.float64(), "model": pa.string(), "horizon": listed,
+                 "lower": listed, "upper": listed, "id": pa.string(), "start": pa.float64(),
+                 "end": pa.float64(), "peak_score": pa.float64(), "points": pa.int64(),
+                 "acknowledged": pa.bool_(), "band": pa.string()}
+        arrow_schema = pa.schema([(name, types[name]) for name in header])
+        sink = io.BytesIO()
+        writer = pq.ParquetWriter(sink, arrow_schema)
+        for rows in chunks:
+            columns = list(zip(*rows))
+            if "band" in header:
+                import json
+                at = header.index("band")
+                columns[at] = [None if v is None else json.dumps(v) for v in columns[at]]
+            writer.write_table(pa.table([pa.array(c, type=arrow_schema.field(i).type)
+                                         for i, c in enumerate(columns)], schema=arrow_schema))
+            yield sink.getvalue()
+            sink.seek(0)
+            sink.truncate()
+        writer.close()
+        yield sink.getvalue()
+
+    # -- retention ----------------------------------------------------------------------
+    def trim(self, older_than: float, now: float | None = None) -> int:
+        """Delete points, forecasts and closed incidents older than ``older_than`` seconds."""
+        cutoff = (time.time() if now is None else now) - float(older_than)
+        with self.engine.begin() as connection:
+            removed = connection.execute(sa.delete(schema.points).where(
+                schema.points.c.ts < cutoff)).rowcount
+            connection.execute(sa.delete(schema.forecasts).where(
+                schema.forecasts.c.made_at < cutoff))
+            connection.execute(sa.delete(schema.incidents).where(
+                schema.incidents.c.end.is_not(None) & (schema.incidents.c.end < cutoff)))
+        self.counters["trimmed"] += removed
+        return removed
+
+
+def _num(value):
+    return None if value is None else float(value)
+
+
+def _list(values):
+    return None if values is None else list(map(float, values))
+
+
+def _columns(rows) -> tuple[np.ndarray, ...]:
+    if not rows:
+        return (np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int8), np.empty(0, np.int8))
+    table = np.array(rows, dtype=float)  # None (no score) becomes NaN
+    return (table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(),
+            table[:, 3].astype(np.int8), table[:, 4].astype(np.int8))
