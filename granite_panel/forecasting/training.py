@@ -225,7 +225,7 @@ def _train(
                 schedule.step()
             step += 1
             elapsed = time.perf_counter() - started
-            state.step, state.epoch, state.train_loss = step, epoch, float(loss)
+            state.step, state.epoch, state.train_loss = step, epoch, loss.item()
             state.elapsed_s = elapsed
             rate = step / max(elapsed, 1e-9)
             state.eta_s = max(0.0, min(max_seconds - elapsed, (total_steps - step) / rate))
