@@ -59,7 +59,7 @@ def backtest_windows(
     horizon: int,
     origins: int = 2,
     max_series: int = 8,
-    max_context: int = 1024,
+    max_context: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(contexts, targets): the last ``origins`` non-overlapping horizons of a few series.
 

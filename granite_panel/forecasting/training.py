@@ -80,12 +80,21 @@ def cut_windows(
     return np.ascontiguousarray(windows[np.isfinite(windows).all(axis=1)])
 
 
+FLAT_CONTEXT = 1e-3  # a context whose std is below this share of the median is "flat"
+
+
 def scale_windows(windows: np.ndarray, context_length: int) -> np.ndarray:
-    """Each window scaled by its own context's mean and std, as ``TTMForecaster.predict`` does."""
+    """Each window scaled by its own context's mean and std, as ``TTMForecaster.predict`` does.
+
+    Windows with a flat context (std below ``FLAT_CONTEXT`` x the median context std) are
+    dropped: scaled by a near-zero std their targets reach 1e5 and more, and one such
+    window would dominate the loss (ETTm1's validation split has some).
+    """
     context = windows[:, :context_length]
     mean = context.mean(axis=1, keepdims=True)
     std = context.std(axis=1, keepdims=True)
-    return (windows - mean) / np.where(std > 1e-8, std, 1.0)
+    keep = std[:, 0] > max(1e-8, FLAT_CONTEXT * float(np.median(std)))
+    return ((windows - mean) / np.where(std > 1e-8, std, 1.0))[keep]
 
 
 def random_ttm(context_length: int, horizon: int, size: str = "small"):
@@ -119,7 +128,7 @@ def train_ttm(
     base_model=None,
     max_seconds: float = 300.0,
     max_epochs: int = 50,
-    patience: int = 3,
+    patience: int = 5,
     learning_rate: float = 1e-3,
     batch_size: int = 112,
     threads: int | None = None,
@@ -172,6 +181,8 @@ def _train(
         valid = valid[np.linspace(0, len(valid) - 1, max_valid_windows).astype(int)]
     train_t = torch.as_tensor(scale_windows(train, context_length), dtype=torch.float32)
     valid_t = torch.as_tensor(scale_windows(valid, context_length), dtype=torch.float32)
+    if len(train_t) == 0 or len(valid_t) == 0:
+        raise ValueError("every training or validation window has a flat context")
     fine_tuned = base_model is not None
     if fine_tuned:
         model = prepare_for_fine_tuning(base_model)
@@ -183,10 +194,17 @@ def _train(
     steps_per_epoch = max(1, math.ceil(len(train_t) / batch_size))
     total_steps = steps_per_epoch * max_epochs
     schedule = None
-    if fine_tuned:  # IBM's recipe; a random start learns best at a constant rate in a budget
+    if fine_tuned:  # IBM's recipe for few-shot fine-tuning
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimiser, max_lr=learning_rate, total_steps=total_steps
         )
+
+    def decay_by_time(elapsed: float) -> None:
+        """A random start: cosine decay of the rate over the time budget (not over epochs,
+        which a budget rarely completes)."""
+        share = min(1.0, elapsed / max_seconds)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * share))
 
     def validation_loss() -> float:
         model.eval()
@@ -221,10 +239,13 @@ def _train(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            if schedule is not None and step + 1 < total_steps:
-                schedule.step()
             step += 1
             elapsed = time.perf_counter() - started
+            if schedule is not None:
+                if step < total_steps:
+                    schedule.step()
+            else:
+                decay_by_time(elapsed)
             state.step, state.epoch, state.train_loss = step, epoch, loss.item()
             state.elapsed_s = elapsed
             rate = step / max(elapsed, 1e-9)
