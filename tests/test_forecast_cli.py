@@ -14,9 +14,12 @@ HORIZON = 24
 pytestmark = pytest.mark.skipif(not ETTH1.is_file(), reason="needs the shared ETTh1 file")
 
 
-def long_file(tmp_path, rows=700, held_out=HORIZON):
+CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+
+
+def long_file(tmp_path, rows=1500, held_out=HORIZON):
     """ETTh1's first rows in Nixtla's long format, minus the last day (kept as the truth)."""
-    frame = pd.read_csv(ETTH1, nrows=rows)[["date", "HUFL", "MUFL", "OT"]]
+    frame = pd.read_csv(ETTH1, nrows=rows)[["date", *CHANNELS]]
     long = frame.melt(id_vars=["date"], var_name="unique_id", value_name="y")
     long = long.rename(columns={"date": "ds"})
     cut = frame["date"].iloc[rows - held_out]
@@ -28,16 +31,19 @@ def long_file(tmp_path, rows=700, held_out=HORIZON):
 def test_forecast_cli_beats_seasonal_naive_on_held_out_real_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MODEL_NAME", str(tmp_path / "no-model"))  # offline, as here
     monkeypatch.setenv("MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("TRAIN_THREADS", "1")
     path, truth = long_file(tmp_path)
     out = tmp_path / "out.csv"
-    assert main(["forecast", str(path), "-o", str(out), "--horizon", str(HORIZON)]) == 0
+    argv = ["forecast", str(path), "-o", str(out), "--horizon", str(HORIZON), "--train",
+            "--context-length", "64", "--train-seconds", "8"]  # fmt: skip
+    assert main(argv) == 0
     forecast = pd.read_csv(out, parse_dates=["ds"])
     assert list(forecast.columns) == ["unique_id", "ds", "forecast", "lo", "hi"]
-    assert len(forecast) == 3 * HORIZON
+    assert len(forecast) == len(CHANNELS) * HORIZON
     assert (forecast["lo"] <= forecast["forecast"]).all() and (forecast["forecast"] <= forecast["hi"]).all()
     truth = truth.assign(ds=pd.to_datetime(truth["ds"]))
     merged = forecast.merge(truth, on=["unique_id", "ds"], validate="one_to_one")
-    assert len(merged) == 3 * HORIZON  # the future timestamps are the held-out ones
+    assert len(merged) == len(CHANNELS) * HORIZON  # the future timestamps are the held-out ones
     history = pd.read_csv(path).pivot(index="ds", columns="unique_id", values="y")
     naive = history.iloc[-HORIZON:].reset_index(drop=True)  # yesterday, same hour
     naive_errors = [
@@ -46,7 +52,7 @@ def test_forecast_cli_beats_seasonal_naive_on_held_out_real_data(tmp_path, monke
     ]
     model_mae = float(np.mean(np.abs(merged["forecast"] - merged["y"])))
     assert model_mae < float(np.mean(naive_errors))
-    assert "forecast 3 series x 24 steps" in capsys.readouterr().err
+    assert "forecast 7 series x 24 steps" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
