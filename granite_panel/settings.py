@@ -15,7 +15,8 @@ from pathlib import Path
 import param
 
 DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
-FALLBACK_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+FALLBACK_MODELS = ("auto", "AutoETS", "AutoTheta", "MSTL", "SeasonalNaive")
+TRAINING_MODES = ("auto", "off")
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
 DETECTORS = ("hybrid", "zscore", "ensemble", "forecast")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
@@ -149,7 +150,37 @@ class Settings(param.Parameterized):
     fallback_model = param.Selector(
         default="AutoTheta",
         objects=list(FALLBACK_MODELS),
-        doc="statsforecast model used while TTM is loading or unavailable.",
+        doc="statsforecast model used while TTM is loading or unavailable; auto = the one with "
+        "the lowest backtest MASE on the series' own history (SeasonalNaive, AutoTheta, "
+        "AutoETS, MSTL; seasonal naive serves until the backtest has run).",
+    )
+    training = param.Selector(
+        default="off",
+        objects=list(TRAINING_MODES),
+        doc="auto: train a TTM on the stored history in the background once a series has "
+        "enough of it (fine-tune TTM-R2 when its weights are loaded), and promote it only "
+        "when it validates better than the serving model; off: never train. Not yet started "
+        "by serve (granite-panel train and forecast --train use it).",
+    )
+    train_threads = param.Integer(
+        default=0,
+        bounds=(0, 1024),
+        doc="CPU threads for training; 0 = all cores but one (at least 1), leaving a core "
+        "to the stream.",
+    )
+    train_seconds = param.Number(
+        default=300.0, bounds=(1, 86_400), doc="Time budget of one training run, in seconds."
+    )
+    retrain_hours = param.Number(
+        default=24.0,
+        bounds=(0.01, 10_000),
+        doc="Hours between training runs; a run comes early (after a quarter of this) when the "
+        "serving model's live MASE reaches 1.",
+    )
+    models_dir = param.String(
+        default="models",
+        doc="Folder where trained models are saved (save_pretrained + model_card.json); the "
+        "promoted one is loaded at start.",
     )
 
     database_url = param.String(
@@ -196,6 +227,10 @@ class Settings(param.Parameterized):
             )
 
         parse_retention(self.retention)
+    @property
+    def resolved_train_threads(self) -> int:
+        """TRAIN_THREADS, with 0 meaning all cores but one (at least 1)."""
+        return self.train_threads or max(1, (os.cpu_count() or 2) - 1)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in field_names()}

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from .detect import add_detect_parser
+from .forecast import add_forecast_parser
+from .train import add_train_parser
 from ..settings import Settings, SettingsError
 from ..sources.points import SourceError
 
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", help="folder to save into (default: models/<revision>)")
     fetch.set_defaults(func=fetch_command)
     add_detect_parser(commands)
+    add_forecast_parser(commands)
+    add_train_parser(commands)
     return parser
 
 

@@ -1,0 +1,345 @@
+"""``granite-panel forecast INPUT -o OUT.csv --horizon H``: batch forecasts of many series.
+
+Input: Nixtla's long format (``unique_id,ds,y``), or ``series,timestamp,value``, or a wide
+file (a time column, then one numeric column per series); CSV or Parquet. Output: one row
+per series per future step, ``unique_id,ds,forecast,lo,hi``. ``--model auto`` serves what
+the dashboard would: a TTM (trained here with ``--train``, or promoted under MODELS_DIR, or
+MODEL_NAME) when it validates better, else the statistical model with the lowest backtest
+MASE. Malformed input: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
+FALLBACK_CONTEXT = 512  # points a statistical model is fitted on, as in the backtest
+TIME_NAMES = ("ds", "timestamp", "date", "time", "datetime")
+
+
+class InputError(ValueError):
+    """The input cannot be forecast; the message is one line for the user."""
+
+
+@dataclass
+class Panel:
+    """Series on one regular time grid: ``values`` [n_series, t] with NaN where missing."""
+
+    ids: list[str]
+    stamps: "object"  # pandas.DatetimeIndex
+    values: np.ndarray
+    step: "object"  # pandas.Timedelta
+
+    @property
+    def valid_points(self) -> np.ndarray:
+        return np.isfinite(self.values).sum(axis=1)
+
+
+def read_table(path: str):
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(file)
+        return pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty") from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable CSV or Parquet file ({first})") from None
+
+
+def read_panel(path: str) -> Panel:
+    """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where."""
+    import pandas as pd
+
+    frame = read_table(path)
+    columns = list(map(str, frame.columns))
+    frame.columns = columns
+    long = next((names for names in LONG_NAMES if set(names) <= set(columns)), None)
+    if long is not None:
+        ids, times, ys = long
+        frame = frame[[ids, times, ys]].rename(columns={ids: "unique_id", times: "ds", ys: "y"})
+    else:
+        time_column = next((c for c in columns if c.lower() in TIME_NAMES), None)
+        if time_column is None or len(columns) < 2:
+            raise InputError(
+                f"{path}: columns {', '.join(columns) or 'none'}; expected unique_id,ds,y or "
+                "series,timestamp,value (long) or a time column (ds, timestamp, date) plus "
+                "one numeric column per series (wide)"
+            )
+        frame = frame.melt(id_vars=[time_column], var_name="unique_id", value_name="y")
+        frame = frame.rename(columns={time_column: "ds"})
+    if frame.empty:
+        raise InputError(f"{path}: no data rows")
+    y = pd.to_numeric(frame["y"], errors="coerce")
+    bad = y.isna() & frame["y"].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{path}: value {frame['y'].iloc[row]!r} on data row {row + 1} is not a number")
+    stamps = pd.to_datetime(frame["ds"], errors="coerce", format="mixed")
+    if stamps.isna().any():
+        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+        raise InputError(
+            f"{path}: time {frame['ds'].iloc[row]!r} on data row {row + 1} is not a date/time"
+        )
+    frame = pd.DataFrame({"unique_id": frame["unique_id"].astype(str), "ds": stamps, "y": y})
+    if frame.duplicated(["unique_id", "ds"]).any():
+        dup = frame[frame.duplicated(["unique_id", "ds"])].iloc[0]
+        raise InputError(f"{path}: series {dup['unique_id']!r} has two rows at {dup['ds']}")
+    wide = frame.pivot(index="ds", columns="unique_id", values="y").sort_index()
+    if len(wide) < 3:
+        raise InputError(f"{path}: {len(wide)} time steps; need at least 3 to forecast")
+    step = pd.Series(wide.index[1:] - wide.index[:-1]).mode().iloc[0]
+    grid = pd.date_range(wide.index[0], wide.index[-1], freq=step)
+    if len(grid) > 4 * len(wide):
+        raise InputError(
+            f"{path}: timestamps are not on a regular grid (most common step {step}); "
+            "resample the input first"
+        )
+    wide = wide.reindex(grid)
+    return Panel(list(map(str, wide.columns)), grid, wide.to_numpy(dtype=float).T, step)
+
+
+def default_season(step) -> int:
+    """Rows per day when the step divides a day (24 hourly, 96 at 15 min), else 1."""
+    import pandas as pd
+
+    day = pd.Timedelta(days=1)
+    if step <= pd.Timedelta(0) or step > day or day % step != pd.Timedelta(0):
+        return 1
+    return int(day / step)
+
+
+def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "forecast",
+        help="forecast every series of a long or wide CSV/Parquet file",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("input", help="CSV or Parquet: unique_id,ds,y (or series,timestamp,value, or wide)")
+    parser.add_argument("-o", "--output", default="-", help="output CSV (default: stdout)")
+    parser.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+    add_model_options(parser)
+    parser.add_argument(
+        "--model",
+        default="auto",
+        help="auto (default: what the dashboard would serve), ttm, seasonal-naive, or a "
+        "statsforecast model: AutoTheta, AutoETS, MSTL",
+    )
+    parser.add_argument("--train", action="store_true", help="train a TTM on the input first")
+    parser.add_argument("--level", type=float, default=0.8, help="band coverage (default 0.8)")
+    parser.set_defaults(func=run_forecast)
+    return parser
+
+
+def add_model_options(parser) -> None:
+    parser.add_argument("--season", type=int, default=None, metavar="N", help="rows per cycle")
+    parser.add_argument(
+        "--context-length", type=int, default=None, help="TTM context (default CONTEXT_LENGTH)"
+    )
+    parser.add_argument(
+        "--train-seconds", type=float, default=None, help="training budget (default TRAIN_SECONDS)"
+    )
+    parser.add_argument("--models-dir", default=None, help="where models are saved (MODELS_DIR)")
+
+
+STATISTICAL = {"seasonal-naive": "SeasonalNaive", "seasonalnaive": "SeasonalNaive"}
+
+
+def resolve_model(name: str) -> str:
+    from ..forecasting.selection import FALLBACK_CANDIDATES
+
+    key = name.lower()
+    if key in ("auto", "ttm"):
+        return key
+    if key in STATISTICAL:
+        return STATISTICAL[key]
+    for candidate in FALLBACK_CANDIDATES:
+        if key == candidate.lower():
+            return candidate
+    allowed = "auto, ttm, seasonal-naive, " + ", ".join(c for c in FALLBACK_CANDIDATES if c != "SeasonalNaive")
+    raise InputError(f"--model {name!r} is not allowed: expected one of {allowed}")
+
+
+def check_numbers(args) -> None:
+    if args.horizon is not None and args.horizon < 1:
+        raise InputError(f"--horizon must be a whole number >= 1, got {args.horizon}")
+    if args.season is not None and args.season < 1:
+        raise InputError(f"--season must be a whole number >= 1, got {args.season}")
+    if args.context_length is not None and args.context_length < 16:
+        raise InputError(f"--context-length must be >= 16, got {args.context_length}")
+    level = getattr(args, "level", 0.8)
+    if not 0 < level < 1:
+        raise InputError(f"--level must be between 0 and 1 (exclusive), got {level}")
+
+
+def build_service(panel: Panel, args, settings, horizon: int, season: int):
+    """(service, fallback name): the dashboard's ForecastService over this file's history."""
+    from ..forecasting.selection import choose_fallback
+    from ..forecasting.service import ForecastService, StatisticalForecaster
+
+    best, scores = choose_fallback(panel.values, horizon, season)
+    fallback = StatisticalForecaster(best, horizon, season_length=season)
+    fallback.backtest = scores
+    service = ForecastService(
+        model_name=settings.model_name,
+        context_length=args.context_length or settings.context_length,
+        horizon=horizon,
+        use_gpu=settings.use_gpu,
+        fallback=fallback,
+        freq=settings.freq,
+        models_dir=args.models_dir or settings.models_dir,
+    )
+    service.wait_until_loaded(timeout=120)
+    return service
+
+
+def train_on(panel: Panel, service, args, settings, horizon: int, season: int) -> dict:
+    """Train a global TTM on every series of ``panel`` exactly as the server does."""
+    from ..forecasting.trainer import Trainer
+
+    trainer = Trainer(
+        lambda: panel.values,
+        service,
+        context_length=args.context_length or settings.context_length,
+        horizon=horizon,
+        season_length=season,
+        models_dir=args.models_dir or settings.models_dir,
+        threads=settings.resolved_train_threads,
+        max_seconds=args.train_seconds or settings.train_seconds,
+        step_seconds=panel.step.total_seconds(),
+    )
+    if not trainer.ready(panel.values):
+        raise InputError(
+            f"{args.input}: {int(panel.valid_points.max())} points in the longest series; "
+            f"--train needs {trainer.min_points()} (context {trainer.context_length}, "
+            f"horizon {horizon}, 20% held out)"
+        )
+    return trainer.run_once()
+
+
+def forecast_function(service, model: str, horizon: int, season: int, trained=None):
+    """(label, predict) where predict maps [rows, t] (NaN gaps) to [rows, horizon]."""
+    from ..forecasting.selection import fit_forecast
+    from ..forecasting.service import fill_gaps
+
+    ttm = service.ttm if service.state == "ready" else None
+    if model == "ttm":
+        ttm = trained or ttm
+        if ttm is None:
+            why = service.error or "no model loaded"
+            raise RuntimeError(f"no TTM to forecast with ({why}); add --train")
+    if model in ("auto", "ttm") and ttm is not None:
+        fallback = service.fallback.name
+
+        def predict(history):
+            enough = np.isfinite(history).sum(axis=1) >= ttm.min_context
+            out = np.empty((len(history), horizon))
+            if enough.any():
+                out[enough] = ttm.predict(history[enough][:, -ttm.min_context :])
+            if (~enough).any():  # too short for the model's context: the fallback
+                out[~enough] = fit_forecast(fallback, fill_gaps(history[~enough]), horizon, season)
+            return out
+
+        return ttm.name, predict
+    name = service.fallback.name if model in ("auto", "ttm") else model
+
+    def predict(history):
+        return fit_forecast(name, fill_gaps(history[:, -FALLBACK_CONTEXT:]), horizon, season)
+
+    return name, predict
+
+
+def band_halfwidth(predict, values: np.ndarray, horizon: int, level: float) -> np.ndarray:
+    """Per series: the ``level`` quantile of absolute errors on the last ``horizon`` points."""
+    if values.shape[1] <= horizon + 2:
+        return np.full(len(values), np.nan)
+    past, actual = values[:, :-horizon], values[:, -horizon:]
+    keep = np.isfinite(past).sum(axis=1) > 0
+    width = np.full(len(values), np.nan)
+    if keep.any():
+        errors = np.abs(predict(past[keep]) - actual[keep])
+        width[keep] = np.nanquantile(np.where(np.isfinite(errors), errors, np.nan), level, axis=1)
+    return width
+
+
+def run_forecast(args) -> int:
+    from ..settings import Settings
+
+    started = time.perf_counter()
+    try:
+        check_numbers(args)
+        model = resolve_model(args.model)
+        panel = read_panel(args.input)
+        if args.train and model not in ("auto", "ttm"):
+            raise InputError(f"--train trains a TTM; it does not go with --model {args.model}")
+    except InputError as exc:
+        print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    horizon = args.horizon
+    season = args.season or default_season(panel.step)
+    try:
+        service = build_service(panel, args, settings, horizon, season)
+        trained, decision = None, ""
+        if args.train:
+            card = train_on(panel, service, args, settings, horizon, season)
+            decision = card["decision"]
+            if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
+                from ..forecasting.service import load_ttm
+
+                folder = Path(args.models_dir or settings.models_dir) / card["folder"]
+                trained = load_ttm(str(folder), service.context_length, horizon)
+                trained.name = card["label"]
+        label, predict = forecast_function(service, model, horizon, season, trained)
+    except InputError as exc:
+        print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
+        return 1
+    frame = forecast_frame(panel, predict, horizon, args.level)
+    try:
+        write(frame, args.output)
+    except OSError as exc:
+        print(f"granite-panel forecast: error: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    summary = f"{label} forecast {len(panel.ids)} series x {horizon} steps in {seconds:.1f} s"
+    print(f"granite-panel forecast: {summary}" + (f"; {decision}" if decision else ""), file=sys.stderr)
+    return 0
+
+
+def forecast_frame(panel: Panel, predict, horizon: int, level: float):
+    import pandas as pd
+
+    values = panel.values
+    forecasts = np.vstack([predict(values[i : i + 512]) for i in range(0, len(values), 512)])
+    width = band_halfwidth(predict, values, horizon, level)
+    future = panel.stamps[-1] + panel.step * np.arange(1, horizon + 1)
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat(panel.ids, horizon),
+            "ds": np.tile(future, len(panel.ids)),
+            "forecast": forecasts.ravel(),
+            "lo": (forecasts - width[:, None]).ravel(),
+            "hi": (forecasts + width[:, None]).ravel(),
+        }
+    )
+
+
+def write(frame, output: str) -> None:
+    if output in ("-", None):
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        frame.to_csv(output, index=False)

@@ -1,0 +1,286 @@
+"""Train a TinyTimeMixer on the user's own history: global, channel-independent, bounded CPU.
+
+Without TTM-R2 weights (no hub) a TTM of the same family starts from random weights
+(``tsfm_public.toolkit.get_model.get_random_ttm``); with a loaded TTM-R2 (``base_model``)
+IBM's few-shot recipe applies: frozen backbone, head dropout, OneCycle schedule. Both keep
+the checkpoint with the best validation loss and stop early when it stops improving.
+
+What we wrote ourselves, and why: the window cutting and the training loop (a plain torch
+loop, ~60 lines). tsfm_public's ``ForecastDFDataset`` + HF ``Trainer`` need a DataFrame per
+series and spawn their own progress/logging machinery; the loop here must be cancellable
+between steps, report phase/epoch/ETA to the dashboard and stay inside a time budget and a
+thread budget, which a plain loop gives directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class TrainingCancelled(RuntimeError):
+    """``cancel()`` was called while training ran; nothing is saved or promoted."""
+
+
+@dataclass
+class TrainingProgress:
+    """What the dashboard shows while a model trains (plain values, safe to copy)."""
+
+    phase: str = "idle"  # idle -> preparing -> training -> validating -> done | cancelled | failed
+    epoch: int = 0
+    step: int = 0
+    total_steps: int = 0
+    train_loss: float | None = None
+    validation_loss: float | None = None
+    best_validation_loss: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainingResult:
+    model: object  # a TinyTimeMixerForPrediction with the best validation weights
+    best_validation_loss: float
+    first_validation_loss: float  # before any step: the starting point's loss
+    validation_losses: list[float] = field(default_factory=list)
+    epochs: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    windows: int = 0
+    fine_tuned: bool = False
+
+
+def cut_windows(
+    series: np.ndarray, context_length: int, horizon: int, stride: int = 1
+) -> np.ndarray:
+    """[windows, context + horizon] channel-independent windows of every series, NaN-free.
+
+    ``series`` is [n_series, time] with NaN gaps; a window that touches a gap is dropped
+    (a gap is missing data, not a value to learn).
+    """
+    series = np.atleast_2d(np.asarray(series, dtype=np.float32))
+    span = context_length + horizon
+    if series.shape[1] < span:
+        return np.empty((0, span), dtype=np.float32)
+    views = np.lib.stride_tricks.sliding_window_view(series, span, axis=1)[:, ::stride]
+    windows = views.reshape(-1, span)
+    return np.ascontiguousarray(windows[np.isfinite(windows).all(axis=1)])
+
+
+FLAT_CONTEXT = 1e-3  # a context whose std is below this share of the median is "flat"
+
+
+def scale_windows(windows: np.ndarray, context_length: int) -> np.ndarray:
+    """Each window scaled by its own context's mean and std, as ``TTMForecaster.predict`` does.
+
+    Windows with a flat context (std below ``FLAT_CONTEXT`` x the median context std) are
+    dropped: scaled by a near-zero std their targets reach 1e5 and more, and one such
+    window would dominate the loss (ETTm1's validation split has some).
+    """
+    context = windows[:, :context_length]
+    mean = context.mean(axis=1, keepdims=True)
+    std = context.std(axis=1, keepdims=True)
+    keep = std[:, 0] > max(1e-8, FLAT_CONTEXT * float(np.median(std)))
+    return ((windows - mean) / np.where(std > 1e-8, std, 1.0))[keep]
+
+
+def random_ttm(context_length: int, horizon: int, size: str = "small"):
+    """A TTM of the TTM-R2 family with random weights (tsfm_public's ``get_random_ttm``)."""
+    from .service import import_tsfm
+
+    import_tsfm()  # the lock-guarded import of tsfm_public
+    from tsfm_public.toolkit.get_model import get_random_ttm
+
+    return get_random_ttm(context_length, horizon, size)
+
+
+def prepare_for_fine_tuning(model, head_dropout: float = 0.7):
+    """IBM's few-shot recipe: freeze the backbone, train the head with a high dropout."""
+    model = copy.deepcopy(model)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = not name.startswith("backbone")
+    for module in model.modules():
+        if module.__class__.__name__ == "Dropout" and "head" in str(type(module)).lower():
+            module.p = head_dropout
+    model.config.head_dropout = head_dropout
+    return model
+
+
+def train_ttm(
+    train: np.ndarray,
+    valid: np.ndarray,
+    context_length: int,
+    horizon: int,
+    *,
+    base_model=None,
+    max_seconds: float = 300.0,
+    max_epochs: int = 50,
+    patience: int = 5,
+    learning_rate: float = 1e-3,
+    batch_size: int = 112,
+    threads: int | None = None,
+    validate_every_s: float = 30.0,
+    max_valid_windows: int = 4096,
+    seed: int = 0,
+    cancel: threading.Event | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
+) -> TrainingResult:
+    """Train on ``train`` windows, keep the weights with the best loss on ``valid`` windows.
+
+    ``train`` and ``valid`` are [windows, context + horizon] (``cut_windows``). Validation
+    runs at the end of every epoch and every ``validate_every_s`` seconds, so a time budget
+    shorter than one epoch still yields a checkpoint chosen on validation. Stops at
+    ``max_seconds``, ``max_epochs``, ``patience`` validations without improvement, or
+    ``cancel`` (``TrainingCancelled``). ``threads`` bounds torch's CPU threads.
+    """
+    import torch
+
+    if len(train) == 0 or len(valid) == 0:
+        raise ValueError(
+            f"{len(train)} training and {len(valid)} validation windows of "
+            f"{context_length}+{horizon} points; need at least one of each"
+        )
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _train(
+            train, valid, context_length, horizon, base_model, max_seconds, max_epochs,
+            patience, learning_rate, batch_size, validate_every_s, max_valid_windows, seed,
+            cancel or threading.Event(), progress or (lambda p: None),
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train(
+    train, valid, context_length, horizon, base_model, max_seconds, max_epochs, patience,
+    learning_rate, batch_size, validate_every_s, max_valid_windows, seed, cancel, report,
+):  # fmt: skip
+    import torch
+
+    started = time.perf_counter()
+    state = TrainingProgress(phase="preparing", message="cutting and scaling windows")
+    report(state)
+    generator = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    if len(valid) > max_valid_windows:  # evenly spaced: the whole validation span, bounded cost
+        valid = valid[np.linspace(0, len(valid) - 1, max_valid_windows).astype(int)]
+    train_t = torch.as_tensor(scale_windows(train, context_length), dtype=torch.float32)
+    valid_t = torch.as_tensor(scale_windows(valid, context_length), dtype=torch.float32)
+    if len(train_t) == 0 or len(valid_t) == 0:
+        raise ValueError("every training or validation window has a flat context")
+    fine_tuned = base_model is not None
+    if fine_tuned:
+        model = prepare_for_fine_tuning(base_model)
+    else:
+        model = random_ttm(context_length, horizon)
+    model = model.to("cpu")
+    weights = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(weights, lr=learning_rate)
+    steps_per_epoch = max(1, math.ceil(len(train_t) / batch_size))
+    total_steps = steps_per_epoch * max_epochs
+    schedule = None
+    if fine_tuned:  # IBM's recipe for few-shot fine-tuning
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, max_lr=learning_rate, total_steps=total_steps
+        )
+
+    def decay_by_time(elapsed: float) -> None:
+        """A random start: cosine decay of the rate over the time budget (not over epochs,
+        which a budget rarely completes)."""
+        share = min(1.0, elapsed / max_seconds)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * share))
+
+    def validation_loss() -> float:
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for first in range(0, len(valid_t), 512):
+                batch = valid_t[first : first + 512]
+                out = model(past_values=batch[:, :context_length, None]).prediction_outputs
+                error = out[:, :horizon, 0] - batch[:, context_length:]
+                total += float((error**2).sum())
+        model.train()
+        return total / (len(valid_t) * horizon)
+
+    first_loss = validation_loss()
+    best_loss, best_state = first_loss, copy.deepcopy(model.state_dict())
+    losses, bad_checks, step, epoch = [first_loss], 0, 0, 0
+    state.phase, state.total_steps = "training", total_steps
+    state.validation_loss = state.best_validation_loss = first_loss
+    last_check = time.perf_counter()
+    model.train()
+    stop = False
+    while epoch < max_epochs and not stop:
+        order = torch.as_tensor(generator.permutation(len(train_t)))
+        for first in range(0, len(order), batch_size):
+            if cancel.is_set():
+                state.phase, state.message = "cancelled", "cancelled; nothing saved"
+                report(state)
+                raise TrainingCancelled("training cancelled")
+            batch = train_t[order[first : first + batch_size]]
+            out = model(past_values=batch[:, :context_length, None]).prediction_outputs
+            loss = torch.nn.functional.mse_loss(out[:, :horizon, 0], batch[:, context_length:])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            step += 1
+            elapsed = time.perf_counter() - started
+            if schedule is not None:
+                if step < total_steps:
+                    schedule.step()
+            else:
+                decay_by_time(elapsed)
+            state.step, state.epoch, state.train_loss = step, epoch, loss.item()
+            state.elapsed_s = elapsed
+            rate = step / max(elapsed, 1e-9)
+            state.eta_s = max(0.0, min(max_seconds - elapsed, (total_steps - step) / rate))
+            report(state)
+            end_of_epoch = first + batch_size >= len(order)
+            out_of_time = elapsed >= max_seconds
+            if end_of_epoch or out_of_time or time.perf_counter() - last_check >= validate_every_s:
+                current = validation_loss()
+                last_check = time.perf_counter()
+                losses.append(current)
+                state.validation_loss = current
+                if current < best_loss:
+                    best_loss, best_state, bad_checks = current, copy.deepcopy(model.state_dict()), 0
+                else:
+                    bad_checks += 1
+                state.best_validation_loss = best_loss
+                report(state)
+                if out_of_time or bad_checks >= patience:
+                    stop = True
+                    break
+        epoch += 1
+    model.load_state_dict(best_state)
+    model.eval()
+    state.phase, state.epoch, state.eta_s = "validating", epoch, 0.0
+    state.elapsed_s = time.perf_counter() - started
+    report(state)
+    return TrainingResult(
+        model=model,
+        best_validation_loss=best_loss,
+        first_validation_loss=first_loss,
+        validation_losses=losses,
+        epochs=epoch,
+        steps=step,
+        seconds=time.perf_counter() - started,
+        windows=len(train_t),
+        fine_tuned=fine_tuned,
+    )

@@ -1,0 +1,150 @@
+"""Training a TTM here: real series, tiny models, seconds per test.
+
+A TTM of context 64 / horizon 16 trains at tens of steps per second on one core, so each
+run here lasts a few seconds; the ETT figures come from benchmarks/ett_zero_shot.py.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from granite_panel.forecasting import store, training
+from granite_panel.forecasting.selection import choose_fallback, seasonal_naive
+from granite_panel.forecasting.service import ForecastService, StatisticalForecaster, load_ttm
+from granite_panel.forecasting.trainer import Trainer
+
+ETTH1 = Path("/work/shared/data/ett/ETTh1.csv")
+CONTEXT, HORIZON, SEASON = 64, 16, 24
+
+pytestmark = pytest.mark.skipif(not ETTH1.is_file(), reason="needs the shared ETTh1 file")
+
+
+def real_series(rows=1200, channels=("HUFL", "MUFL", "OT")) -> np.ndarray:
+    """[3, rows] of ETTh1's first rows: real hourly series with daily cycles."""
+    frame = pd.read_csv(ETTH1, nrows=rows)
+    return frame[list(channels)].to_numpy(dtype=float).T
+
+
+def offline_service(models_dir, **kw) -> ForecastService:
+    service = ForecastService(
+        model_name="/nonexistent-ttm",
+        context_length=CONTEXT,
+        horizon=HORIZON,
+        use_gpu=False,
+        fallback=StatisticalForecaster("SeasonalNaive", HORIZON, season_length=SEASON),
+        models_dir=str(models_dir),
+        **kw,
+    )
+    assert service.wait_until_loaded(30) == "failed"
+    return service
+
+
+def test_training_lowers_validation_loss_and_saves_a_loadable_model(tmp_path):
+    service = offline_service(tmp_path)
+    trainer = Trainer(
+        real_series, service, context_length=CONTEXT, horizon=HORIZON, season_length=SEASON,
+        models_dir=str(tmp_path), threads=1, max_seconds=6, step_seconds=3600,
+    )  # fmt: skip
+    card = trainer.run_once()
+    assert card["validation_loss"]["best"] < card["validation_loss"]["start"]
+    folder = tmp_path / card["folder"]
+    assert (folder / "config.json").is_file() and (folder / store.CARD_FILE).is_file()
+    saved = json.loads((folder / store.CARD_FILE).read_text())
+    assert saved["label"] == "TTM trained here" and "TTM-R2" not in saved["label"]
+    assert saved["series"] == 3 and saved["data_span"] == "50 days"
+    assert set(saved["validation"]) == {"candidate", "serving", "seasonal_naive"}
+    assert saved["decision"].startswith(("promoted", "not promoted"))
+    # The saved folder loads back through the hub model's loading code (get_model).
+    loaded = load_ttm(str(folder), CONTEXT, HORIZON)
+    context = real_series()[:, -CONTEXT:]
+    in_memory = service.ttm if saved["promoted"] else None
+    if in_memory is not None:
+        np.testing.assert_allclose(loaded.predict(context), in_memory.predict(context), atol=1e-4)
+        again = offline_service(tmp_path)  # a restart serves the promoted model
+        assert again.status()["active_model"] == "TTM trained here"
+    assert loaded.predict(context).shape == (3, HORIZON)
+
+
+def test_promotion_refuses_a_worse_model_and_the_banner_names_what_serves(tmp_path):
+    service = offline_service(tmp_path)
+    candidate = training.random_ttm(CONTEXT, HORIZON)
+    from granite_panel.forecasting.service import TTMForecaster
+
+    forecaster = TTMForecaster(candidate, name="TTM trained here", horizon=HORIZON)
+    worse = {"validation": {"candidate": 1.07, "serving": 1.0}, "compared_with": "SeasonalNaive"}
+    promoted, why = service.promote(forecaster, worse)
+    assert not promoted and why.startswith("not promoted") and "1.07" in why
+    assert service.status(n_valid=CONTEXT)["active_model"] == "SeasonalNaive"
+    assert service.status()["last_refusal"] == why
+    better = {
+        "label": "TTM trained here", "series": 3, "data_span": "14 days",
+        "validation": {"candidate": 0.71, "serving": 0.93}, "compared_with": "AutoTheta",
+    }  # fmt: skip
+    promoted, why = service.promote(forecaster, better)
+    assert promoted
+    assert service.status(n_valid=CONTEXT)["banner"] == (
+        "TTM trained here on 14 days of 3 series "
+        "(validation MASE 0.71; AutoTheta 0.93; seasonal naive 1.00)"
+    )
+    assert service.predict(real_series()[:, -CONTEXT:], CONTEXT).model == "TTM trained here"
+
+
+def test_a_corrupt_saved_model_falls_back_with_a_reason(tmp_path):
+    model = training.random_ttm(CONTEXT, HORIZON)
+    folder = store.save_model(model, tmp_path, {"label": "TTM trained here"})
+    store.mark_promoted(tmp_path, folder)
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(b"not a safetensors file")
+    service = offline_service(tmp_path)
+    status = service.status(n_valid=CONTEXT)
+    assert folder.name in status["saved_model_error"] and "could not be loaded" in status["saved_model_error"]
+    assert status["active_model"] == "SeasonalNaive"
+    assert service.predict(real_series()[:, -CONTEXT:], CONTEXT).values.shape == (3, HORIZON)
+
+
+def test_cancel_stops_training_cleanly_and_saves_nothing(tmp_path):
+    service = offline_service(tmp_path)
+    trainer = Trainer(
+        real_series, service, context_length=CONTEXT, horizon=HORIZON, season_length=SEASON,
+        models_dir=str(tmp_path), threads=1, max_seconds=120,
+    )  # fmt: skip
+    assert trainer.start()
+    deadline = time.time() + 30
+    while trainer.status()["step"] < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert trainer.status()["phase"] == "training"
+    assert service.status()["training"]["phase"] == "training"  # /api/status sees it
+    started = time.perf_counter()
+    trainer.cancel()
+    assert time.perf_counter() - started < 5
+    status = trainer.status()
+    assert status["phase"] == "cancelled" and not status["running"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prefer_naive_serves_those_series_by_seasonal_naive(tmp_path):
+    service = offline_service(tmp_path)
+    service.fallback = StatisticalForecaster("AutoTheta", HORIZON, season_length=SEASON, fit_budget_s=30)
+    context = real_series(400)
+    mask = np.array([True, False, True])
+    result = service.predict(context, 400, prefer_naive=mask)
+    np.testing.assert_array_equal(result.values[mask], seasonal_naive(context[mask], HORIZON, SEASON))
+    assert not np.allclose(result.values[1], seasonal_naive(context[1:2], HORIZON, SEASON)[0])
+    assert result.naive_series == 2
+    with pytest.raises(ValueError, match="prefer_naive has shape"):
+        service.predict(context, 400, prefer_naive=np.array([True]))
+
+
+def test_fallback_is_chosen_by_backtest_not_fixed():
+    hours = np.arange(600)
+    trend = 0.5 * hours + 3 * np.sin(2 * np.pi * hours / 24)  # naive lags a trend by a day
+    best, scores = choose_fallback(trend[None, :], HORIZON, SEASON)
+    assert best != "SeasonalNaive" and scores[best] < 0.5 < scores["SeasonalNaive"]
+    # On flat-then-seasonal real data every candidate is scored and the lowest wins.
+    best, scores = choose_fallback(real_series(600), HORIZON, SEASON)
+    assert set(scores) == {"SeasonalNaive", "AutoTheta", "AutoETS", "MSTL"}
+    assert scores[best] == min(scores.values())
