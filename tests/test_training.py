@@ -29,7 +29,7 @@ def real_series(rows=1200, channels=("HUFL", "MUFL", "OT")) -> np.ndarray:
     return frame[list(channels)].to_numpy(dtype=float).T
 
 
-def offline_service(models_dir, **kw) -> ForecastService:
+def offline_service(models_dir, expect: str = "failed", **kw) -> ForecastService:
     service = ForecastService(
         model_name="/nonexistent-ttm",
         context_length=CONTEXT,
@@ -39,7 +39,7 @@ def offline_service(models_dir, **kw) -> ForecastService:
         models_dir=str(models_dir),
         **kw,
     )
-    assert service.wait_until_loaded(30) == "failed"
+    assert service.wait_until_loaded(30) == expect  # "ready" once a model was promoted there
     return service
 
 
@@ -64,7 +64,7 @@ def test_training_lowers_validation_loss_and_saves_a_loadable_model(tmp_path):
     in_memory = service.ttm if saved["promoted"] else None
     if in_memory is not None:
         np.testing.assert_allclose(loaded.predict(context), in_memory.predict(context), atol=1e-4)
-        again = offline_service(tmp_path)  # a restart serves the promoted model
+        again = offline_service(tmp_path, expect="ready")  # a restart serves the promoted model
         assert again.status()["active_model"] == "TTM trained here"
     assert loaded.predict(context).shape == (3, HORIZON)
 

@@ -370,6 +370,7 @@ class Engine:
             0,
         )
         self.last_refusal: str | None = None
+        self._refused_names: set[str] = set()  # names refused past MAX_SERIES, counted once
         self.last_inference_ms: float | None = None
         self.last_error: str | None = None
         self.seq = 0
@@ -510,7 +511,6 @@ class Engine:
         values, bad = coerce_points(points.values)
         stamps = np.asarray(points.timestamps, dtype=float)
         refused, reasons, new_series = 0, {}, []
-        accepted = late = n_bad = 0
 
         def refuse(reason: str, n: int = 1) -> None:
             nonlocal refused
@@ -532,39 +532,65 @@ class Engine:
             kept = np.full(len(points), -1)
         else:
             slots = kept = np.empty(0, dtype=np.int64)
-        for j, name in enumerate(points.series):
-            t = stamps[j]
-            if not np.isfinite(t):
-                refuse("a timestamp is not a finite number")
-                continue
-            if t > now + self.MAX_AHEAD:
-                refuse(f"timestamp {iso(t)} is more than {self.MAX_AHEAD:.0f} s ahead of the clock")
-                continue
-            is_new = name not in self.rows
-            row = self._row(name)
+        finite = np.isfinite(stamps)
+        if not finite.all():
+            refuse("a timestamp is not a finite number", int((~finite).sum()))
+        far = finite & (stamps > now + self.MAX_AHEAD)
+        if far.any():
+            first = iso(float(stamps[far][0]))
+            refuse(f"timestamp {first} is more than {self.MAX_AHEAD:.0f} s ahead of the clock",
+                   int(far.sum()))
+        valid = finite & ~far
+        rows = np.full(len(points), -1, dtype=np.int64)
+        known: dict[str, int] = {}
+        names = points.series
+        for j in np.flatnonzero(valid).tolist():  # one dictionary look-up per point
+            name = names[j]
+            row = known.get(name)
             if row is None:
-                self.counters["refused_series"] += int(is_new)
-                self.last_refusal = (
-                    f"series {name!r} refused: MAX_SERIES={self.settings.max_series} reached"
-                )
-                refuse(self.last_refusal)
-                continue
-            if is_new:
-                new_series.append(name)
-            if slots[j] >= 0:  # an open slot
-                self._pending.setdefault(int(slots[j]), {})[row] = values[j]
-                if bad[j]:
-                    self._pending_bad.add((int(slots[j]), row))
-                else:
-                    self._pending_bad.discard((int(slots[j]), row))
-            elif kept[j] >= 0:  # late, into a slot still in memory
-                self._write_late(int(kept[j]), row, values[j], bool(bad[j]))
-                late += 1
-            else:
-                refuse("older than the history kept in memory (HISTORY_LIMIT)")
-                continue
-            accepted += 1
-            n_bad += int(bad[j])
+                is_new = name not in self.rows
+                row = self._row(name)
+                if row is None:
+                    row = -1
+                    if name not in self._refused_names:
+                        self._refused_names.add(name)
+                        self.counters["refused_series"] += 1
+                    self.last_refusal = (
+                        f"series {name!r} refused: MAX_SERIES={self.settings.max_series} reached"
+                    )
+                    refuse(self.last_refusal, 0)
+                elif is_new:
+                    new_series.append(name)
+                known[name] = row
+            rows[j] = row
+        placed = valid & (rows >= 0)
+        refused += int((valid & (rows < 0)).sum())
+        into_open = placed & (slots >= 0)
+        into_kept = placed & (slots < 0) & (kept >= 0)
+        too_old = placed & (slots < 0) & (kept < 0)
+        if too_old.any():
+            refuse("older than the history kept in memory (HISTORY_LIMIT)", int(too_old.sum()))
+        pending, pending_bad = self._pending, self._pending_bad
+        for slot, row, value, is_bad in zip(
+            slots[into_open].tolist(), rows[into_open].tolist(),
+            values[into_open].tolist(), bad[into_open].tolist(),
+        ):  # in order, so the last point of a series in a slot wins
+            open_slot = pending.get(slot)
+            if open_slot is None:
+                open_slot = pending[slot] = {}
+            open_slot[row] = value
+            if is_bad:
+                pending_bad.add((slot, row))
+            elif pending_bad:
+                pending_bad.discard((slot, row))
+        for slot, row, value, is_bad in zip(
+            kept[into_kept].tolist(), rows[into_kept].tolist(),
+            values[into_kept].tolist(), bad[into_kept].tolist(),
+        ):
+            self._write_late(slot, row, value, is_bad)
+        late = int(into_kept.sum())
+        accepted = int(into_open.sum()) + late
+        n_bad = int(bad[into_open | into_kept].sum())
         self.counters["refused_points"] += refused
         return IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
 

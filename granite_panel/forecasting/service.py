@@ -84,7 +84,7 @@ def fill_gaps(context: np.ndarray) -> np.ndarray:
 class StatisticalForecaster:
     """statsforecast models per series; fitted rarely, applied every call with ``forward``.
 
-    ``model="auto"`` (the default) chooses the model by backtest on the series' own history
+    ``model="auto"`` (opt-in; the default stays AutoTheta, deterministic) chooses the model by backtest on the series' own history
     (``selection.choose_fallback`` among SeasonalNaive, AutoTheta, AutoETS, MSTL: lowest MASE
     on the last two horizons of up to 8 series), once, in a background thread, as soon as a
     context holds two horizons plus two seasons; seasonal naive serves until then. A fixed
@@ -100,7 +100,7 @@ class StatisticalForecaster:
 
     def __init__(
         self,
-        model: str = "auto",
+        model: str = "AutoTheta",
         horizon: int = 96,
         season_length: int = 24,
         refit_every: int = 200,
