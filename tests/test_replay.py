@@ -129,7 +129,7 @@ def test_dashboard_from_frame():
 @pytest.mark.parametrize("name", ["artificialWithAnomaly/art_daily_jumpsup.csv",
                                   "realTraffic/speed_7578.csv"])
 def test_live_replay_of_a_nab_file_scores_like_detect(tmp_path, name, detector):
-    """The live path (engine, ticks of 1,024 rows) and the batch path agree point for point."""
+    """The live path (engine, ticks of up to 4,096 rows) and the batch path agree point for point."""
     path = NAB / name
     rows = len(pd.read_csv(path))
     s = settings(detector=detector, history_limit=rows + 16, season_length=24)

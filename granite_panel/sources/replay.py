@@ -163,7 +163,7 @@ class ReplaySource(param.Parameterized):
         doc="Rows per second; 'max' for as fast as the engine takes them; empty: one per tick.",
     )
     chunk = param.Integer(
-        default=1024, bounds=(1, None), doc="Rows per tick with speed 'max'."
+        default=4096, bounds=(1, None), doc="Rows per tick with speed 'max'."
     )
     interval = param.Number(default=2.0, bounds=(0, None), doc="Seconds between ticks.")
 
