@@ -483,11 +483,17 @@ class Engine:
     # ------------------------------------------------------------------ the grid
 
     def _row(self, name: str) -> int | None:
-        """The row of ``name``, made on first sight; None past MAX_SERIES."""
+        """The row of ``name``, made on first sight; None past MAX_SERIES (counted once a name)."""
         row = self.rows.get(name)
         if row is not None:
             return row
         if len(self.names) >= self.settings.max_series:
+            if name not in self._refused_names:
+                self._refused_names.add(name)
+                self.counters["refused_series"] += 1
+            self.last_refusal = (
+                f"series {name!r} refused: MAX_SERIES={self.settings.max_series} reached"
+            )
             return None
         row = len(self.names)
         self.names.append(name)
@@ -523,7 +529,7 @@ class Engine:
             if len(finite):
                 self._origin = float(finite.min())
         if self.ring.count:
-            newest = self.ring.timestamps[(self.ring.count - 1) % self.ring.capacity]
+            newest = self._slot_time(self.ring.count - 1)
             ahead = np.rint((stamps - newest) / step)
             slots = np.where(ahead >= 1, self.ring.count - 1 + ahead, -1).astype(np.int64)
             kept = self.ring.slots_of(stamps, step / 2)
@@ -552,12 +558,6 @@ class Engine:
                 row = self._row(name)
                 if row is None:
                     row = -1
-                    if name not in self._refused_names:
-                        self._refused_names.add(name)
-                        self.counters["refused_series"] += 1
-                    self.last_refusal = (
-                        f"series {name!r} refused: MAX_SERIES={self.settings.max_series} reached"
-                    )
                     refuse(self.last_refusal, 0)
                 elif is_new:
                     new_series.append(name)
@@ -632,14 +632,18 @@ class Engine:
         timestamps = self._slot_time(first) + np.arange(k) * self.step_seconds
         values = np.full((self.n_series, k), np.nan)
         flags = np.full((self.n_series, k), GAP, dtype=np.int8)
+        self._take_pending(values, flags, first, last_slot)
+        return self._tick(
+            Batch(timestamps=timestamps, values=values), live_from=0 if live else k, flags=flags
+        )
+
+    def _take_pending(self, values, flags, first: int, last_slot: int) -> None:
+        """Move the pushed points of slots ``first..last_slot`` into [n_series, k] columns."""
         for slot in [s for s in self._pending if s <= last_slot]:
             for row, value in self._pending.pop(slot).items():
                 values[row, slot - first] = value
                 flags[row, slot - first] = BAD if (slot, row) in self._pending_bad else OK
                 self._pending_bad.discard((slot, row))
-        return self._tick(
-            Batch(timestamps=timestamps, values=values), live_from=0 if live else k, flags=flags
-        )
 
     def _skip(self, n: int) -> None:
         """Advance the grid ``n`` empty slots without scoring them (only the last are kept)."""
@@ -741,20 +745,14 @@ class Engine:
         labels = None if batch.labels is None else np.zeros((self.n_series, k), batch.labels.dtype)
         for j, name in enumerate(names):
             row = self.rows.get(name)
-            if row is None:
-                self.counters["refused_series"] += 1
+            if row is None:  # refused past MAX_SERIES (counted by _row)
                 continue
             out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
             if batch.missing is not None:
                 flags[row, batch.missing[j]] = GAP
             if labels is not None:
                 labels[row] = batch.labels[j]
-        first = self.ring.count
-        for slot in [s for s in self._pending if s < first + k]:
-            for row, value in self._pending.pop(slot).items():
-                out[row, slot - first] = value
-                flags[row, slot - first] = BAD if (slot, row) in self._pending_bad else OK
-                self._pending_bad.discard((slot, row))
+        self._take_pending(out, flags, self.ring.count, self.ring.count + k - 1)
         return Batch(timestamps=batch.timestamps, values=out, labels=labels), flags
 
     def _ingest(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None):
