@@ -1,5 +1,6 @@
-"""Store figures (issue 10, section 7): write rate, open-and-reload with many stored points,
-one series' history downsampled for the chart.
+"""Store figures (issue 10, section 7): write rate; the engine's tick with and without the
+store at 1,000 series; start-up (the engine resuming) and RSS over 10 million stored points;
+one series' history over 1 million points, aggregated for the chart.
 
     python benchmarks/store.py [--stored 10000000] [--postgres]
 
@@ -58,38 +59,78 @@ def fill_sqlite(path: Path, n_series: int, per_series: int) -> None:
     connection.close()
 
 
-RELOAD = """
+RESUME = """
 import resource, sys, time
 start = time.perf_counter()
+from granite_panel.engine.core import Engine
+from granite_panel.settings import Settings
 from granite_panel.store import open_store
-store = open_store(sys.argv[1])
-recent = store.recent(2048)
+settings = Settings(source="push", detector=sys.argv[2], data_generation_interval=1.0,
+                    fallback_model="SeasonalNaive", model_name="/nonexistent", max_series=100000)
+engine = Engine(settings, store=open_store(sys.argv[1]))
 elapsed = time.perf_counter() - start
-print(elapsed, sum(len(v[0]) for v in recent.values()),
+print(elapsed, engine.restored["points"], engine.restored["seconds"],
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+if sys.argv[3] == "checkpoint":
+    engine.close()  # the clean stop: a checkpoint of the warmed detectors
 """
 
 
-def reload_figures(path: Path) -> tuple[float, int, float]:
-    out = subprocess.run([sys.executable, "-c", RELOAD, f"sqlite:///{path}"], text=True,
-                         capture_output=True, check=True, timeout=600).stdout.split()
-    return float(out[0]), int(out[1]), float(out[2])
+def resume_figures(path: Path, detector: str, then: str = "") -> tuple[float, int, float, float]:
+    """A fresh process starts an engine on the stored file: (seconds to an engine ready to
+    serve, points reloaded, seconds of that in the restore, max RSS MiB)."""
+    out = subprocess.run([sys.executable, "-c", RESUME, f"sqlite:///{path}", detector, then],
+                         text=True, capture_output=True, check=True, timeout=3600).stdout.split()
+    return float(out[0]), int(out[1]), float(out[2]), float(out[3])
+
+
+def tick_times(n_series: int, url: str | None, ticks: int = 40) -> float:
+    """Median ms of a pushed slot for ``n_series`` series (closing the previous slot: detection,
+    forecast, and with a store the submit of its rows), with or without the store."""
+    from granite_panel.engine.core import Engine
+    from granite_panel.settings import Settings
+    from granite_panel.sources.points import Points
+
+    settings = Settings(source="push", data_generation_interval=60.0, max_series=100000,
+                        fallback_model="SeasonalNaive", model_name="/nonexistent",
+                        context_length=64, forecast_horizon=8)
+    engine = Engine(settings, store=None if url is None else open_store(url))
+    names = tuple(f"s{k}" for k in range(n_series))
+    rng = np.random.default_rng(0)
+    t0 = 1_700_000_000.0
+    times = []
+    for t in range(ticks + 10):
+        points = Points(names, np.full(n_series, t0 + 60 * t), rng.normal(size=n_series))
+        start = time.perf_counter()
+        result = engine.ingest_points(points, now=t0 + 60 * t + 1)
+        if result.committed is not None:
+            result.committed.result(60)  # what /api/ingest waits for before answering
+        if t >= 10:
+            times.append(time.perf_counter() - start)
+    engine.close()
+    return float(np.median(times)) * 1000
 
 
 def history_figure(path: Path) -> tuple[float, float, int]:
+    """What the dashboard's stored-history chart does for one series over all its points:
+    the store aggregates 2,000 spans (min/max), then HoloViews' LTTB thins it for drawing."""
     import holoviews as hv
     from holoviews.operation.downsample import downsample1d
 
+    from granite_panel.ui.history import SPANS, overview_frame
+
     hv.extension("bokeh", logo=False)
     store = open_store(f"sqlite:///{path}", read_only=True)
-    start = time.perf_counter()
-    ts, value, *_ = store.history("s0")
-    read = time.perf_counter() - start
-    curve = hv.Curve((ts, value))
-    small = downsample1d(curve, algorithm="lttb", width=2000, x_range=(ts[0], ts[-1]),
-                         dynamic=False)
-    total = time.perf_counter() - start
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        frame = overview_frame(store.overview("s0", None, None, SPANS))
+        read = time.perf_counter() - start
+        curve = hv.Curve(frame, "time", "value")
+        small = downsample1d(curve, algorithm="lttb", width=2000, dynamic=False)
+        times.append((read, time.perf_counter() - start))
     store.close()
+    read, total = np.median(np.array(times), axis=0)
     return read, total, len(small)
 
 
@@ -118,21 +159,35 @@ def main() -> None:
                 rate = write_rate(url(n), n, points)
                 print(f"write {database:10s} {n:5d} series/batch: {rate:12,.0f} points/s "
                       f"({points:,} points)", flush=True)
-        n_series = 1000
-        per_series = args.stored // n_series
-        big = folder / "big.db"
-        start = time.perf_counter()
-        fill_sqlite(big, n_series, per_series)
-        print(f"fill sqlite {n_series * per_series:,} points: {time.perf_counter() - start:.1f} s "
-              f"({big.stat().st_size / 2**20:,.0f} MiB)", flush=True)
-        elapsed, reloaded, rss = reload_figures(big)
-        print(f"open + recent(2048) over {n_series * per_series:,} stored points: {elapsed:.2f} s, "
-              f"{reloaded:,} points reloaded, max RSS {rss:,.0f} MiB", flush=True)
+        for n in (1000,):
+            without = tick_times(n, None)
+            with_store = tick_times(n, urls["sqlite"](f"t{n}"))
+            print(f"tick with {n:,} series: {without:.1f} ms without the store, {with_store:.1f} "
+                  f"ms with SQLite (commit awaited): ratio {with_store / without:.2f}", flush=True)
+        for n_series in (100, 1000):
+            per_series = args.stored // n_series
+            big = folder / f"big{n_series}.db"
+            start = time.perf_counter()
+            fill_sqlite(big, n_series, per_series)
+            print(f"fill sqlite {n_series * per_series:,} points in {n_series:,} series: "
+                  f"{time.perf_counter() - start:.1f} s ({big.stat().st_size / 2**20:,.0f} MiB)",
+                  flush=True)
+            for detector, then in (("zscore", ""), ("hybrid", "checkpoint"), ("hybrid", "")):
+                if detector == "hybrid" and n_series > 100:
+                    continue  # its replay without a checkpoint: ~9k points/s, minutes here
+                elapsed, reloaded, restore, rss = resume_figures(big, detector, then)
+                what = "no checkpoint, replays the kept points" if then else "from a checkpoint"
+                if detector == "zscore":
+                    what = "z-score needs no replay"
+                print(f"start-up over {n_series * per_series:,} stored points, {detector} "
+                      f"({what}): engine ready in {elapsed:.2f} s (restore {restore:.2f} s, "
+                      f"{reloaded:,} points read), max RSS {rss:,.0f} MiB", flush=True)
         one = folder / "one.db"
         fill_sqlite(one, 1, 1_000_000)
         read, total, shown = history_figure(one)
-        print(f"history of 1,000,000 points: read {read * 1000:.0f} ms, read + LTTB to {shown:,}: "
-              f"{total * 1000:.0f} ms", flush=True)
+        print(f"history of 1,000,000 stored points for the chart: store aggregation "
+              f"{read * 1000:.0f} ms, + LTTB to {shown:,} points {total * 1000:.0f} ms (median "
+              "of 5)", flush=True)
     finally:
         if cluster is not None:
             cluster.remove()

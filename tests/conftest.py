@@ -34,3 +34,45 @@ def tiny_ttm_dir(tmp_path_factory) -> str:
         torch.manual_seed(0)
         TinyTimeMixerForPrediction(config).save_pretrained(folder)
     return str(folder)
+
+
+# ---------------------------------------------------------------- databases (issue 10)
+# One throwaway PostgreSQL cluster for the whole run (tests/postgres.py), a fresh database
+# per test; `url` runs a test on a SQLite file and on PostgreSQL.
+import itertools  # noqa: E402
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    if not _postgres().available():
+        pytest.fail("PostgreSQL is not installed: tests/run.sh installs it (postgresql)")
+    cluster = _postgres().PostgresCluster()
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    database = f"granite_test_{next(_names)}"
+    pg_cluster.psql(f"CREATE DATABASE {database}")
+    yield pg_cluster.url(database)
+    pg_cluster.psql(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'panel.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+
+
+def _postgres():
+    from tests import postgres
+
+    return postgres

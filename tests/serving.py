@@ -16,6 +16,7 @@ FAST_STREAM = {
     "DATA_GENERATION_INTERVAL": "0.25",
     "ANOMALY_PROBABILITY": "0.1",
     "FORECAST_HORIZON": "48",
+    "DATABASE_URL": "memory",  # a test that wants a store names one
 }
 
 
@@ -25,10 +26,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def running_server(*args: str, env: dict | None = None, timeout: float = 90.0):
-    """Yield the base URL of a fresh server process; kill it on exit."""
-    port = free_port()
+def start_server(*args: str, env: dict | None = None, timeout: float = 90.0, port=None):
+    """A fresh ``granite-panel serve`` process answering on ``port``: (process, base URL)."""
+    port = port or free_port()
     environment = {**os.environ, **FAST_STREAM, **(env or {})}
     command = [sys.executable, "-m", "granite_panel.cli", "serve", "--port", str(port)]
     command += ["--session-check-ms", "500", *args]
@@ -38,6 +38,17 @@ def running_server(*args: str, env: dict | None = None, timeout: float = 90.0):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base), timeout, process)
+    except BaseException:
+        process.kill()
+        raise
+    return process, base
+
+
+@contextmanager
+def running_server(*args: str, env: dict | None = None, timeout: float = 90.0):
+    """Yield the base URL of a fresh server process; kill it on exit."""
+    process, base = start_server(*args, env=env, timeout=timeout)
+    try:
         yield base
     finally:
         process.terminate()

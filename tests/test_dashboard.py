@@ -130,7 +130,7 @@ def test_series_selector_shows_names_and_gains_pushed_series():
 
     engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
     dashboard = Dashboard(engine=engine, autopoll=False)
-    (select,) = dashboard.__panel__().select(pn.widgets.Select)
+    (select,) = [w for w in dashboard.__panel__().select(pn.widgets.Select) if w.name == "Series"]
     assert list(select.options) == ["synthetic-0"]
     dashboard.controller.step()
     last = engine.snapshot().timestamps[-1]

@@ -23,32 +23,6 @@ from tests import postgres
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    if not postgres.available():
-        pytest.fail("PostgreSQL is not installed: tests/run.sh installs it (postgresql)")
-    cluster = postgres.PostgresCluster()
-    cluster.init()
-    cluster.start()
-    yield cluster
-    cluster.remove()
-
-
-@pytest.fixture
-def pg_url(pg_cluster):
-    database = f"granite_test_{next(_names)}"
-    pg_cluster.psql(f"CREATE DATABASE {database}")
-    yield pg_cluster.url(database)
-    pg_cluster.psql(f"DROP DATABASE {database} WITH (FORCE)")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'panel.db'}"
-    return request.getfixturevalue("pg_url")
-
-
 def _batch(tick: int, n_series: int = 3) -> Batch:
     return Batch(points=[(f"s{k}", float(tick), tick * 1.5 + k, 0.1 * k, k % 3, tick % 2)
                          for k in range(n_series)])
@@ -146,10 +120,10 @@ def test_schema_created_and_versioned(url):
     open_store(url).close()
     engine = sa.create_engine(url.replace("sqlite:///", "sqlite:///"))
     with engine.connect() as connection:
-        assert connection.execute(sa.select(schema.schema_version.c.version)).scalar() == 2
+        assert connection.execute(sa.select(schema.schema_version.c.version)).scalar() == 3
         tables = set(sa.inspect(connection).get_table_names())
     engine.dispose()
-    assert {"series", "points", "forecasts", "incidents", "model_runs"} <= tables
+    assert {"series", "points", "forecasts", "incidents", "model_runs", "engine_state"} <= tables
 
 
 def test_newer_schema_refused(url):
@@ -159,7 +133,7 @@ def test_newer_schema_refused(url):
         connection.execute(sa.update(schema.schema_version).values(version=99))
     engine.dispose()
     with pytest.raises(StoreError, match=r"schema version 99, newer than this granite-panel "
-                                         r"knows \(2\)"):
+                                         r"knows \(3\)"):
         open_store(url)
 
 
@@ -174,8 +148,9 @@ def test_older_schema_migrated(url):
     store = open_store(url)
     ts, value, score, severity, flag = store.history("old")
     assert list(value) == [5.0] and list(flag) == [0]
-    store.submit(Batch(points=[("old", 2.0, 6.0, 0.0, 0, 1)])).result(10)
+    store.submit(Batch(points=[("old", 2.0, 6.0, 0.0, 0, 1)], state={"k": b"v"})).result(10)
     assert list(store.history("old")[4]) == [0, 1]
+    assert store.load_state("k") == b"v"  # version 3's table made by the migration
     store.close()
 
 
@@ -287,4 +262,15 @@ def test_kill_9_after_acknowledged_keeps_every_batch(url):
         ts = store.history(f"s{k}")[0]
         assert len(ts) >= acknowledged + 1
         assert np.array_equal(ts[: acknowledged + 1], np.arange(acknowledged + 1.0))
+    store.close()
+
+
+def test_a_caller_that_stops_waiting_does_not_stop_the_writer(tmp_path):
+    """The ingest handler gives up after its timeout; the write must still land, and later."""
+    store = open_store(f"sqlite:///{tmp_path / 'gp.db'}")
+    futures = [store.submit(_batch(t)) for t in range(20)]
+    cancelled = [f.cancel() for f in futures]  # some are still queued: cancelled for real
+    assert store.submit(_batch(20)).result(10) == 3
+    assert np.array_equal(store.history("s0")[0], np.arange(21.0))
+    assert store.healthy
     store.close()

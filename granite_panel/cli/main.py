@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .forecast import add_forecast_parser
 from .train import add_train_parser
 from ..settings import Settings, SettingsError
 from ..sources.points import SourceError
+from ..store.store import StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--label-column", help="file replay: a 0/1 anomaly label column")
     serve.add_argument("--max-series", type=int, help="most series kept (default: MAX_SERIES or 1000)")
+    serve.add_argument("--database-url", help="where points are stored (default: DATABASE_URL, "
+                       "sqlite:///granite-panel.db; memory keeps nothing)")
     serve.add_argument(
         "--session-check-ms",
         type=int,
@@ -96,6 +100,7 @@ def serve_command(args: argparse.Namespace) -> int:
         value_columns=args.value_columns,
         label_column=args.label_column,
         max_series=args.max_series,
+        database_url=args.database_url,
     )
     configure_logging(settings.debug)
     import panel as pn
@@ -105,6 +110,17 @@ def serve_command(args: argparse.Namespace) -> int:
     engine = runtime.shared_engine(settings)  # a bad source fails here: one line, exit 2
     if settings.autostart:
         engine.start()
+    # SIGTERM (a deploy, systemd, docker stop) ends like Ctrl-C: the engine checkpoints and
+    # commits what is queued before the process exits.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _serve(pn, settings, args, app, api)
+    finally:
+        runtime.discard_shared_engine()
+    return 0
+
+
+def _serve(pn, settings, args, app, api) -> None:
     origins = {f"localhost:{settings.port}", f"127.0.0.1:{settings.port}"}
     origins.add(f"{settings.address}:{settings.port}")
     if settings.address in ("0.0.0.0", "::"):
@@ -123,7 +139,6 @@ def serve_command(args: argparse.Namespace) -> int:
         cookie_secret=settings.secret_key or None,
         verbose=False,
     )
-    return 0
 
 
 def quiet_hub_logging() -> None:
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, SourceError) as exc:
+    except (SettingsError, SourceError, StoreError) as exc:
         print(f"granite-panel: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `granite-panel detect x.csv | head`

@@ -9,6 +9,7 @@ never wait for a forecast to finish.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .accuracy import AccuracyTracker, mase_scale
+from .persistence import OPEN, Persistence, restore_accuracy
 from ..detection.live import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
 from ..forecasting.service import (
     ForecastResult,
@@ -131,6 +133,7 @@ class IngestResult:
     refused: int
     new_series: tuple[str, ...]
     reasons: tuple[str, ...]  # distinct reasons for the refused points (at most 10)
+    committed: object = field(default=None, compare=False)  # Future of the store's commit
 
     def as_dict(self) -> dict:
         return {
@@ -305,7 +308,10 @@ class Engine:
         source=None,
         forecasts: ForecastService | None = None,
         detector: ZScoreDetector | OnlineDetectors | None = None,
+        store=None,
     ):
+        """``store``: a ``granite_panel.store.Store`` to write every tick to and to resume
+        from (None: nothing is kept, as in notebooks and tests that want memory only)."""
         self.settings = s = settings or Settings()
         self.source = source or open_source(s)
         self.forecasts = forecasts or ForecastService(
@@ -329,7 +335,16 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generation = 0
+        self.store = store
+        self.persistence = (
+            Persistence(store, s.forecast_horizon, s.history_limit)
+            if store is not None and not store.read_only else None
+        )
+        self._last_commit = None  # Future of the newest submitted write
+        self.restored: dict | None = None  # what the restart read back (None: no store)
         self._clear()
+        if self.persistence is not None:
+            self._restore()
 
     @property
     def step_seconds(self) -> float:
@@ -403,8 +418,27 @@ class Engine:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop, checkpoint the detectors, commit what is queued and release the store."""
+        self.stop()
+        self.join(timeout)
+        if self.persistence is not None:
+            with self._step_lock, self._state_lock:
+                self.persistence.final_checkpoint(self)
+        if self.store is not None:
+            self.store.close(timeout)
+
+    def wait_stored(self, timeout: float | None = None) -> None:
+        """Block until everything submitted to the store so far is committed (tests, CLI)."""
+        if self.store is not None and not self.store.read_only:
+            self.store.flush(timeout)
+
     def reset(self) -> None:
-        """Stop, forget all history and counters, restart the source from its beginning."""
+        """Stop, forget all history and counters, restart the source from its beginning.
+
+        The store keeps what it has (acknowledged points are never deleted by a button);
+        points the restarted source writes again at the same times replace the old ones.
+        """
         self.stop()
         self.join()  # a tick already past its stop check must not land after the reset
         with self._step_lock, self._state_lock:
@@ -471,7 +505,14 @@ class Engine:
         """Pushed named points: place them on the grid, close the slots they complete."""
         now = time.time() if now is None else now
         with self._step_lock, self._state_lock:
-            result = self._place(points, now)
+            if self.persistence is None:
+                result = self._place(points, now)
+            else:
+                result, rows = self._place(points, now, keep_rows=True)
+                # Written before the slots close, so the scored rows of the closing tick land
+                # after (and over) them; the push is acknowledged once this commits.
+                committed = self.persistence.open_points(rows)
+                result = dataclasses.replace(result, committed=committed)
             self._close_due(now)
             return result
 
@@ -511,8 +552,12 @@ class Engine:
         newest = self.ring.timestamps[(self.ring.count - 1) % self.ring.capacity]
         return float(newest + (slot - self.ring.count + 1) * self.step_seconds)
 
-    def _place(self, points: Points, now: float) -> IngestResult:
-        """Put named points into open slots, or late into kept ones; count the refused."""
+    def _place(self, points: Points, now: float, keep_rows: bool = False):
+        """Put named points into open slots, or late into kept ones; count the refused.
+
+        With ``keep_rows`` also returns the placed points as store rows (open ones with
+        severity ``OPEN``), else the IngestResult alone.
+        """
         step = self.step_seconds
         values, bad = coerce_points(points.values)
         stamps = np.asarray(points.timestamps, dtype=float)
@@ -592,7 +637,30 @@ class Engine:
         accepted = int(into_open.sum()) + late
         n_bad = int(bad[into_open | into_kept].sum())
         self.counters["refused_points"] += refused
-        return IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
+        result = IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
+        if not keep_rows:
+            return result
+        return result, self._placed_rows(points, values, bad, rows, slots, kept,
+                                         into_open, into_kept)
+
+    def _placed_rows(self, points, values, bad, rows, slots, kept, into_open, into_kept):
+        """Store rows of the points just placed: (series, slot time, value, score, severity,
+        flag); the last point of a series in a slot wins in the store as on the grid."""
+        step, ring = self.step_seconds, self.ring
+        if ring.count:
+            newest = float(ring.timestamps[(ring.count - 1) % ring.capacity])
+            open_times = newest + (slots - ring.count + 1) * step
+        else:
+            open_times = self._origin + slots * step
+        times = np.where(into_open, open_times, ring.timestamps[np.maximum(kept, 0) % ring.capacity])
+        chosen = np.flatnonzero(into_open | into_kept)
+        names = np.asarray(points.series, dtype=object)[chosen].tolist()
+        return list(zip(
+            names, times[chosen].tolist(), np.where(bad, np.nan, values)[chosen].tolist(),
+            np.where(into_open, np.nan, 0.0)[chosen].tolist(),
+            np.where(into_open, OPEN, 0)[chosen].tolist(),
+            np.where(bad, BAD, OK)[chosen].tolist(),
+        ))
 
     def _write_late(self, slot: int, row: int, value: float, bad: bool) -> None:
         i = slot % self.ring.capacity
@@ -661,7 +729,7 @@ class Engine:
         )
 
     def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
-        values, score, severity, alerts = self._ingest(batch, live_from, flags)
+        values, score, severity, alerts, flags = self._ingest(batch, live_from, flags)
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.max()) if len(self.valid_count) else 0
@@ -700,6 +768,8 @@ class Engine:
                 tuple(self.names),
             )
             self.recent_ticks.append(tick)
+            if self.persistence is not None:  # under the lock: the store sees engine order
+                self._last_commit = self.persistence.tick(self, tick, flags, self.step_seconds)
         return tick
 
     def _prediction(
@@ -802,7 +872,128 @@ class Engine:
                 self.counters["false_positives"] += int((flagged & ~truth).sum())
                 self.counters["false_negatives"] += int((~flagged & truth).sum())
             self.accuracy.mature(self.ring.count, self.ring.span)
-        return values, score, severity, alerts
+        return values, score, severity, alerts, flags
+
+    # ------------------------------------------------------------------ restart
+
+    def _restore(self) -> None:
+        """Resume from the store: the newest HISTORY_LIMIT slots back into memory, the
+        detectors from their checkpoint plus a replay of the points stored after it, open
+        slots back to open, counters and accuracy as checkpointed (see engine.persistence)."""
+        started = time.perf_counter()
+        checkpoint = self.persistence.load_checkpoint()
+        stored = self.persistence.stored()
+        if checkpoint is not None and (
+            tuple(checkpoint.names[: len(self._initial_names)]) != self._initial_names
+        ):
+            log.warning("checkpoint of other series (%s...): detectors start fresh",
+                        checkpoint.names[:3])
+            checkpoint = None
+        if checkpoint is not None:
+            self.detector = checkpoint.detector
+            for name in checkpoint.names[len(self.names):]:
+                self.names.append(name)
+                self.rows[name] = len(self.names) - 1
+            self.ring.add_rows(len(self.names) - self.ring.rows)
+            self.valid_count = np.zeros(len(self.names), dtype=np.int64)
+            self.valid_count[: len(checkpoint.valid_count)] = checkpoint.valid_count
+            self.counters.update(checkpoint.counters)
+            restore_accuracy(self.accuracy, checkpoint.accuracy)
+        first_seen = {name: columns[0][0] for name, columns in stored.items()}
+        for name in sorted(first_seen, key=first_seen.get):
+            self._row(name)
+        closed = [c[0][c[3] >= 0] for c in stored.values()]
+        newest = max((float(t.max()) for t in closed if len(t)), default=None)
+        step = self.step_seconds
+        if newest is not None:
+            oldest = min(float(t.min()) for t in closed if len(t))
+            k = int(min(self.settings.history_limit, round((newest - oldest) / step) + 1))
+            grid = newest - step * np.arange(k - 1, -1, -1)
+            columns = self._grid_columns(stored, grid)
+            self.ring.append(grid, *columns)
+            through = -np.inf if checkpoint is None else checkpoint.through
+            self._replay(stored, through, newest, grid, columns)
+        else:
+            self._origin = min((float(c[0].min()) for c in stored.values() if len(c[0])),
+                               default=0.0)
+        self._reopen(stored, newest)
+        times = [float(c[0].max()) for c in stored.values() if len(c[0])]
+        if times and hasattr(self.source, "resume_after"):
+            self.source.resume_after(max(times))
+        self.restored = {
+            "series": len(stored), "points": int(sum(len(c[0]) for c in stored.values())),
+            "checkpoint": None if checkpoint is None else checkpoint.saved_at,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        log.info("resumed from the store: %s", self.restored)
+
+    def _grid_columns(self, stored, grid: np.ndarray):
+        """[rows, len(grid)] values/score/severity/flag of the stored points on ``grid``
+        (a point still marked OPEN inside the grid counts as a point not scored)."""
+        n, k, step = self.ring.rows, len(grid), self.step_seconds
+        values, score = np.full((n, k), np.nan), np.zeros((n, k))
+        severity, flags = np.zeros((n, k), np.int8), np.full((n, k), GAP, np.int8)
+        for name, (ts, value, sc, sev, flag) in stored.items():
+            row = self.rows.get(name)
+            if row is None or not len(ts):
+                continue
+            slot = np.rint((ts - grid[0]) / step).astype(np.int64) if k else ts.astype(int)
+            keep = (slot >= 0) & (slot < k)
+            slot = slot[keep]
+            values[row, slot] = np.where(flag[keep] == OK, value[keep], np.nan)
+            score[row, slot] = np.nan_to_num(sc[keep])
+            severity[row, slot] = np.maximum(sev[keep], 0)
+            flags[row, slot] = flag[keep]
+        return values, score, severity, flags
+
+    def _replay(self, stored, through: float, newest: float, grid, columns) -> None:
+        """Warm the detectors on the closed slots after ``through`` (all, without a
+        checkpoint), in order, exactly as the live stream fed them; count those points."""
+        values, _, severity, flags = columns
+        step = self.step_seconds
+        if through >= grid[0] - step / 2 or not np.isfinite(through):
+            start = 0 if not np.isfinite(through) else int(np.rint((through - grid[0]) / step)) + 1
+            values, severity, flags = (a[:, max(start, 0):] for a in (values, severity, flags))
+        else:  # the checkpoint is older than the slots kept: read the points in between
+            m = int(round((newest - through) / step))
+            span = newest - step * np.arange(m - 1, -1, -1)
+            wanted = {name: self.store.history(name, through + step / 2, newest)
+                      for name in self.rows}
+            values, _, severity, flags = self._grid_columns(wanted, span)
+        if values.shape[1] and hasattr(self.detector, "score_block"):
+            self.detector.score_block(values)
+        good, bad = flags == OK, flags == BAD
+        self.valid_count += good.sum(axis=1)
+        for key, count in (("data_points", good.sum()), ("bad_points", bad.sum()),
+                           ("gap_points", (flags == GAP).sum()),
+                           ("anomaly_count", (severity > 0).sum())):
+            self.counters[key] += int(count)
+        timestamps, kept, score, sev, _ = self.ring.last(self.ring.capacity)
+        rows, cols = np.nonzero(sev)
+        for j, i in sorted(zip(cols.tolist(), rows.tolist()))[-ALERTS_KEPT:]:
+            self.alerts.append(Alert(float(timestamps[j]), i, float(kept[i, j]),
+                                     float(score[i, j]), int(sev[i, j]),
+                                     self.detector.score_label, self.names[i]))
+
+    def _reopen(self, stored, newest: float | None) -> None:
+        """Points written into slots that were still open at the crash go back to open."""
+        step = self.step_seconds
+        for name, (ts, value, _, sev, flag) in stored.items():
+            row = self.rows.get(name)
+            pending = sev == OPEN
+            if row is None or not pending.any():
+                continue
+            for t, v, f in zip(ts[pending].tolist(), value[pending].tolist(),
+                               flag[pending].tolist()):
+                if newest is None:
+                    slot = int(round((t - self._origin) / step))
+                else:
+                    slot = self.ring.count - 1 + int(round((t - newest) / step))
+                if slot < self.ring.count:
+                    continue  # its slot was closed after all: its scored row is stored
+                self._pending.setdefault(slot, {})[row] = v if f == OK else np.nan
+                if f == BAD:
+                    self._pending_bad.add((slot, row))
 
     # ------------------------------------------------------------------ readers
 
@@ -841,6 +1032,7 @@ class Engine:
                 },
                 "last_refusal": self.last_refusal,
                 "source": source_status() if source_status else {"kind": "unknown"},
+                "storage": self.storage_status(),
                 "total_predictions": self.counters["total_predictions"],
                 "ticks": self.counters["ticks"],
                 "errors": self.counters["errors"],
@@ -871,6 +1063,12 @@ class Engine:
                     "n_series": s.n_series,
                 },
             }
+
+    def storage_status(self) -> dict:
+        """Where points are kept and whether writes commit: {kind, state, reason, queued...}."""
+        if self.store is None:
+            return {"kind": "memory", "state": "ok", "reason": ""}
+        return {"kind": self.store.kind, **self.store.status(), "restored": self.restored}
 
     def snapshot(self, last: int | None = None) -> Snapshot:
         """Status plus the last ``last`` points of history (all kept points by default)."""

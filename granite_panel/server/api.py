@@ -1,4 +1,5 @@
-"""REST endpoints: ``/api/status``, ``/api/history`` (engine snapshots), ``/api/ingest``.
+"""REST endpoints: ``/api/status``, ``/api/history`` (memory, or the store for older
+ranges), ``/api/ingest`` (acknowledged after the store commits), ``/api/export`` (streamed).
 
 Usable from ``granite-panel serve`` (``pn.serve(extra_patterns=ROUTES)``) and from
 ``panel serve granite_panel/app.py --plugins granite_panel.api``. Handlers read the shared
@@ -8,6 +9,7 @@ engine's snapshot, never the widgets; bad query parameters get a JSON error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 
@@ -19,6 +21,7 @@ from ..detection.live import SEVERITY_NAMES
 from ..engine.core import GAP, Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
+COMMIT_TIMEOUT_S = 10.0  # a push waits this long for its commit, then gets 503 (retry)
 
 
 class BadQuery(ValueError):
@@ -62,19 +65,77 @@ def series_arg(engine: Engine, raw: str | None) -> int | None:
         ) from None
 
 
+def time_arg(raw: str | None, name: str) -> float | None:
+    """``start``/``end``: epoch seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(raw)
+    except (ValueError, TypeError):
+        raise BadQuery(f"{name}={raw!r} is not allowed: expected epoch seconds or an ISO 8601 "
+                       "time such as 2024-05-01T12:00:00Z") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
+
+
 def status_payload(engine: Engine) -> dict:
     status = engine.status()
     status["viewers"] = runtime.viewer_count()
     return _clean(status)
 
 
-def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | None = None) -> dict:
+def _point(timestamp: str, name: str, index: int, value, severity: int, score) -> dict:
+    return {"timestamp": timestamp, "series": name, "series_index": index, "value": value,
+            "anomaly": severity > 0, "severity": SEVERITY_NAMES[max(severity, 0)],
+            "score": score}
+
+
+def stored_points(engine: Engine, chosen: list[int], start, end, limit: int) -> list[dict]:
+    """Points of ``chosen`` rows in [start, end] read from the store, newest ``limit``."""
+    rows = []
+    for index in chosen:
+        name = engine.names[index]
+        ts, value, score, severity, _ = engine.store.history(name, start, end)
+        ts, value, score, severity = (a[-limit:] for a in (ts, value, score, severity))
+        stamps = iso_list(ts)
+        rows += [(t, _point(stamps[j], name, index, value[j].item(), int(severity[j]),
+                            round(float(score[j]), 4)))
+                 for j, t in enumerate(ts.tolist())]
+    rows.sort(key=lambda row: row[0])
+    return [point for _, point in rows[-limit:]]
+
+
+def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | None = None,
+                    start: float | None = None, end: float | None = None) -> dict:
     """The last ``limit`` points (all series, or the row ``series``) and the last 10 predictions.
 
-    Gaps (no point of a series in a slot) are not points and are left out.
+    Gaps (no point of a series in a slot) are not points and are left out. With ``start``
+    older than the memory's oldest slot (and a store), the points come from the store.
     """
-    snap = engine.snapshot(last=limit)
+    snap = engine.snapshot(last=None if start is not None or end is not None else limit)
     chosen = list(range(len(snap.names))) if series is None else [series]
+    oldest = float(snap.timestamps[0]) if len(snap.timestamps) else float("inf")
+    if engine.store is not None and start is not None and start < oldest:
+        return _clean({"generation": snap.generation, "source": "store",
+                       "points": stored_points(engine, chosen, start, end, limit),
+                       "predictions": [p.as_dict(chosen, list(snap.names))
+                                       for p in snap.predictions]})
+    if start is not None or end is not None:
+        keep = np.ones(len(snap.timestamps), bool)
+        if start is not None:
+            keep &= snap.timestamps >= start
+        if end is not None:
+            keep &= snap.timestamps <= end
+        snap = dataclasses.replace(snap, timestamps=snap.timestamps[keep],
+                                   values=snap.values[:, keep], score=snap.score[:, keep],
+                                   severity=snap.severity[:, keep], flag=snap.flag[:, keep])
     stamps = iso_list(snap.timestamps)
     present = (snap.flag[chosen] != GAP).T.tolist()
     values = snap.values[chosen].T.tolist()  # [time][series], NaN cleaned below
@@ -82,15 +143,7 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
     score = np.round(snap.score[chosen], 4).T.tolist()
     names = snap.names
     rows = [
-        {
-            "timestamp": stamps[j],
-            "series": names[series],
-            "series_index": series,
-            "value": values[j][k],
-            "anomaly": severity[j][k] > 0,
-            "severity": SEVERITY_NAMES[severity[j][k]],
-            "score": score[j][k],
-        }
+        _point(stamps[j], names[series], series, values[j][k], severity[j][k], score[j][k])
         for j in range(len(stamps))
         for k, series in enumerate(chosen)
         if present[j][k]
@@ -98,6 +151,7 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
     return _clean(
         {
             "generation": snap.generation,
+            "source": "memory",
             "points": rows,
             "predictions": [p.as_dict(chosen, list(names)) for p in snap.predictions],
         }
@@ -125,23 +179,33 @@ class StatusHandler(JSONHandler):
 
 
 class HistoryHandler(JSONHandler):
-    def get(self):
+    async def get(self):
         engine = self.engine()
         try:
             limit = int_arg(self.get_argument("limit", None), "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
             series = series_arg(engine, self.get_argument("series", None))
+            start = time_arg(self.get_argument("start", None), "start")
+            end = time_arg(self.get_argument("end", None), "end")
         except BadQuery as exc:
             self.send_json({"error": str(exc), "status": 400}, 400)
             return
-        self.send_json(history_payload(engine, limit, series))
+        loop = asyncio.get_running_loop()  # a store read stays off the event loop
+        self.send_json(await loop.run_in_executor(
+            None, history_payload, engine, limit, series, start, end))
 
 
 class IngestHandler(JSONHandler):
     """``POST /api/ingest``: JSON, long CSV or InfluxDB line protocol; all or nothing.
 
-    200 with the counts once the points are in the engine; 400 naming the line or row of a
-    malformed body (nothing applied); 413 over INGEST_MAX_BYTES; 415 for another media type.
+    200 with the counts once the points are in the engine and committed to the store; 400
+    naming the line or row of a malformed body (nothing applied); 413 over INGEST_MAX_BYTES;
+    415 for another media type; 503 while the store cannot commit (nothing acknowledged: the
+    sender retries, and a point sent twice is stored once).
     """
+
+    def unavailable(self, reason: str) -> None:
+        self.set_header("Retry-After", "5")
+        self.send_json({"error": f"storage degraded: {reason}; retry later", "status": 503}, 503)
 
     async def post(self):
         engine = self.engine()
@@ -154,6 +218,10 @@ class IngestHandler(JSONHandler):
         from ..sources.points import InputError
         from ..sources.push import UnsupportedMediaType, parse_body
 
+        store = engine.store
+        if store is not None and not store.healthy:
+            self.unavailable(store.status()["reason"])
+            return
         content_type = self.request.headers.get("Content-Type", "")
         loop = asyncio.get_running_loop()
         try:  # parsing and the engine's lock stay off the event loop the dashboards share
@@ -168,11 +236,69 @@ class IngestHandler(JSONHandler):
             self.send_json({"error": str(exc), "status": 400}, 400)
             return
         result = await loop.run_in_executor(None, engine.ingest_points, points)
+        if result.committed is not None:
+            try:
+                await asyncio.wait_for(  # shield: a timeout must not cancel the write itself
+                    asyncio.shield(asyncio.wrap_future(result.committed)), COMMIT_TIMEOUT_S)
+            except (asyncio.TimeoutError, Exception):  # still queued: kept, not acknowledged
+                reason = store.status()["reason"] or f"no commit within {COMMIT_TIMEOUT_S:.0f} s"
+                self.unavailable(reason)
+                return
         self.send_json(_clean(result.as_dict()))
+
+
+class ExportHandler(JSONHandler):
+    """``GET /api/export?series=&start=&end=&format=csv|parquet&kind=points|forecasts|incidents``
+
+    Streamed in chunks read off the event loop, so a long export holds one chunk in memory.
+    With ``DATABASE_URL=memory`` it exports what is in memory.
+    """
+
+    async def get(self):
+        engine = self.engine()
+        from ..store.store import StoreError
+
+        try:
+            names = None
+            raw = self.get_argument("series", None)
+            if raw:
+                names = [engine.names[series_arg(engine, part)] for part in raw.split(",")]
+            start = time_arg(self.get_argument("start", None), "start")
+            end = time_arg(self.get_argument("end", None), "end")
+            fmt = self.get_argument("format", "csv")
+            kind = self.get_argument("kind", "points")
+            loop = asyncio.get_running_loop()
+            if engine.store is not None:
+                store, temporary = engine.store, False
+            else:
+                from ..engine.persistence import memory_copy
+
+                store, temporary = await loop.run_in_executor(None, memory_copy, engine), True
+            chunks = store.export(names, start, end, kind=kind, fmt=fmt)
+            first = await loop.run_in_executor(None, next, chunks, None)
+        except (BadQuery, StoreError) as exc:
+            self.send_json({"error": str(exc), "status": 400}, 400)
+            return
+        media = "text/csv" if fmt == "csv" else "application/vnd.apache.parquet"
+        self.set_header("Content-Type", media)
+        self.set_header("Content-Disposition",
+                        f'attachment; filename="granite-panel-{kind}.{fmt}"')
+        try:
+            chunk = first
+            while chunk is not None:  # (a parquet chunk may be empty before the footer)
+                if chunk:
+                    self.write(chunk)
+                    await self.flush()
+                chunk = await loop.run_in_executor(None, next, chunks, None)
+        finally:
+            if temporary:
+                store.close()
+        self.finish()
 
 
 ROUTES = [
     (r"/api/status/?", StatusHandler, {}),
     (r"/api/history/?", HistoryHandler, {}),
     (r"/api/ingest/?", IngestHandler, {}),
+    (r"/api/export/?", ExportHandler, {}),
 ]

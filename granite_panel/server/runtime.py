@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from ..engine.core import Engine
-from ..settings import Settings
+from ..settings import Settings, parse_retention
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -20,19 +20,36 @@ def shared_engine(settings: Settings | None = None) -> Engine:
     global _engine
     with _lock:
         if _engine is None:
-            _engine = Engine(settings or Settings.from_env())
+            settings = settings or Settings.from_env()
+            store = open_engine_store(settings)  # StoreError: one line, exit 2 in the CLI
+            try:
+                _engine = Engine(settings, store=store)
+            except BaseException:
+                if store is not None:
+                    store.close()
+                raise
             _engine.forecasts.start_loading()
             if _engine.settings.autostart:
                 _engine.start()
         return _engine
 
 
+def open_engine_store(settings: Settings):
+    """The store ``DATABASE_URL`` names, or None for ``memory`` (nothing kept)."""
+    if settings.database_url.strip() == "memory":
+        return None
+    from ..store import open_store
+
+    return open_store(settings.database_url, retention=parse_retention(settings.retention))
+
+
 def discard_shared_engine() -> None:
-    """Stop and forget the shared engine (tests, notebooks that serve twice)."""
+    """Stop the shared engine, checkpoint and release its store, and forget it (a clean
+    stop of the server; tests and notebooks that serve twice)."""
     global _engine, _viewers
     with _lock:
         if _engine is not None:
-            _engine.stop()
+            _engine.close()
         _engine, _viewers = None, 0
 
 

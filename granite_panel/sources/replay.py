@@ -216,6 +216,10 @@ class ReplaySource(param.Parameterized):
         self.position = 0
         self._due = 0.0
 
+    def resume_after(self, timestamp: float) -> None:
+        """Continue after a restart: skip the rows the store already has (up to ``timestamp``)."""
+        self.position = int(np.searchsorted(self.batch.timestamps, timestamp, side="right"))
+
     def status(self) -> dict:
         return {
             "kind": "replay",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -31,6 +31,8 @@ points = sa.Table(
     sa.Column("ts", sa.Double, primary_key=True),
     sa.Column("value", sa.Double, nullable=True),
     sa.Column("score", sa.Double, nullable=True),
+    # 0 none .. 3 critical; -1: written while its slot was still open (not scored yet; the
+    # tick that closes the slot overwrites it, a restart puts it back into its open slot).
     sa.Column("severity", sa.Integer, nullable=False, server_default="0"),
     # 0 ok / 1 bad point; a gap is no row (added in version 2).
     sa.Column("flag", sa.Integer, nullable=False, server_default="0"),
@@ -67,6 +69,15 @@ model_runs = sa.Table(
     sa.Column("started", sa.Double, primary_key=True),
     sa.Column("reason", sa.String(1024), nullable=True),
 )
+engine_state = sa.Table(
+    # Why: the detectors' state and the counters, checkpointed with the tick that made them,
+    # so a restart replays only the points after the checkpoint (added in version 3).
+    "engine_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("saved_at", sa.Double, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)
 sa.Index("points_ts", points.c.ts)
 sa.Index("incidents_series_start", incidents.c.series_id, incidents.c.start)
 
@@ -75,6 +86,8 @@ def create_v1(connection) -> None:
     """The first schema (points without ``flag``), kept to test the migration for real."""
     old = sa.MetaData()
     for table in metadata.sorted_tables:
+        if table is engine_state:
+            continue
         columns = [c.copy() for c in table.columns if not (table is points and c.name == "flag")]
         sa.Table(table.name, old, *columns)
     old.create_all(connection)
@@ -87,4 +100,8 @@ def _v1_to_v2(connection) -> None:
     )
 
 
-MIGRATIONS = {1: _v1_to_v2}
+def _v2_to_v3(connection) -> None:
+    engine_state.create(connection)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}

@@ -31,6 +31,21 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 BACKOFF_START_S = 0.05  # first retry after database trouble
 BACKOFF_CAP_S = 2.0  # retries never wait longer than this
 EXPORT_CHUNK_ROWS = 50_000  # rows per CSV chunk / parquet row group
+TRIM_EVERY_S = 60.0  # the writer trims rows past RETENTION at most this often
+UPDATE_SEEN = (
+    "UPDATE series SET first_seen = CASE WHEN first_seen IS NULL OR first_seen > {p} THEN {p} "
+    "ELSE first_seen END, last_seen = CASE WHEN last_seen IS NULL OR last_seen < {p} THEN {p} "
+    "ELSE last_seen END WHERE id = {p}"
+)
+OPEN = -1  # severity of a point written while its slot was open (not scored yet)
+# Why raw SQL here: the same upsert is valid on SQLite and PostgreSQL, and handing tuples to
+# the driver's executemany stores ~9x more points per second than SQLAlchemy's per-row dicts
+# (benchmarks/store.py). Everything else goes through SQLAlchemy Core.
+UPSERT_POINTS = (
+    "INSERT INTO points (series_id, ts, value, score, severity, flag) VALUES ({p}) "
+    "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value, "
+    "score = excluded.score, severity = excluded.severity, flag = excluded.flag"
+)
 
 
 class StoreError(RuntimeError):
@@ -46,9 +61,10 @@ class Batch:
     incidents: Sequence[dict] = ()  # id, series, start, end, peak_score, severity, ...
     model_runs: Sequence[dict] = ()  # model, started, reason
     labels: dict | None = None  # series name -> labels dict (stored on first sight)
+    state: dict | None = None  # key -> bytes (engine checkpoints), committed with the rows
 
 
-def open_store(url: str, read_only: bool = False) -> Store:
+def open_store(url: str, read_only: bool = False, retention: float | None = None) -> Store:
     """The store at ``url``: ``memory``, ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
     text = (url or "").strip()
     if text == "memory":
@@ -56,7 +72,7 @@ def open_store(url: str, read_only: bool = False) -> Store:
             "sqlite://", poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False}
         )
         _sqlite_pragmas(engine, wal=False)
-        return Store(engine, read_only=read_only)
+        return Store(engine, read_only=read_only, retention=retention)
     try:
         parsed = sa.engine.make_url(text)
     except Exception:
@@ -67,7 +83,7 @@ def open_store(url: str, read_only: bool = False) -> Store:
     if parsed.drivername == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise StoreError(f"DATABASE_URL={text!r} is not allowed: expected {allowed}")
-        return _open_sqlite(parsed.database, read_only)
+        return _open_sqlite(parsed.database, read_only, retention)
     engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
     try:
         with engine.connect() as connection:
@@ -75,10 +91,10 @@ def open_store(url: str, read_only: bool = False) -> Store:
     except sa.exc.SQLAlchemyError as error:
         raise StoreError(f"DATABASE_URL={parsed.render_as_string(hide_password=True)!r}: "
                          f"cannot connect: {_one_line(error)}") from None
-    return Store(engine, read_only=read_only)
+    return Store(engine, read_only=read_only, retention=retention)
 
 
-def _open_sqlite(path: str, read_only: bool) -> Store:
+def _open_sqlite(path: str, read_only: bool, retention: float | None = None) -> Store:
     path = os.path.abspath(path)
     if os.path.exists(path):
         if os.path.getsize(path) > 0:
@@ -113,7 +129,7 @@ def _open_sqlite(path: str, read_only: bool) -> Store:
         if lock:
             lock.close()
         raise StoreError(f"{path} cannot be read as a SQLite database: {_one_line(error)}") from None
-    store = Store(engine, read_only=read_only)
+    store = Store(engine, read_only=read_only, retention=retention)
     store._lock_file = lock
     return store
 
@@ -137,9 +153,12 @@ def _one_line(error: BaseException) -> str:
 class Store:
     """Durable rows behind one interface; see the module docstring."""
 
-    def __init__(self, engine: sa.Engine, read_only: bool = False):
+    def __init__(self, engine: sa.Engine, read_only: bool = False,
+                 retention: float | None = None):
         self.engine = engine
         self.read_only = read_only
+        self.retention = retention  # seconds kept (None: everything); trimmed by the writer
+        self._trimmed_at = 0.0
         self._lock_file = None
         self._series_ids: dict[str, int] = {}
         self._queue: collections.deque = collections.deque()
@@ -192,6 +211,11 @@ class Store:
         return future
 
     @property
+    def kind(self) -> str:
+        """'sqlite' or 'postgresql' (an in-memory SQLite store says 'sqlite' too)."""
+        return self.engine.dialect.name
+
+    @property
     def healthy(self) -> bool:
         return self._state["state"] == "ok"
 
@@ -224,7 +248,21 @@ class Store:
             self.counters["points"] += len(batch.points)
             with self._wake:
                 self._queue.popleft()
-            future.set_result(len(batch.points))
+            try:  # a caller that stopped waiting may have cancelled its future: still stored
+                future.set_result(len(batch.points))
+            except concurrent.futures.InvalidStateError:
+                pass
+            self._trim_due()
+
+    def _trim_due(self) -> None:
+        """RETENTION in the background: the writer trims after a commit, once a minute."""
+        if self.retention is None or time.monotonic() - self._trimmed_at < TRIM_EVERY_S:
+            return
+        self._trimmed_at = time.monotonic()
+        try:
+            self.trim(self.retention)
+        except Exception as error:  # trimming can wait for the next minute; writes cannot
+            self._state = {"state": "degraded", "reason": f"trim: {_one_line(error)}"}
 
     def _insert(self, connection):
         if connection.dialect.name == "postgresql":
@@ -262,24 +300,13 @@ class Store:
             self._series_ids.clear()
             raise
         if batch.points:
-            rows = [{"series_id": ids[p[0]], "ts": float(p[1]), "value": _num(p[2]),
-                     "score": _num(p[3]), "severity": int(p[4]), "flag": int(p[5])}
+            rows = [(ids[p[0]], float(p[1]), _num(p[2]), _num(p[3]), int(p[4]), int(p[5]))
                     for p in batch.points]
-            statement = insert(schema.points)
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["series_id", "ts"],
-                set_={c: statement.excluded[c] for c in ("value", "score", "severity", "flag")}),
-                rows)
-            table = schema.series
-            low, high = ((sa.func.min, sa.func.max) if connection.dialect.name == "sqlite"
-                         else (sa.func.least, sa.func.greatest))
-            connection.execute(  # one executemany for all series of the tick
-                sa.update(table).where(table.c.id == sa.bindparam("sid")).values(
-                    first_seen=sa.func.coalesce(low(table.c.first_seen, sa.bindparam("f")),
-                                                sa.bindparam("f")),
-                    last_seen=sa.func.coalesce(high(table.c.last_seen, sa.bindparam("l")),
-                                               sa.bindparam("l"))),
-                [{"sid": ids[name], "f": first[name], "l": last[name]} for name in first])
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            connection.exec_driver_sql(UPSERT_POINTS.format(p=", ".join([mark] * 6)), rows)
+            connection.exec_driver_sql(  # one executemany for all series of the tick
+                UPDATE_SEEN.format(p=mark),
+                [(first[n], first[n], last[n], last[n], ids[n]) for n in first])
         if batch.forecasts:
             rows = [{"series_id": ids[f["series"]], "made_at": float(f["made_at"]),
                      "model": f["model"], "horizon": list(map(float, f["horizon"])),
@@ -301,6 +328,12 @@ class Store:
                 index_elements=["id"],
                 set_={c: statement.excluded[c] for c in
                       ("end", "peak_score", "severity", "points", "acknowledged", "band")}), rows)
+        if batch.state:
+            statement = insert(schema.engine_state)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=["key"], set_={"saved_at": statement.excluded.saved_at,
+                                              "value": statement.excluded.value}),
+                [{"key": k, "saved_at": time.time(), "value": v} for k, v in batch.state.items()])
         if batch.model_runs:
             statement = insert(schema.model_runs)
             connection.execute(statement.on_conflict_do_update(
@@ -334,22 +367,29 @@ class Store:
         return [{k: row[k] for k in ("name", "labels", "first_seen", "last_seen")} for row in rows]
 
     def recent(self, limit_per_series: int) -> dict[str, tuple[np.ndarray, ...]]:
-        """Each series' last points, oldest first: name -> (ts, value, score, severity, flag)."""
+        """Each series' last points, oldest first: name -> (ts, value, score, severity, flag).
+
+        One indexed range scan per series (its newest rows through the (series, ts) key), so
+        the cost follows what is read, not what is stored.
+        """
         p, s = schema.points, schema.series
-        older = p.alias("older")
-        # The n-th newest timestamp of each series, found through the (series, ts) key.
-        nth = (sa.select(older.c.ts).where(older.c.series_id == s.c.id)
-               .order_by(older.c.ts.desc()).limit(1).offset(int(limit_per_series) - 1)
-               .correlate(s).scalar_subquery())
-        query = (sa.select(s.c.name, p.c.ts, p.c.value, p.c.score, p.c.severity, p.c.flag)
-                 .join(p, p.c.series_id == s.c.id)
-                 .where(p.c.ts >= sa.func.coalesce(nth, -1e300))
-                 .order_by(s.c.name, p.c.ts))
-        rows = self._raw_rows(query)
-        result: dict[str, list] = {}
-        for row in rows:
-            result.setdefault(row[0], []).append(row[1:])
-        return {name: _columns(values) for name, values in result.items()}
+        with self.engine.connect() as connection:
+            ids = connection.execute(sa.select(s.c.name, s.c.id)).all()
+        result = {}
+        for name, series_id in ids:
+            query = (sa.select(p.c.ts, p.c.value, p.c.score, p.c.severity, p.c.flag)
+                     .where(p.c.series_id == series_id).order_by(p.c.ts.desc())
+                     .limit(int(limit_per_series)))
+            columns = _columns(self._raw_rows(query)[::-1])
+            if len(columns[0]):
+                result[name] = columns
+        return result
+
+    def load_state(self, key: str) -> bytes | None:
+        """The newest checkpoint stored under ``key`` (None if there is none)."""
+        table = schema.engine_state
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(table.c.value).where(table.c.key == key)).scalar()
 
     def history(self, name: str, start: float | None = None, end: float | None = None):
         """One series' (ts, value, score, severity, flag) over [start, end] as numpy arrays."""
@@ -362,6 +402,54 @@ class Store:
         if end is not None:
             query = query.where(p.c.ts <= float(end))
         return _columns(self._raw_rows(query.order_by(p.c.ts)))
+
+    def overview(self, name: str, start: float | None = None, end: float | None = None,
+                 buckets: int = 2000) -> dict[str, np.ndarray]:
+        """One series over [start, end] cut into ``buckets`` equal spans, aggregated in the
+        database: each span's first and last time, min and max value, max severity and score.
+
+        Why in SQL: a year of points never leaves the database; the chart gets two points a
+        span (min and max, so spikes stay visible) and HoloViews downsamples what it draws.
+        """
+        p, s = schema.points, schema.series
+        sid = sa.select(s.c.id).where(s.c.name == name).scalar_subquery()
+        where = [p.c.series_id == sid, p.c.severity >= 0]
+        if start is not None:
+            where.append(p.c.ts >= float(start))
+        if end is not None:
+            where.append(p.c.ts <= float(end))
+        with self.engine.connect() as connection:
+            low, high, count = connection.execute(
+                sa.select(sa.func.min(p.c.ts), sa.func.max(p.c.ts), sa.func.count())
+                .where(*where)).one()
+        names = ("first", "last", "low", "high", "severity", "score", "count")
+        if not count:
+            return {k: np.empty(0) for k in names}
+        # (a hair wider than an exact split, so the newest point falls in the last span)
+        width = max((high - low) / max(int(buckets), 1) * (1 + 1e-9), 1e-9)
+        bucket = sa.cast(sa.func.floor((p.c.ts - low) / width), sa.Integer).label("bucket")
+        query = (sa.select(bucket, sa.func.min(p.c.ts), sa.func.max(p.c.ts),
+                           sa.func.min(p.c.value), sa.func.max(p.c.value),
+                           sa.func.max(p.c.severity), sa.func.max(p.c.score), sa.func.count())
+                 .where(*where).group_by(bucket).order_by(bucket))
+        table = np.array(self._raw_rows(query), dtype=float).reshape(-1, 8)
+        return {k: table[:, i + 1] for i, k in enumerate(names)}
+
+    def anomalies(self, name: str, start: float | None = None, end: float | None = None,
+                  limit: int = 5000) -> tuple[np.ndarray, ...]:
+        """The flagged points of one series in [start, end], newest ``limit``: (ts, value,
+        score, severity) - drawn on top of a downsampled chart so none disappears."""
+        p, s = schema.points, schema.series
+        query = (sa.select(p.c.ts, p.c.value, p.c.score, p.c.severity)
+                 .where(p.c.series_id == sa.select(s.c.id).where(s.c.name == name)
+                        .scalar_subquery(), p.c.severity > 0))
+        if start is not None:
+            query = query.where(p.c.ts >= float(start))
+        if end is not None:
+            query = query.where(p.c.ts <= float(end))
+        rows = self._raw_rows(query.order_by(p.c.ts.desc()).limit(int(limit)))[::-1]
+        table = np.array(rows, dtype=float).reshape(-1, 4)
+        return tuple(table[:, i].copy() for i in range(4))
 
     def _raw_rows(self, query) -> list[tuple]:
         """Rows as plain tuples from the DBAPI cursor: why: a million SQLAlchemy Rows cost

@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from .controller import StreamController, score_text
+from .history import HistoryView
 from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
 from ..settings import Settings
@@ -127,6 +128,13 @@ def render_model(status: dict) -> str:
         trouble = (
             f'<div class="gp-model gp-fallback gp-source-down">Source {html.escape(render_source(source))}'
             "; the stream keeps its history and resumes when it is back</div>"
+        )
+    storage = status.get("storage") or {}
+    if storage.get("state") not in (None, "ok"):
+        trouble += (
+            f'<div class="gp-model gp-fallback gp-storage-down">Storage degraded: '
+            f'{html.escape(str(storage.get("reason") or "unknown"))}; the stream goes on in '
+            "memory and writes are retried; pushes get 503 until it recovers</div>"
         )
     return trouble + _render_model(status)
 
@@ -277,6 +285,8 @@ class Dashboard(pn.viewable.Viewer):
                 pn.Column("#### Alerts (newest first)", alerts, sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
+            pn.Card(HistoryView(c), title="Stored history and downloads", collapsed=True,
+                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 
