@@ -18,7 +18,7 @@ DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("auto", "AutoETS", "AutoTheta", "MSTL", "SeasonalNaive")
 TRAINING_MODES = ("auto", "off")
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
-DETECTORS = ("hybrid", "zscore", "ensemble", "forecast")
+DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}

@@ -27,41 +27,10 @@ from collections import deque
 
 import numpy as np
 
+from .base import OnlineDetector
+
 LN_TAIL_FLOOR = math.log(1e-10)  # log-likelihood score 1.0 at a tail probability of 1e-10
 SQRT2 = math.sqrt(2.0)
-
-
-class OnlineDetector:
-    """Base class: subclasses implement ``_update`` for finite values and ``reset``."""
-
-    name = "base"
-
-    def update(self, value: float) -> float:
-        """Anomaly score in [0, 1] of ``value``, the newest point of this series."""
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return 0.0
-        if not math.isfinite(value):
-            return 0.0
-        return self._update(value)
-
-    def update_many(self, values) -> np.ndarray:
-        """Scores of a small batch of new points, oldest first (same as ``update`` each)."""
-        return np.array([self.update(v) for v in np.asarray(values, dtype=float).ravel()])
-
-    def score_series(self, values) -> np.ndarray:
-        """Scores of a whole series from the current state; equal to ``update`` row by row."""
-        return self.update_many(values)
-
-    def reset(self) -> None:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def _update(self, value: float) -> float:  # pragma: no cover
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -670,11 +639,18 @@ class HybridDetector(OnlineDetector):
 
 # --------------------------------------------------------------------------- registry
 
+from .cad_ose import CadOseDetector  # noqa: E402  (they build on this module's base class)
+from .knn_cad import KnnCadDetector  # noqa: E402
+from .likelihood import LikelihoodDetector  # noqa: E402
+
 DETECTORS: dict[str, type[OnlineDetector]] = {
     "zscore": ZScoreDetector,
     "forecast": ForecastDetector,
     "ensemble": EnsembleDetector,
     "hybrid": HybridDetector,
+    "cad_ose": CadOseDetector,
+    "knn_cad": KnnCadDetector,
+    "cad_likelihood": LikelihoodDetector,
 }
 
 
@@ -691,6 +667,12 @@ SEVERITY_CUTOFFS: dict[str, tuple[float, float, float]] = {
     "ensemble": (0.25, 0.4, 1.0),
     # surprise z >= 3 (z_flag), z >= 6, an ensemble alert (likelihood / novelty: NAB's tier)
     "hybrid": (0.25, 1.0 / 3.0, 0.5),
+    # CAD OSE's context score; critical: its own alarm level (base_threshold 0.75)
+    "cad_ose": (0.6, 0.7, 0.75),
+    # KNN-CAD's conformal rank: share of calibration windows less strange; critical: its alarm
+    "knn_cad": (0.99, 0.995, 0.9965),
+    # log-likelihood: tail probability <= 10^-5, 10^-7.5; critical: 10^-10 or a spatial anomaly
+    "cad_likelihood": (0.5, 0.75, 1.0),
 }
 LIVE_THRESHOLDS: dict[str, float] = {name: cut[0] for name, cut in SEVERITY_CUTOFFS.items()}
 
