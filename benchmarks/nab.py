@@ -46,6 +46,7 @@ from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,
+    SEVERITY_CUTOFFS,
     make_detector,
 )
 from granite_panel.evaluation.nab import (  # noqa: E402
@@ -141,6 +142,32 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.concatenate([[dt], s]))
     return scores, seconds, rows
+
+
+def _or(parts, names):
+    """The first member's score, raised to each other member's score where that reaches the
+    member's own alarm level (its critical cut-off, ``SEVERITY_CUTOFFS``)."""
+    out = parts[0].copy()
+    for part, name in zip(parts[1:], names[1:]):
+        out = np.maximum(out, np.where(part >= SEVERITY_CUTOFFS[name][2], part, 0.0))
+    return out
+
+
+COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
+             "mean": lambda parts, names: np.mean(parts, axis=0),
+             "or": _or}
+
+
+def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
+    """Per-row ``max``, ``mean`` or ``or`` (see ``_or``) of several detectors' scores (each
+    from a fresh detector per file); seconds are the members' total."""
+    if how not in COMBINERS:
+        raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")
+    names = [n.strip() for n in names]
+    runs = [run_detector(n, corpus, reference, **kwargs) for n in names]
+    scores = {f: (COMBINERS[how]([r[0][f][0] for r in runs], names), runs[0][0][f][1])
+              for f in corpus}
+    return scores, sum(r[1] for r in runs), runs[0][2]
 
 
 def score_at(scores: dict, threshold: float, profile=STANDARD) -> float:
@@ -287,6 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument("--nab-inputs", action="store_true",
                         help="give cad_ose / knn_cad the file's min, max and probation, as "
                              "NAB's runner does (the reference setting; live has no such oracle)")
+    parser.add_argument("--combine", default="",
+                        help="combinations to score beside the detectors, e.g. "
+                             "'max:cad_ose+hybrid;mean:cad_ose+knn_cad' (per row max or mean)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for raw scores per file, reused while the code is unchanged")
     args = parser.parse_args(argv)
@@ -302,19 +332,30 @@ def main(argv=None) -> int:
     header = (f"{'detector':<10}" + "".join(f"{p:>20}" for p in PROFILES)
               + f"{'std thresh':>11}{'std@live':>10}{'rows/s':>11}")
     lines = [header, "-" * len(header)]
-    for name in [d.strip() for d in args.detectors.split(",") if d.strip()]:
-        scores, seconds, rows = run_detector(name, corpus, args.nab_inputs, **kwargs)
+    rows_of = [(name, None) for name in args.detectors.split(",") if name.strip()]
+    rows_of += [(spec, spec.split(":", 1)) for spec in args.combine.split(";") if spec.strip()]
+    for name, combo in rows_of:
+        name = name.strip()
+        if combo is None:
+            scores, seconds, rows = run_detector(name, corpus, args.nab_inputs, **kwargs)
+        else:
+            scores, seconds, rows = combine(combo[0], combo[1].split("+"), corpus,
+                                            args.nab_inputs, **kwargs)
         results = score_corpus(scores)
         std = results["standard"]
         line = f"{name:<10}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
-        line += (f"{std.threshold:>11.4g}{score_at(scores, LIVE_THRESHOLDS.get(name, 0.5)):>10.1f}"
+        at_live = ("-" if combo is None and name not in LIVE_THRESHOLDS else
+                   f"{score_at(scores, LIVE_THRESHOLDS[name]):.1f}" if combo is None else "-")
+        line += (f"{std.threshold:>11.4g}{at_live:>10}"
                  f"{rows / seconds:>11,.0f}")
         lines.append(line)
         print(line, flush=True)
         if args.loco:
             loco = {p: leave_one_category_out([scores], prof)[0] for p, prof in PROFILES.items()}
+            memory = (memory_per_series(name, **kwargs) if combo is None else
+                      sum(memory_per_series(n.strip(), **kwargs) for n in combo[1].split("+")))
             line = (f"{'  LOCO':<10}" + "".join(f"{loco[p]:>20.1f}" for p in PROFILES)
-                    + f"{'':>21}{'':>11}  memory/series {memory_per_series(name, **kwargs):,} B")
+                    + f"{'':>21}{'':>11}  memory/series {memory:,} B")
             lines.append(line)
             print(line, flush=True)
         if args.per_file:

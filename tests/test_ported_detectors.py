@@ -49,13 +49,26 @@ def test_cad_ose_rest_period_after_an_alarm_and_at_the_start():
 def test_cad_ose_live_range_is_the_running_min_max():
     """Without a range a value is binned against the min / max seen so far, itself included:
     a new maximum is always the top bin."""
-    det = CadOseDetector()
+    det = CadOseDetector(range_margin=0.0)
     for v in (10.0, 20.0, 15.0):
         det.update(v)
     assert det.facts_of(20.0) == (1, 3, 5) and det.facts_of(10.0) == (0, 2, 4)
     det.update(30.0)
     assert det.facts_of(30.0) == (1, 3, 5)
     assert det.facts_of(20.0) == (1, 3, 4)  # (20 - 10) / (20 / 7) = 3.5 -> bin 3 = 011
+
+
+def test_cad_ose_live_range_margin_moves_the_bins_now_and_then():
+    """Default live range: a value beyond it widens it past the value by half the new span."""
+    det = CadOseDetector()
+    for v in (10.0, 20.0, 15.0, 24.0):
+        det.update(v)
+    assert (det.lo, det.hi) == (10.0, 25.0)  # 20 widened it to 20 + 0.5 * 10; 24 is inside
+    det.update(30.0)
+    assert (det.lo, det.hi) == (10.0, 40.0)
+    assert det.facts_of(25.0) == (1, 3, 4)  # (25 - 10) / (30 / 7) = 3.5 -> bin 3
+    det.update(0.0)
+    assert (det.lo, det.hi) == (-20.0, 40.0)
 
 
 def test_cad_ose_bounded_memory_stops_storing_contexts():
@@ -71,6 +84,7 @@ def test_cad_ose_bounded_memory_stops_storing_contexts():
     ({"value_range": (3.0, 1.0)}, "value_range"),
     ({"bits": 0}, "bits"),
     ({"rest_period": 0}, "rest_period"),
+    ({"range_margin": -1}, "range_margin"),
 ])
 def test_cad_ose_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -202,7 +202,7 @@ class CadOseDetector(OnlineDetector):
     def __init__(self, value_range: tuple[float, float] | None = None,
                  base_threshold: float = 0.75, rest_period: float = 150,
                  max_left_semi_contexts: int = 7, max_active_neurons: int = 15,
-                 bits: int = 3, max_contexts: int | None = None):
+                 bits: int = 3, max_contexts: int | None = None, range_margin: float = 0.5):
         if value_range is not None:
             lo, hi = (float(v) for v in value_range)
             if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
@@ -221,6 +221,9 @@ class CadOseDetector(OnlineDetector):
         self.bits = int(bits)
         self.max_bin = 2 ** self.bits - 1
         self.max_contexts = None if max_contexts is None else int(max_contexts)
+        if not float(range_margin) >= 0.0:
+            raise ValueError(f"range_margin must be >= 0, got {range_margin}")
+        self.range_margin = float(range_margin)
         self.reset()
 
     def reset(self) -> None:
@@ -228,6 +231,18 @@ class CadOseDetector(OnlineDetector):
         self.left_facts: tuple = ()
         self.lo, self.hi = self.value_range if self.value_range else (None, None)
         self.since_alarm = 0  # steps since the last score >= base_threshold (history: [1.0])
+
+    def _extend_range(self, value: float) -> None:
+        """Running min / max; a value outside it widens it past the value by
+        ``range_margin`` of the new span, so that the bins move only now and then."""
+        if self.lo is None:
+            self.lo = self.hi = value
+            return
+        if self.lo <= value <= self.hi:
+            return
+        lo, hi = min(self.lo, value), max(self.hi, value)
+        pad = self.range_margin * (hi - lo)
+        self.lo, self.hi = (lo - pad, hi) if value < self.lo else (lo, hi + pad)
 
     def facts_of(self, value: float) -> tuple[int, ...]:
         """The value's sensory facts: bin in [0, 2**bits - 1], one fact per binary digit."""
@@ -240,8 +255,7 @@ class CadOseDetector(OnlineDetector):
     def raw_score(self, value: float) -> float:
         """The context score of ``value`` before the rest period is applied; learns."""
         if self.value_range is None:
-            self.lo = value if self.lo is None else min(self.lo, value)
-            self.hi = value if self.hi is None else max(self.hi, value)
+            self._extend_range(value)
         facts = self.facts_of(value)
         memory = self.memory
         new_flag = False
