@@ -79,7 +79,8 @@ class Settings(param.Parameterized):
         default="hybrid",
         objects=list(DETECTORS),
         doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
-        "alerts), zscore (the seed's rolling z-score), ensemble or forecast.",
+        "alerts), zscore (the seed's rolling z-score), ensemble, forecast, or the published "
+        "cad_ose, knn_cad and cad_likelihood.",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,
