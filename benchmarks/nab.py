@@ -153,13 +153,28 @@ def _or(parts, names):
     return out
 
 
+def _vote(parts, names):
+    """Share of the members at or above their own alarm level (critical cut-off)."""
+    return np.mean([p >= SEVERITY_CUTOFFS[n][2] for p, n in zip(parts, names)], axis=0)
+
+
+def _alarm(parts, names):
+    """The first member's score, 1.0 where another member reaches its own alarm level."""
+    out = parts[0].copy()
+    for part, name in zip(parts[1:], names[1:]):
+        out = np.where(part >= SEVERITY_CUTOFFS[name][2], 1.0, out)
+    return out
+
+
 COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
+             "vote": _vote,
+             "alarm": _alarm,
              "mean": lambda parts, names: np.mean(parts, axis=0),
              "or": _or}
 
 
 def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
-    """Per-row ``max``, ``mean`` or ``or`` (see ``_or``) of several detectors' scores (each
+    """Per-row ``max``, ``mean``, ``or`` (``_or``) or ``vote`` (``_vote``) of several detectors' scores (each
     from a fresh detector per file); seconds are the members' total."""
     if how not in COMBINERS:
         raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")

@@ -154,3 +154,17 @@ def test_likelihood_detector_spatial_anomaly_scores_one():
     s = LikelihoodDetector(probation=100).score_series(x)
     assert s[:100].max() < 0.1 or s[:100].argmax() < 20  # only while the first cycle grows
     assert s[300] == 1.0 and s[150:300].max() < 0.5
+
+
+def test_hybrid_cad_is_the_hybrid_raised_to_one_at_cad_alarms():
+    from granite_panel.detection.detectors import HybridDetector, make_detector
+
+    rng = np.random.default_rng(4)
+    x = 10 + np.sin(np.arange(1200) * 2 * np.pi / 24) + 0.1 * rng.standard_normal(1200)
+    x[900:905] += 3.0
+    both = make_detector("hybrid_cad", period=24).score_series(x)
+    hybrid = HybridDetector(period=24).score_series(x)
+    cad = CadOseDetector().score_series(x)
+    alarm = cad >= 0.75
+    assert alarm.any() and not alarm.all()
+    np.testing.assert_array_equal(both, np.where(alarm, 1.0, hybrid))
