@@ -46,6 +46,7 @@ from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,
+    SEVERITY_CUTOFFS,
     make_detector,
 )
 from granite_panel.evaluation.nab import (  # noqa: E402
@@ -88,15 +89,100 @@ def load_corpus(data_dir: Path, labels_dir: Path):
     return corpus
 
 
-def run_detector(name: str, corpus, **kwargs) -> tuple[dict, float, int]:
+def nab_inputs(name: str, values: np.ndarray, labels: FileLabels) -> dict:
+    """What NAB's runner hands a ported detector before it starts on a file (its min / max
+    and probation length): the reference setting, not available to a live stream."""
+    if name == "cad_ose":
+        return {"value_range": (float(np.nanmin(values)), float(np.nanmax(values))),
+                "rest_period": labels.probation / 5.0}
+    if name == "knn_cad":
+        return {"probation": labels.probation}
+    if name == "cad_likelihood":
+        return {"probation": labels.probation,
+                "value_range": (float(np.nanmin(values)), float(np.nanmax(values)))}
+    return {}
+
+
+CACHE: Path | None = None  # --cache: raw scores per (detector, settings, file), reused
+
+
+def _cache_path(name: str, fname: str, kwargs: dict, reference: bool) -> Path | None:
+    if CACHE is None:
+        return None
+    import hashlib
+
+    import granite_panel.detection as detection
+
+    code = b"".join(p.read_bytes() for p in sorted(Path(detection.__file__).parent.glob("*.py")))
+    key = repr((name, fname, sorted(kwargs.items()), reference)).encode() + code
+    return CACHE / f"{name}-{hashlib.sha1(key).hexdigest()[:16]}.npy"
+
+
+def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[dict, float, int]:
+    """Scores of every file by a fresh ``name`` detector; with ``reference`` the ported
+    detectors get NAB's per-file inputs (``nab_inputs``). Seconds count scoring only."""
     scores, seconds, rows = {}, 0.0, 0
     for fname, (_, values, labels) in corpus.items():
-        det = make_detector(name, **kwargs)
+        path = _cache_path(name, fname, kwargs, reference)
+        if path is not None and path.exists():
+            cached = np.load(path)
+            scores[fname] = (cached[1:], labels)
+            seconds += float(cached[0])
+            rows += len(values)
+            continue
+        extra = nab_inputs(name, values, labels) if reference else {}
+        det = make_detector(name, **{**kwargs, **extra})
         t0 = time.perf_counter()
-        scores[fname] = (det.score_series(values), labels)
-        seconds += time.perf_counter() - t0
+        s = det.score_series(values)
+        dt = time.perf_counter() - t0
+        scores[fname] = (s, labels)
+        seconds += dt
         rows += len(values)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, np.concatenate([[dt], s]))
     return scores, seconds, rows
+
+
+def _or(parts, names):
+    """The first member's score, raised to each other member's score where that reaches the
+    member's own alarm level (its critical cut-off, ``SEVERITY_CUTOFFS``)."""
+    out = parts[0].copy()
+    for part, name in zip(parts[1:], names[1:]):
+        out = np.maximum(out, np.where(part >= SEVERITY_CUTOFFS[name][2], part, 0.0))
+    return out
+
+
+def _vote(parts, names):
+    """Share of the members at or above their own alarm level (critical cut-off)."""
+    return np.mean([p >= SEVERITY_CUTOFFS[n][2] for p, n in zip(parts, names)], axis=0)
+
+
+def _alarm(parts, names):
+    """The first member's score, 1.0 where another member reaches its own alarm level."""
+    out = parts[0].copy()
+    for part, name in zip(parts[1:], names[1:]):
+        out = np.where(part >= SEVERITY_CUTOFFS[name][2], 1.0, out)
+    return out
+
+
+COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
+             "vote": _vote,
+             "alarm": _alarm,
+             "mean": lambda parts, names: np.mean(parts, axis=0),
+             "or": _or}
+
+
+def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
+    """Per-row ``max``, ``mean``, ``or`` (``_or``) or ``vote`` (``_vote``) of several detectors' scores (each
+    from a fresh detector per file); seconds are the members' total."""
+    if how not in COMBINERS:
+        raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")
+    names = [n.strip() for n in names]
+    runs = [run_detector(n, corpus, reference, **kwargs) for n in names]
+    scores = {f: (COMBINERS[how]([r[0][f][0] for r in runs], names), runs[0][0][f][1])
+              for f in corpus}
+    return scores, sum(r[1] for r in runs), runs[0][2]
 
 
 def score_at(scores: dict, threshold: float, profile=STANDARD) -> float:
@@ -238,7 +324,19 @@ def main(argv=None) -> int:
     parser.add_argument("--cv", action="store_true", help="leave-one-file-out check")
     parser.add_argument("--loco", action="store_true",
                         help="leave-one-category-out, every profile, beside in-sample")
+    parser.add_argument("--loco-knobs", action="store_true",
+                        help="LOCO of the default detector with its CV_GRID knobs chosen per fold")
+    parser.add_argument("--nab-inputs", action="store_true",
+                        help="give cad_ose / knn_cad the file's min, max and probation, as "
+                             "NAB's runner does (the reference setting; live has no such oracle)")
+    parser.add_argument("--combine", default="",
+                        help="combinations to score beside the detectors, e.g. "
+                             "'max:cad_ose+hybrid;mean:cad_ose+knn_cad' (per row max or mean)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder for raw scores per file, reused while the code is unchanged")
     args = parser.parse_args(argv)
+    global CACHE
+    CACHE = args.cache
     kwargs = dict((k, _value(v)) for k, v in (s.split("=", 1) for s in args.set))
 
     t_start = time.perf_counter()
@@ -249,19 +347,30 @@ def main(argv=None) -> int:
     header = (f"{'detector':<10}" + "".join(f"{p:>20}" for p in PROFILES)
               + f"{'std thresh':>11}{'std@live':>10}{'rows/s':>11}")
     lines = [header, "-" * len(header)]
-    for name in [d.strip() for d in args.detectors.split(",") if d.strip()]:
-        scores, seconds, rows = run_detector(name, corpus, **kwargs)
+    rows_of = [(name, None) for name in args.detectors.split(",") if name.strip()]
+    rows_of += [(spec, spec.split(":", 1)) for spec in args.combine.split(";") if spec.strip()]
+    for name, combo in rows_of:
+        name = name.strip()
+        if combo is None:
+            scores, seconds, rows = run_detector(name, corpus, args.nab_inputs, **kwargs)
+        else:
+            scores, seconds, rows = combine(combo[0], combo[1].split("+"), corpus,
+                                            args.nab_inputs, **kwargs)
         results = score_corpus(scores)
         std = results["standard"]
         line = f"{name:<10}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
-        line += (f"{std.threshold:>11.4g}{score_at(scores, LIVE_THRESHOLDS.get(name, 0.5)):>10.1f}"
+        at_live = ("-" if combo is None and name not in LIVE_THRESHOLDS else
+                   f"{score_at(scores, LIVE_THRESHOLDS[name]):.1f}" if combo is None else "-")
+        line += (f"{std.threshold:>11.4g}{at_live:>10}"
                  f"{rows / seconds:>11,.0f}")
         lines.append(line)
         print(line, flush=True)
         if args.loco:
             loco = {p: leave_one_category_out([scores], prof)[0] for p, prof in PROFILES.items()}
+            memory = (memory_per_series(name, **kwargs) if combo is None else
+                      sum(memory_per_series(n.strip(), **kwargs) for n in combo[1].split("+")))
             line = (f"{'  LOCO':<10}" + "".join(f"{loco[p]:>20.1f}" for p in PROFILES)
-                    + f"{'':>21}{'':>11}  memory/series {memory_per_series(name, **kwargs):,} B")
+                    + f"{'':>21}{'':>11}  memory/series {memory:,} B")
             lines.append(line)
             print(line, flush=True)
         if args.per_file:
@@ -276,7 +385,7 @@ def main(argv=None) -> int:
     if args.cv:
         print()
         cross_validation(corpus)
-    if args.loco:
+    if args.loco_knobs:
         print()
         category_cross_validation(corpus)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s")

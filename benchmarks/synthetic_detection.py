@@ -41,8 +41,8 @@ SEASON_LENGTH = 24  # the synthetic source's (and the dashboard's default) seaso
 
 def variants(name: str) -> list[tuple[str, dict]]:
     """(label, detector kwargs) rows for one detector: as live, and as the CLI runs it."""
-    if name == "hybrid":
-        return [("hybrid", {"period": SEASON_LENGTH}), ("hybrid~", {})]
+    if name in ("hybrid", "hybrid_cad"):
+        return [(name, {"period": SEASON_LENGTH}), (name + "~", {})]
     return [(name, {})]
 
 

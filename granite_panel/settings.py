@@ -18,7 +18,7 @@ DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("auto", "AutoETS", "AutoTheta", "MSTL", "SeasonalNaive")
 TRAINING_MODES = ("auto", "off")
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
-DETECTORS = ("hybrid", "zscore", "ensemble", "forecast")
+DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood", "hybrid_cad")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -79,7 +79,9 @@ class Settings(param.Parameterized):
         default="hybrid",
         objects=list(DETECTORS),
         doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
-        "alerts), zscore (the seed's rolling z-score), ensemble or forecast.",
+        "alerts), zscore (the seed's rolling z-score), ensemble, forecast, or the published "
+        "cad_ose, knn_cad and cad_likelihood; hybrid_cad is the hybrid plus CAD OSE's alarms "
+        "(best held out on NAB, about a tenth of the hybrid's speed).",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

@@ -154,6 +154,6 @@ def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | Onl
     n = settings.n_series if n_series is None else n_series
     if settings.detector == "zscore":
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
-    if settings.detector == "hybrid":  # the season is known here: no need to estimate it
-        return OnlineDetectors("hybrid", n, period=settings.season_length)
+    if settings.detector in ("hybrid", "hybrid_cad"):  # the season is known: not estimated
+        return OnlineDetectors(settings.detector, n, period=settings.season_length)
     return OnlineDetectors(settings.detector, n)
