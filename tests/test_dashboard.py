@@ -116,8 +116,8 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     dashboard = Dashboard(engine=engine, autopoll=False)
     layout = dashboard.__panel__()
     names = [w.label for w in layout.select(pn.widgets.Button)]
-    assert names == ["Start", "Stop", "Reset"]
-    assert layout.select(pn.widgets.Select), "a series selector when N_SERIES > 1"
+    assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute"]
+    assert [w.label for w in layout.select(pn.widgets.Select)] == ["Series", "Mute for"]
     assert layout.select(pn.pane.HoloViews)
     dashboard.controller.step()
     html = "".join(p.object for p in layout.select(pn.pane.HTML) if isinstance(p.object, str))
@@ -130,7 +130,7 @@ def test_series_selector_shows_names_and_gains_pushed_series():
 
     engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
     dashboard = Dashboard(engine=engine, autopoll=False)
-    (select,) = dashboard.__panel__().select(pn.widgets.Select)
+    (select,) = [w for w in dashboard.__panel__().select(pn.widgets.Select) if w.label == "Series"]
     assert list(select.options) == ["synthetic-0"]
     dashboard.controller.step()
     last = engine.snapshot().timestamps[-1]
