@@ -242,12 +242,17 @@ class IncidentTracker:
             if len(timestamps):
                 newest = float(timestamps[-1])
                 for incident in list(self._open.values()):
-                    if self._quiet(incident, newest, step) > self.gap:
+                    if self._unflagged_through(incident, newest, step) > self.gap:
                         self._close(incident, changed, events)
             self._trim()
             if changed:
                 self.version += 1
             return IncidentChanges(tuple(i.as_record() for i in changed.values()), tuple(events))
+
+    @staticmethod
+    def _unflagged_through(incident: Incident, newest: float, step: float) -> int:
+        """Unflagged slots after the incident's last flagged point, up to ``newest``."""
+        return max(0, int(round((newest - incident.last_flagged) / step)))
 
     @staticmethod
     def _quiet(incident: Incident, timestamp: float, step: float) -> int:
