@@ -289,3 +289,24 @@ def test_dashboard_feed_shows_a_handful_of_incidents_where_it_showed_hundreds_of
     html = render_incidents(incidents)
     assert html.count('class="gp-incident') == len(incidents)
     assert len(controller.toasts) <= len(incidents)  # one toast per incident at most
+
+
+@pytest.mark.parametrize("muted", [False, True])
+def test_the_dashboard_toasts_once_per_incident_and_never_for_a_muted_series(muted):
+    engine = engine_for_frame(shift_frame(), "shift", speed="max", settings=settings())
+    engine.source.chunk = 4  # the shift's ten points arrive over three polls
+    controller = StreamController(engine)
+    engine.step()
+    controller.poll()
+    if muted:
+        controller.mute(3600)
+        assert "shift" in controller.muted
+    while not engine.source.finished:
+        engine.step()
+        controller.poll()
+    (incident,) = [i for i in controller.incidents if i["start"] >= "2026-01-01T10:50"]
+    assert incident["points"] == 10 and incident["muted"] is muted
+    assert controller.toasts == ([] if muted else [
+        "shift incident: CRITICAL (1 point, peak score 1.00)"])
+    assert controller.acknowledge() == len(controller.incidents)
+    assert all(i["acknowledged"] for i in controller.incidents)

@@ -24,7 +24,7 @@ FORECAST_COLOR = "#e8710a"
 STYLE = """
 .gp-stats td {padding: 2px 10px 2px 0;} .gp-stats td:first-child {color: #555;}
 .gp-alerts {max-height: 320px; overflow-y: auto; font-size: 13px;}
-.gp-alert, .gp-incident {border-left: 6px solid; padding: 3px 8px; margin: 3px 0; background: #fafafa;}
+.gp-incident {border-left: 6px solid; padding: 3px 8px; margin: 3px 0; background: #fafafa;}
 .gp-incident.gp-ongoing {background: #fff7f0;}
 .gp-badge {font-size: 11px; padding: 0 5px; border-radius: 3px; background: #d62728; color: white;}
 .gp-badge.gp-ack {background: #2ca02c;} .gp-badge.gp-muted {background: #777;}
@@ -151,21 +151,6 @@ def _render_model(status: dict) -> str:
         )
     device = model.get("device") or "cpu"
     return f'<div class="gp-model">Forecasts by <b>{active}</b> on {html.escape(device)}</div>'
-
-
-def render_alerts(alerts: list[dict]) -> str:
-    if not alerts:
-        return '<div class="gp-alerts"><i>No anomalies yet.</i></div>'
-    items = []
-    for alert in alerts:
-        colour = SEVERITY_COLORS[SEVERITY_NAMES.index(alert["severity"])]
-        items.append(
-            f'<div class="gp-alert alert-{alert["severity"]}" style="border-color:{colour}">'
-            f'<b style="color:{colour}">{alert["severity"].upper()}</b> '
-            f'{html.escape(str(alert["series"]))} &middot; {alert["timestamp"][11:19]} &middot; '
-            f'value {alert["value"]:.2f} &middot; {score_text(alert)}</div>'
-        )
-    return f'<div class="gp-alerts">{"".join(items)}</div>'
 
 
 MUTE_DURATIONS = {"15 minutes": 900, "1 hour": 3600, "4 hours": 4 * 3600, "1 day": 86_400}
