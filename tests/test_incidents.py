@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
-from granite_panel.detection.incidents import FlaggedPoint, IncidentTracker
+from granite_panel.detection.incidents import FlaggedPoint, IncidentTracker, iso
 from granite_panel.settings import Settings
 from granite_panel.ui.controller import StreamController
 from granite_panel.ui.dashboard import engine_for_frame, render_incidents
@@ -195,9 +195,15 @@ def test_restart_restores_incidents_stored_by_the_store(tmp_path):
               "acknowledged", "band", "ongoing")
     assert [{k: i[k] for k in stored} for i in after] == [{k: i[k] for k in stored} for i in before]
     assert after[-1]["acknowledged"] and restarted.summary(0)["open"] == 1
-    # the ongoing incident goes on after the restart: a flagged point extends it
+    assert restarted.restore(rows) == len(before) and restarted.total == len(before)
+    # the ongoing incident goes on after the restart: a flagged point extends it (the store
+    # keeps no last_flagged: the gap counts from the newest stored point, resume_at)
+    newest = engine.snapshot().timestamps[-1]
+    restarted = IncidentTracker()
+    restarted.restore(rows, resume_at=newest)
     ongoing = restarted.ongoing()[0]
-    next_slot = engine.snapshot().timestamps[-1] + STEP
+    assert ongoing["last_flagged"] == iso(newest) and ongoing["start"] < ongoing["last_flagged"]
+    next_slot = newest + 6 * STEP  # five unflagged slots since: still the same incident
     restarted.update(np.array([next_slot]), [FlaggedPoint(0, next_slot, 0.9, 3)],
                      ("shift",), STEP, 0.0)
     assert restarted.ongoing()[0]["id"] == ongoing["id"]

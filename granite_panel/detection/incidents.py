@@ -183,14 +183,17 @@ class IncidentTracker:
     def grow(self, n: int) -> None:
         """Incidents are keyed by series name: new series need nothing."""
 
-    def restore(self, incidents: Iterable[Mapping]) -> int:
+    def restore(self, incidents: Iterable[Mapping], resume_at: float | None = None) -> int:
         """Rebuild from stored incidents (dicts as ``as_record`` or the store's export gives
         them: times as epoch seconds or ISO strings, severity as 0-3 or a name, ``end``
-        empty/None/NaN while ongoing). Returns how many were restored. An ongoing one goes on
-        where it left off: the gap rule counts from its ``last_flagged``."""
-        restored = [self._from_mapping(item) for item in incidents]
+        empty/None/NaN while ongoing). Returns how many were restored; an id already kept is
+        replaced. An ongoing one goes on where it left off: the gap rule counts from its
+        ``last_flagged``; the store keeps no such column, so without one it counts from
+        ``resume_at`` (e.g. the newest stored point of the series) or else from its start."""
+        restored = [self._from_mapping(item, resume_at) for item in incidents]
         restored.sort(key=lambda i: i.start)
         with self._lock:
+            self.total += sum(1 for i in restored if i.id not in self._incidents)
             for incident in restored:
                 self._incidents[incident.id] = incident
                 self._incidents.move_to_end(incident.id)
@@ -198,7 +201,6 @@ class IncidentTracker:
                     previous = self._open.get(incident.series)
                     if previous is None or previous.start <= incident.start:
                         self._open[incident.series] = incident
-            self.total += len(restored)
             self.version += 1
             self._trim()
         return len(restored)
@@ -386,7 +388,7 @@ class IncidentTracker:
     # ------------------------------------------------------------------ restore helpers
 
     @staticmethod
-    def _from_mapping(item: Mapping) -> Incident:
+    def _from_mapping(item: Mapping, resume_at: float | None = None) -> Incident:
         try:
             start = _time(item["start"])
             series = str(item["series"])
@@ -394,6 +396,8 @@ class IncidentTracker:
             raise ValueError(f"stored incident {dict(item)!r} cannot be restored: {exc}") from None
         end = _time(item.get("end"))
         last = _time(item.get("last_flagged"))
+        if last is None and end is None and resume_at is not None:
+            last = max(start, float(resume_at))
         return Incident(
             id=str(item.get("id") or incident_id(series, start)),
             series=series,
