@@ -79,8 +79,11 @@ if sys.argv[3] == "checkpoint":
 def resume_figures(path: Path, detector: str, then: str = "") -> tuple[float, int, float, float]:
     """A fresh process starts an engine on the stored file: (seconds to an engine ready to
     serve, points reloaded, seconds of that in the restore, max RSS MiB)."""
-    out = subprocess.run([sys.executable, "-c", RESUME, f"sqlite:///{path}", detector, then],
-                         text=True, capture_output=True, check=True, timeout=3600).stdout.split()
+    done = subprocess.run([sys.executable, "-c", RESUME, f"sqlite:///{path}", detector, then],
+                          text=True, capture_output=True, timeout=3600)
+    if done.returncode:
+        raise SystemExit(f"resume failed:\n{done.stderr[-3000:]}")
+    out = done.stdout.split()
     return float(out[0]), int(out[1]), float(out[2]), float(out[3])
 
 
@@ -139,6 +142,8 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=10_000_000)
     parser.add_argument("--write-points", type=int, default=200_000)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--parts", default="writes,tick,resume,history",
+                        help="which figures (comma-separated): writes, tick, resume, history")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="granite-store-bench-"))
     urls = {"sqlite": lambda n: f"sqlite:///{folder / f'w{n}.db'}"}
@@ -153,18 +158,19 @@ def main() -> None:
             cluster.psql(f"CREATE DATABASE w{n}")
         urls["postgresql"] = lambda n: cluster.url(f"w{n}")
     try:
-        for database, url in urls.items():
+        parts = set(args.parts.split(","))
+        for database, url in urls.items() if "writes" in parts else ():
             for n in (1, 100, 1000):
                 points = min(args.write_points, 2000) if n == 1 else args.write_points
                 rate = write_rate(url(n), n, points)
                 print(f"write {database:10s} {n:5d} series/batch: {rate:12,.0f} points/s "
                       f"({points:,} points)", flush=True)
-        for n in (1000,):
+        for n in (1000,) if "tick" in parts else ():
             without = tick_times(n, None)
             with_store = tick_times(n, urls["sqlite"](f"t{n}"))
             print(f"tick with {n:,} series: {without:.1f} ms without the store, {with_store:.1f} "
                   f"ms with SQLite (commit awaited): ratio {with_store / without:.2f}", flush=True)
-        for n_series in (100, 1000):
+        for n_series in (100, 1000) if "resume" in parts else ():
             per_series = args.stored // n_series
             big = folder / f"big{n_series}.db"
             start = time.perf_counter()
@@ -182,6 +188,8 @@ def main() -> None:
                 print(f"start-up over {n_series * per_series:,} stored points, {detector} "
                       f"({what}): engine ready in {elapsed:.2f} s (restore {restore:.2f} s, "
                       f"{reloaded:,} points read), max RSS {rss:,.0f} MiB", flush=True)
+        if "history" not in parts:
+            return
         one = folder / "one.db"
         fill_sqlite(one, 1, 1_000_000)
         read, total, shown = history_figure(one)

@@ -92,6 +92,13 @@ class Settings(param.Parameterized):
     anomaly_window_size = param.Integer(
         default=50, bounds=(2, 100_000), doc="DETECTOR=zscore: points in the rolling z-score window."
     )
+    incident_gap = param.Integer(
+        default=5,
+        bounds=(0, 100_000),
+        doc="Unflagged slots an incident may have since its last flagged point and stay open "
+        "(one event whose score dips under the threshold for a moment stays one incident); "
+        "one more and it closes. 0: only consecutive flagged points make one incident.",
+    )
     interval_level = param.Number(
         default=0.8, bounds=(0.5, 0.99), doc="Nominal coverage of the forecast's conformal band."
     )

@@ -5,7 +5,7 @@ import panel as pn
 import pytest
 
 from granite_panel.ui.controller import StreamController
-from granite_panel.ui.dashboard import Dashboard, render_alerts, render_model, render_stats
+from granite_panel.ui.dashboard import Dashboard, render_incidents, render_model, render_stats
 from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
 
@@ -53,6 +53,11 @@ def test_alerts_newest_first_and_markers(engine):
     assert times == sorted(times, reverse=True)
     flagged = (engine.snapshot().severity[0] > 0).sum()
     assert len(controller.markers.data) == flagged
+    # the feed: incidents of every series, newest first, fewer than the flagged points
+    assert controller.incidents == engine.incidents.recent(len(controller.incidents))
+    starts = [i["start"] for i in controller.incidents]
+    assert starts == sorted(starts, reverse=True)
+    assert 0 < len(engine.incidents.recent()) < engine.counters["anomaly_count"]
 
 
 def test_series_selector_reloads_that_series(engine):
@@ -77,7 +82,7 @@ def test_reset_by_anyone_clears_every_viewer(engine):
         assert len(controller.history.data) == 0
         assert len(controller.forecast.data) == 0
         assert controller.status["data_points"] == 0
-        assert controller.alerts == []
+        assert controller.alerts == [] and controller.incidents == []
 
 
 def test_start_and_stop_reach_other_viewers(engine):
@@ -116,8 +121,8 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     dashboard = Dashboard(engine=engine, autopoll=False)
     layout = dashboard.__panel__()
     names = [w.label for w in layout.select(pn.widgets.Button)]
-    assert names == ["Start", "Stop", "Reset"]
-    assert layout.select(pn.widgets.Select), "a series selector when N_SERIES > 1"
+    assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute"]
+    assert [w.label for w in layout.select(pn.widgets.Select)] == ["Series", "Mute for", "Range"]
     assert layout.select(pn.pane.HoloViews)
     dashboard.controller.step()
     html = "".join(p.object for p in layout.select(pn.pane.HTML) if isinstance(p.object, str))
@@ -130,7 +135,7 @@ def test_series_selector_shows_names_and_gains_pushed_series():
 
     engine = Engine(Settings(fallback_model="SeasonalNaive", context_length=32, history_limit=64))
     dashboard = Dashboard(engine=engine, autopoll=False)
-    (select,) = [w for w in dashboard.__panel__().select(pn.widgets.Select) if w.name == "Series"]
+    (select,) = [w for w in dashboard.__panel__().select(pn.widgets.Select) if w.label == "Series"]
     assert list(select.options) == ["synthetic-0"]
     dashboard.controller.step()
     last = engine.snapshot().timestamps[-1]
@@ -154,8 +159,11 @@ def test_renderers_say_what_the_model_is_doing():
     assert "TTM-R2 (512-96-r2)" in render_model(ready) and "cuda" in render_model(ready)
     stats = render_stats({"data_points": 1234, "detection": {"precision": 0.5, "recall": None}})
     assert "1,234" in stats and "50%" in stats and "n/a" in stats
-    feed = render_alerts(
-        [{"severity": "critical", "series": 1, "timestamp": "2026-01-01T00:00:05Z", "value": 3.0, "score": 6.0, "score_label": "z"}]
-    )
-    assert "CRITICAL" in feed and "alert-critical" in feed
-    assert "No anomalies" in render_alerts([])
+    feed = render_incidents(
+        [{"id": "cpu@2026-01-01T00:00:05.000Z", "severity": "critical", "series": "cpu",
+          "start": "2026-01-01T00:00:05.000Z", "end": None, "points": 7, "peak_score": 6.0,
+          "acknowledged": True, "muted": False,
+          "band": {"forecast": 1.0, "lower": 0.5, "upper": 1.5}}], score_label="z")
+    assert "CRITICAL" in feed and "incident-critical" in feed and "ONGOING" in feed
+    assert "7 points" in feed and "z +6.0" in feed and "band 0.50 to 1.50" in feed and "ACK" in feed
+    assert "No incidents" in render_incidents([])

@@ -170,3 +170,24 @@ def test_replay_resumes_after_the_stored_rows(tmp_path):
     ts = second.store.history("load")[0]
     assert len(ts) == len(np.unique(ts)) and np.all(np.diff(ts) == 3600)
     second.close()
+
+
+def test_incidents_come_back_after_a_restart(tmp_path):
+    url = f"sqlite:///{tmp_path}/gp.db"
+    first = Engine(_settings(), store=open_store(url))
+    _push(first, _stream(300))
+    first.wait_stored(10)
+    before = {i["id"]: i for i in first.incidents.recent(1000)}
+    assert before, "the stream's spikes make incidents"
+    acknowledged = next(iter(before))
+    first.incidents.acknowledge(acknowledged)
+    _push(first, _stream(302)[300:])  # the next tick carries the acknowledgement
+    first.wait_stored(10)
+    first.store.close()
+    second = Engine(_settings(), store=open_store(url))
+    after = {i["id"]: i for i in second.incidents.recent(1000)}
+    assert set(before) <= set(after)
+    assert after[acknowledged]["acknowledged"]
+    for key in ("series", "start", "peak_score", "severity"):
+        assert [before[k][key] for k in before] == [after[k][key] for k in before]
+    second.close()

@@ -20,6 +20,7 @@ import numpy as np
 
 from .accuracy import AccuracyTracker, mase_scale
 from .persistence import OPEN, Persistence, restore_accuracy
+from ..detection.incidents import FlaggedPoint, IncidentEvent, IncidentTracker
 from ..detection.live import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
 from ..forecasting.service import (
     ForecastResult,
@@ -104,6 +105,10 @@ class Tick:
     prediction: Prediction | None
     alerts: tuple[Alert, ...] = ()
     names: tuple[str, ...] = ()  # the series' names, row by row (new rows may follow later)
+    # incidents this tick opened, extended, escalated, closed or acknowledged (as_record:
+    # epoch seconds, severity 0-3; what the store keeps), and the events it raised
+    incidents: tuple[dict, ...] = ()
+    incident_events: tuple[IncidentEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -330,6 +335,7 @@ class Engine:
         self.accuracy = AccuracyTracker(
             s.forecast_horizon, level=s.interval_level, window=s.accuracy_window
         )
+        self.incidents = IncidentTracker(gap=s.incident_gap)  # thread-safe on its own
         self._state_lock = threading.RLock()  # guards every field readers see
         self._step_lock = threading.Lock()  # one tick at a time
         self._stop = threading.Event()
@@ -365,6 +371,7 @@ class Engine:
         self._pending: dict[int, dict[int, float]] = {}  # open slot -> row -> value
         self._pending_bad: set[tuple[int, int]] = set()
         self.accuracy.reset()
+        self.incidents.reset()
         self.valid_count = np.zeros(len(self.names), dtype=np.int64)
         self.counters = dict.fromkeys(
             (
@@ -729,7 +736,7 @@ class Engine:
         )
 
     def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
-        values, score, severity, alerts, flags = self._ingest(batch, live_from, flags)
+        values, score, severity, alerts, flags, incidents = self._ingest(batch, live_from, flags)
         with self._state_lock:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.max()) if len(self.valid_count) else 0
@@ -766,6 +773,8 @@ class Engine:
                 prediction,
                 tuple(alerts),
                 tuple(self.names),
+                incidents.incidents,
+                incidents.events,
             )
             self.recent_ticks.append(tick)
             if self.persistence is not None:  # under the lock: the store sees engine order
@@ -845,6 +854,7 @@ class Engine:
             score[bad | gap] = 0.0
             self.ring.append(batch.timestamps, values, score, severity, flags)
             alerts: list[Alert] = []
+            flagged_points: list[FlaggedPoint] = []
             rows, cols = np.nonzero(severity[:, live_from:])
             for i, j in sorted(zip(cols.tolist(), rows.tolist())):
                 i, j = j, i + live_from
@@ -859,6 +869,13 @@ class Engine:
                 )
                 alerts.append(alert)
                 self.alerts.append(alert)
+                flagged_points.append(FlaggedPoint(
+                    alert.series, alert.timestamp, alert.score, alert.severity,
+                    self._band_at(i, alert.timestamp)))
+            incidents = self.incidents.update(
+                batch.timestamps[live_from:], flagged_points, self.names, self.step_seconds,
+                time.time(),  # mutes are wall-clock (a replay's own timestamps may be old)
+            )
             good = ~(bad | gap)
             self.valid_count += good.sum(axis=1)
             flagged = severity > 0
@@ -872,7 +889,7 @@ class Engine:
                 self.counters["false_positives"] += int((flagged & ~truth).sum())
                 self.counters["false_negatives"] += int((~flagged & truth).sum())
             self.accuracy.mature(self.ring.count, self.ring.span)
-        return values, score, severity, alerts, flags
+        return values, score, severity, alerts, flags, incidents
 
     # ------------------------------------------------------------------ restart
 
@@ -918,6 +935,7 @@ class Engine:
                                default=0.0)
         self._reopen(stored, newest)
         times = [float(c[0].max()) for c in stored.values() if len(c[0])]
+        self.incidents.restore(self.store.incidents(), resume_at=max(times, default=None))
         if times and hasattr(self.source, "resume_after"):
             self.source.resume_after(max(times))
         self.restored = {
@@ -995,6 +1013,22 @@ class Engine:
                 if f == BAD:
                     self._pending_bad.add((slot, row))
 
+    def _band_at(self, row: int, timestamp: float) -> dict | None:
+        """The newest forecast made before ``timestamp`` that covers it, for ``row``."""
+        for prediction in reversed(self.predictions):
+            if prediction.made_at >= timestamp or row >= prediction.values.shape[0]:
+                continue
+            where = np.flatnonzero(np.abs(prediction.timestamps - timestamp) <= self.step_seconds / 2)
+            if not len(where):
+                continue
+            j = int(where[0])
+            return {
+                "forecast": float(prediction.values[row, j]),
+                "lower": None if prediction.lower is None else float(prediction.lower[row, j]),
+                "upper": None if prediction.upper is None else float(prediction.upper[row, j]),
+            }
+        return None
+
     # ------------------------------------------------------------------ readers
 
     def ticks_since(self, seq: int) -> list[Tick] | None:
@@ -1045,6 +1079,7 @@ class Engine:
                 "last_inference_ms": self.last_inference_ms,
                 "detection": self.detection_quality(),
                 "detector": {"name": self.detector.name, "score": self.detector.score_label},
+                "incidents": self.incidents.summary(time.time()),
                 "accuracy": self.accuracy.summary(),
                 "n_series": self.n_series,
                 "series": list(self.names),
@@ -1059,6 +1094,7 @@ class Engine:
                     "anomaly_window_size": s.anomaly_window_size,
                     "anomaly_threshold_multiplier": s.anomaly_threshold_multiplier,
                     "detector": s.detector,
+                    "incident_gap": s.incident_gap,
                     "interval_level": s.interval_level,
                     "n_series": s.n_series,
                 },

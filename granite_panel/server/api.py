@@ -1,5 +1,6 @@
 """REST endpoints: ``/api/status``, ``/api/history`` (memory, or the store for older
-ranges), ``/api/ingest`` (acknowledged after the store commits), ``/api/export`` (streamed).
+ranges), ``/api/ingest`` (acknowledged after the store commits), ``/api/export`` (streamed),
+``/api/incidents`` (grouped flagged points; acknowledge) and ``/api/mute`` (per series).
 
 Usable from ``granite-panel serve`` (``pn.serve(extra_patterns=ROUTES)``) and from
 ``panel serve granite_panel/app.py --plugins granite_panel.api``. Handlers read the shared
@@ -12,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import time
 
 import numpy as np
 from tornado.web import RequestHandler
@@ -22,6 +24,7 @@ from ..engine.core import GAP, Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 COMMIT_TIMEOUT_S = 10.0  # a push waits this long for its commit, then gets 503 (retry)
+INCIDENTS_DEFAULT, INCIDENTS_MAX = 100, 1000
 
 
 class BadQuery(ValueError):
@@ -83,6 +86,16 @@ def time_arg(raw: str | None, name: str) -> float | None:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return stamp.timestamp()
+
+
+def bool_arg(raw: str | None, name: str) -> bool:
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise BadQuery(f"{name}={raw!r} is not allowed: expected 1 or 0 (true or false)")
 
 
 def status_payload(engine: Engine) -> dict:
@@ -154,6 +167,22 @@ def history_payload(engine: Engine, limit: int = HISTORY_DEFAULT, series: int | 
             "source": "memory",
             "points": rows,
             "predictions": [p.as_dict(chosen, list(names)) for p in snap.predictions],
+            "incidents": engine.incidents.recent(
+                limit, series=None if series is None else names[series]
+            ),
+        }
+    )
+
+
+def incidents_payload(engine: Engine, limit: int = INCIDENTS_DEFAULT, series: str | None = None,
+                      ongoing_only: bool = False) -> dict:
+    """Incidents newest first (of one series; only ongoing ones), and the muted series."""
+    tracker = engine.incidents
+    return _clean(
+        {
+            "incidents": tracker.recent(limit, series=series, ongoing_only=ongoing_only),
+            "muted": tracker.mutes(time.time()),
+            "gap": tracker.gap,
         }
     )
 
@@ -192,6 +221,97 @@ class HistoryHandler(JSONHandler):
         loop = asyncio.get_running_loop()  # a store read stays off the event loop
         self.send_json(await loop.run_in_executor(
             None, history_payload, engine, limit, series, start, end))
+
+
+class IncidentsHandler(JSONHandler):
+    """``GET /api/incidents?series=&limit=&open=1``: incidents, newest first."""
+
+    def get(self):
+        engine = self.engine()
+        try:
+            limit = int_arg(self.get_argument("limit", None), "limit", INCIDENTS_DEFAULT, 1,
+                            INCIDENTS_MAX)
+            row = series_arg(engine, self.get_argument("series", None))
+            ongoing_only = bool_arg(self.get_argument("open", None), "open")
+        except BadQuery as exc:
+            self.send_json({"error": str(exc), "status": 400}, 400)
+            return
+        name = None if row is None else engine.names[row]
+        self.send_json(incidents_payload(engine, limit, name, ongoing_only))
+
+
+class AcknowledgeHandler(JSONHandler):
+    """``POST /api/incidents/<id>/ack``: 200 with the incident, 404 for an unknown id."""
+
+    def post(self, incident_id: str):
+        try:
+            incident = self.engine().incidents.acknowledge(incident_id)
+        except KeyError:
+            self.send_json({"error": f"incident {incident_id!r} not found (GET /api/incidents "
+                            "lists the ids kept)", "status": 404}, 404)
+            return
+        self.send_json(_clean(incident))
+
+
+class MuteHandler(JSONHandler):
+    """``POST /api/mute`` {"series", "seconds"}: no toasts for that series for a while (its
+    incidents are still recorded); ``DELETE /api/mute?series=`` (or the same JSON) ends it;
+    ``GET /api/mute`` lists the muted series and when each mute ends."""
+
+    def get(self):
+        self.send_json({"muted": self.engine().incidents.mutes(time.time())})
+
+    def post(self):
+        try:
+            body = self._body()
+            series = self._series(body)
+            if "seconds" not in body:
+                raise BadQuery('body has no "seconds": expected {"series": NAME, "seconds": N}')
+            until = self.engine().incidents.mute(series, body["seconds"], time.time())
+        except LookupError as exc:
+            self.send_json({"error": exc.args[0], "status": 404}, 404)
+            return
+        except ValueError as exc:  # BadQuery, or seconds out of range
+            self.send_json({"error": str(exc), "status": 400}, 400)
+            return
+        from ..detection.incidents import iso
+
+        self.send_json({"series": series, "muted_until": iso(until)})
+
+    def delete(self):
+        try:
+            raw = self.get_argument("series", None)
+            series = self._series({"series": raw} if raw else self._body())
+        except LookupError as exc:
+            self.send_json({"error": exc.args[0], "status": 404}, 404)
+            return
+        except ValueError as exc:
+            self.send_json({"error": str(exc), "status": 400}, 400)
+            return
+        was_muted = self.engine().incidents.unmute(series)
+        self.send_json({"series": series, "was_muted": was_muted})
+
+    def _body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise BadQuery(f"body is not JSON ({exc}): expected "
+                           '{"series": NAME, "seconds": N}') from None
+        if not isinstance(body, dict):
+            raise BadQuery(f"body {body!r:.60} is not allowed: expected a JSON object "
+                           '{"series": NAME, "seconds": N}')
+        return body
+
+    def _series(self, body: dict) -> str:
+        """The name of a known series; LookupError (404) for one the engine has not seen."""
+        series = body.get("series")
+        if not isinstance(series, str) or not series:
+            raise BadQuery(f"series={series!r} is not allowed: expected the name of a series")
+        engine = self.engine()
+        if series not in engine.rows:
+            known = ", ".join(engine.names[:5]) + (" ..." if engine.n_series > 5 else "")
+            raise LookupError(f"series {series!r} not found (known: {known or 'none yet'})")
+        return series
 
 
 class IngestHandler(JSONHandler):
@@ -301,4 +421,7 @@ ROUTES = [
     (r"/api/history/?", HistoryHandler, {}),
     (r"/api/ingest/?", IngestHandler, {}),
     (r"/api/export/?", ExportHandler, {}),
+    (r"/api/incidents/?", IncidentsHandler, {}),
+    (r"/api/incidents/(.+)/ack/?", AcknowledgeHandler, {}),
+    (r"/api/mute/?", MuteHandler, {}),
 ]

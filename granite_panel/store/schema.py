@@ -61,6 +61,9 @@ incidents = sa.Table(
     sa.Column("points", sa.Integer, nullable=False, server_default="0"),
     sa.Column("acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("band", sa.JSON, nullable=True),
+    # version 3: the gap rule of an ongoing incident counts from its last flagged point
+    sa.Column("last_flagged", sa.Double, nullable=True),
+    sa.Column("muted", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 model_runs = sa.Table(
     "model_runs",
@@ -85,10 +88,11 @@ sa.Index("incidents_series_start", incidents.c.series_id, incidents.c.start)
 def create_v1(connection) -> None:
     """The first schema (points without ``flag``), kept to test the migration for real."""
     old = sa.MetaData()
+    added = {(points, "flag"), (incidents, "last_flagged"), (incidents, "muted")}
     for table in metadata.sorted_tables:
         if table is engine_state:
             continue
-        columns = [c.copy() for c in table.columns if not (table is points and c.name == "flag")]
+        columns = [c.copy() for c in table.columns if (table, c.name) not in added]
         sa.Table(table.name, old, *columns)
     old.create_all(connection)
     connection.execute(sa.insert(old.tables["schema_version"]).values(version=1))
@@ -102,6 +106,9 @@ def _v1_to_v2(connection) -> None:
 
 def _v2_to_v3(connection) -> None:
     engine_state.create(connection)
+    connection.execute(sa.text("ALTER TABLE incidents ADD COLUMN last_flagged DOUBLE PRECISION"))
+    connection.execute(sa.text(
+        "ALTER TABLE incidents ADD COLUMN muted BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}

@@ -321,13 +321,16 @@ class Store:
                      "end": None if i.get("end") is None else float(i["end"]),
                      "peak_score": _num(i.get("peak_score")), "severity": int(i.get("severity", 0)),
                      "points": int(i.get("points", 0)),
-                     "acknowledged": bool(i.get("acknowledged", False)), "band": i.get("band")}
+                     "acknowledged": bool(i.get("acknowledged", False)), "band": i.get("band"),
+                     "last_flagged": _num(i.get("last_flagged")),
+                     "muted": bool(i.get("muted", False))}
                     for i in batch.incidents]
             statement = insert(schema.incidents)
             connection.execute(statement.on_conflict_do_update(
                 index_elements=["id"],
                 set_={c: statement.excluded[c] for c in
-                      ("end", "peak_score", "severity", "points", "acknowledged", "band")}), rows)
+                      ("end", "peak_score", "severity", "points", "acknowledged", "band",
+                       "last_flagged", "muted")}), rows)
         if batch.state:
             statement = insert(schema.engine_state)
             connection.execute(statement.on_conflict_do_update(
@@ -384,6 +387,16 @@ class Store:
             if len(columns[0]):
                 result[name] = columns
         return result
+
+    def incidents(self, limit: int = 1000) -> list[dict]:
+        """The newest ``limit`` incidents (by start), oldest first, with the series' name."""
+        i, s = schema.incidents, schema.series
+        columns = [s.c.name.label("series")] + [c for c in i.columns if c.name != "series_id"]
+        query = (sa.select(*columns).join(s, s.c.id == i.c.series_id)
+                 .order_by(i.c.start.desc()).limit(int(limit)))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [dict(row) for row in reversed(rows)]
 
     def load_state(self, key: str) -> bytes | None:
         """The newest checkpoint stored under ``key`` (None if there is none)."""

@@ -4,9 +4,15 @@ The engine ticks in its own thread; each viewer (a browser session or a notebook
 with a periodic callback and streams only what is new: ``hv.streams.Buffer`` for history
 and anomaly markers (Bokeh sends just the new rows), ``hv.streams.Pipe`` for the forecast,
 which is replaced whole. One batched update per poll, however many ticks it covers.
+
+The feed lists incidents (``engine.incidents``: flagged points grouped per series), not
+points; a poll raises at most one toast per incident, when it opened or escalated at high
+or critical severity, and none for a muted series (``IncidentEvent.toast``).
 """
 
 from __future__ import annotations
+
+import time
 
 import holoviews as hv
 import numpy as np
@@ -17,8 +23,10 @@ import param
 from ..engine.core import Engine, Prediction, Tick
 
 ALERTS_SHOWN = 50
+INCIDENTS_SHOWN = 50
 MARKERS_KEPT = 500
 TOASTS_PER_POLL = 3
+TOASTS_KEPT = 50
 
 
 def history_frame(timestamps=(), values=()) -> pd.DataFrame:
@@ -66,7 +74,9 @@ class StreamController(param.Parameterized):
     names = param.List(default=[], doc="Names of the engine's series, row by row.")
     running = param.Boolean(default=False, doc="Whether the shared engine is ticking.")
     status = param.Dict(default={}, doc="The engine's latest status: counters, model, quality.")
-    alerts = param.List(default=[], doc="Alerts this viewer has seen, newest first.")
+    alerts = param.List(default=[], doc="Alerts (flagged points) this viewer has seen, newest first.")
+    incidents = param.List(default=[], doc="Incidents of every series, newest first (the feed).")
+    muted = param.Dict(default={}, doc="Muted series and when each mute ends (ISO).")
     poll_period = param.Integer(
         default=250, bounds=(20, 60_000), doc="Milliseconds between polls of the engine."
     )
@@ -81,7 +91,9 @@ class StreamController(param.Parameterized):
         self.forecast = hv.streams.Pipe(data=forecast_frame(None, 0))
         self._seq = 0
         self._generation = None
+        self._incidents_version = None
         self._callback = None
+        self.toasts: list[str] = []  # the texts of the toasts raised, newest last (tests)
         self.sync()
 
     # ------------------------------------------------------------ commands
@@ -102,6 +114,32 @@ class StreamController(param.Parameterized):
         """Run one engine tick now and show it (notebooks, tests)."""
         self.engine.step()
         self.poll()
+
+    @property
+    def series_name(self) -> str | None:
+        return self.names[self.series] if self.series < len(self.names) else None
+
+    def acknowledge(self, *_) -> int:
+        """Acknowledge the selected series' unacknowledged incidents; how many there were."""
+        tracker, name = self.engine.incidents, self.series_name
+        if name is None:
+            return 0
+        pending = [i["id"] for i in tracker.recent(series=name) if not i["acknowledged"]]
+        for incident_id in pending:
+            tracker.acknowledge(incident_id)
+        self._refresh_incidents()
+        return len(pending)
+
+    def mute(self, seconds: float) -> None:
+        """No toasts for the selected series for ``seconds`` (its incidents still show)."""
+        if self.series_name is not None:
+            self.engine.incidents.mute(self.series_name, seconds, time.time())
+            self._refresh_incidents()
+
+    def unmute(self, *_) -> None:
+        if self.series_name is not None:
+            self.engine.incidents.unmute(self.series_name)
+            self._refresh_incidents()
 
     # ------------------------------------------------------------ polling
 
@@ -134,6 +172,16 @@ class StreamController(param.Parameterized):
             self.param.update(status=status, running=status["running"])
             if len(status["series"]) != len(self.names):
                 self.names = status["series"]
+            if self._incidents_version != self.engine.incidents.version:
+                self._refresh_incidents()
+
+    def _refresh_incidents(self) -> None:
+        """The feed and the mutes from the engine's tracker (every viewer sees the same)."""
+        tracker = self.engine.incidents
+        self._incidents_version = tracker.version
+        self.param.update(
+            incidents=tracker.recent(INCIDENTS_SHOWN), muted=tracker.mutes(time.time())
+        )
 
     @param.depends("series", watch=True)
     def sync(self) -> None:
@@ -157,6 +205,7 @@ class StreamController(param.Parameterized):
             alerts=alerts, status=snap.status, running=snap.status["running"],
             names=list(snap.names),
         )
+        self._refresh_incidents()
         self._seq, self._generation = snap.seq, snap.generation
 
     def _apply(self, ticks: list[Tick]) -> None:
@@ -183,19 +232,35 @@ class StreamController(param.Parameterized):
         if new_alerts:
             fresh = [a.as_dict() for a in reversed(new_alerts)]
             self.alerts = (fresh + self.alerts)[:ALERTS_SHOWN]
-            self._toast([a for a in fresh if a["severity"] in ("high", "critical")])
+        self._toast([e for t in ticks for e in t.incident_events])
         self._seq = ticks[-1].seq
 
-    def _toast(self, alerts: list[dict]) -> None:
+    def _toast(self, events) -> None:
+        """One toast per incident that opened or escalated to high or critical (the last
+        event of each incident in this poll), at most ``TOASTS_PER_POLL``."""
+        latest: dict[str, object] = {}
+        for event in events:
+            if event.toast and event.incident["severity"] in ("high", "critical"):
+                latest.pop(event.incident["id"], None)
+                latest[event.incident["id"]] = event
+        chosen = list(latest.values())[-TOASTS_PER_POLL:]
         notifications = pn.state.notifications
-        if notifications is None:
-            return
-        for alert in alerts[:TOASTS_PER_POLL]:
+        for event in chosen:
+            incident = event.incident
+            verb = "escalated to" if event.kind == "escalated" else "incident:"
             text = (
-                f"{alert['severity'].upper()} anomaly on {alert['series']}: "
-                f"{alert['value']:.2f} ({score_text(alert)})"
+                f"{incident['series']} {verb} {incident['severity'].upper()} "
+                f"({incident['points']} point{'s' if incident['points'] != 1 else ''}, "
+                f"peak {score_text({'score': incident['peak_score'], 'score_label': self._score_label})})"
             )
-            if alert["severity"] == "critical":
+            self.toasts = (self.toasts + [text])[-TOASTS_KEPT:]
+            if notifications is None:
+                continue
+            if incident["severity"] == "critical":
                 notifications.error(text, duration=6000)
             else:
                 notifications.warning(text, duration=4000)
+
+    @property
+    def _score_label(self) -> str:
+        return (self.status.get("detector") or {}).get("score", "score")

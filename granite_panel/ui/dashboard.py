@@ -1,4 +1,4 @@
-"""The dashboard layout: chart, controls, live statistics, model status and alert feed.
+"""The dashboard layout: chart, controls, live statistics, model status and incident feed.
 
 The same ``Dashboard`` object renders inline in JupyterLab and as the served app.
 """
@@ -25,7 +25,10 @@ FORECAST_COLOR = "#e8710a"
 STYLE = """
 .gp-stats td {padding: 2px 10px 2px 0;} .gp-stats td:first-child {color: #555;}
 .gp-alerts {max-height: 320px; overflow-y: auto; font-size: 13px;}
-.gp-alert {border-left: 6px solid; padding: 3px 8px; margin: 3px 0; background: #fafafa;}
+.gp-incident {border-left: 6px solid; padding: 3px 8px; margin: 3px 0; background: #fafafa;}
+.gp-incident.gp-ongoing {background: #fff7f0;}
+.gp-badge {font-size: 11px; padding: 0 5px; border-radius: 3px; background: #d62728; color: white;}
+.gp-badge.gp-ack {background: #2ca02c;} .gp-badge.gp-muted {background: #777;}
 .gp-model {padding: 6px 10px; border-radius: 4px; background: #eef3f8;}
 .gp-model.gp-fallback {background: #fff4e5;}
 """
@@ -158,19 +161,52 @@ def _render_model(status: dict) -> str:
     return f'<div class="gp-model">Forecasts by <b>{active}</b> on {html.escape(device)}</div>'
 
 
-def render_alerts(alerts: list[dict]) -> str:
-    if not alerts:
-        return '<div class="gp-alerts"><i>No anomalies yet.</i></div>'
+MUTE_DURATIONS = {"15 minutes": 900, "1 hour": 3600, "4 hours": 4 * 3600, "1 day": 86_400}
+
+
+def render_incidents(incidents: list[dict], score_label: str = "score") -> str:
+    """The feed: one line per incident, newest first; ongoing ones marked."""
+    if not incidents:
+        return '<div class="gp-alerts"><i>No incidents yet.</i></div>'
     items = []
-    for alert in alerts:
-        colour = SEVERITY_COLORS[SEVERITY_NAMES.index(alert["severity"])]
+    for incident in incidents:
+        severity = incident["severity"]
+        colour = SEVERITY_COLORS[SEVERITY_NAMES.index(severity)]
+        start, end = incident["start"], incident["end"]
+        when = f"{start[:10]} {start[11:19]}"
+        if end is None:
+            when += ' &rarr; now <span class="gp-badge">ONGOING</span>'
+        elif end != start:
+            when += f" &rarr; {end[11:19]}" if end[:10] == start[:10] else f" &rarr; {end[:10]} {end[11:19]}"
+        points = incident["points"]
+        peak = score_text({"score": incident["peak_score"], "score_label": score_label})
+        band = incident.get("band") or {}
+        band_text = ""
+        if band.get("lower") is not None and band.get("upper") is not None:
+            band_text = f" &middot; band {band['lower']:.2f} to {band['upper']:.2f}"
+        elif band.get("forecast") is not None:
+            band_text = f" &middot; forecast {band['forecast']:.2f}"
+        badges = ""
+        if incident.get("acknowledged"):
+            badges += ' <span class="gp-badge gp-ack">ACK</span>'
+        if incident.get("muted"):
+            badges += ' <span class="gp-badge gp-muted">MUTED</span>'
+        ongoing = " gp-ongoing" if end is None else ""
         items.append(
-            f'<div class="gp-alert alert-{alert["severity"]}" style="border-color:{colour}">'
-            f'<b style="color:{colour}">{alert["severity"].upper()}</b> '
-            f'{html.escape(str(alert["series"]))} &middot; {alert["timestamp"][11:19]} &middot; '
-            f'value {alert["value"]:.2f} &middot; {score_text(alert)}</div>'
+            f'<div class="gp-incident incident-{severity}{ongoing}" style="border-color:{colour}" '
+            f'title="{html.escape(incident["id"])}">'
+            f'<b style="color:{colour}">{severity.upper()}</b> '
+            f'{html.escape(str(incident["series"]))} &middot; {when} &middot; '
+            f'{points} point{"s" if points != 1 else ""} &middot; peak {peak}{band_text}{badges}</div>'
         )
     return f'<div class="gp-alerts">{"".join(items)}</div>'
+
+
+def render_mutes(muted: dict) -> str:
+    if not muted:
+        return ""
+    text = ", ".join(f"{html.escape(s)} until {u[11:16]} UTC" for s, u in muted.items())
+    return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
 def severity_points(data, level: int) -> hv.Points:
@@ -264,6 +300,20 @@ class Dashboard(pn.viewable.Viewer):
     def _options(names: list[str]) -> dict:
         return {name: i for i, name in enumerate(names)} or {"(no series yet)": 0}
 
+    def _incident_controls(self) -> pn.Row:
+        """Acknowledge and mute, both for the series selected in the chart."""
+        c = self.controller
+        acknowledge = pn.widgets.Button(label="Acknowledge", color="primary", width=120)
+        duration = pn.widgets.Select(
+            label="Mute for", options=MUTE_DURATIONS, value=MUTE_DURATIONS["1 hour"], width=120
+        )
+        mute = pn.widgets.Button(label="Mute series", width=110)
+        unmute = pn.widgets.Button(label="Unmute", width=90)
+        acknowledge.on_click(c.acknowledge)
+        mute.on_click(lambda _: c.mute(duration.value))
+        unmute.on_click(c.unmute)
+        return pn.Row(acknowledge, duration, mute, unmute, align="end")
+
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller
         start = pn.widgets.Button(label="Start", color="success", width=90)
@@ -275,14 +325,26 @@ class Dashboard(pn.viewable.Viewer):
         controls = [start, stop, reset, self._series_select()]
         stats = pn.pane.HTML(pn.bind(render_stats, c.param.status), width=320)
         model = pn.pane.HTML(pn.bind(render_model, c.param.status), sizing_mode="stretch_width")
-        alerts = pn.pane.HTML(pn.bind(render_alerts, c.param.alerts), sizing_mode="stretch_width")
+        feed = pn.pane.HTML(
+            pn.bind(lambda incidents, status: render_incidents(
+                incidents, (status.get("detector") or {}).get("score", "score")),
+                c.param.incidents, c.param.status),
+            sizing_mode="stretch_width",
+        )
+        mutes = pn.pane.HTML(pn.bind(render_mutes, c.param.muted), sizing_mode="stretch_width")
         return pn.Column(
             pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
             pn.Row(
                 pn.Column("#### Statistics", stats),
-                pn.Column("#### Alerts (newest first)", alerts, sizing_mode="stretch_width"),
+                pn.Column(
+                    "#### Incidents (newest first)",
+                    self._incident_controls(),
+                    mutes,
+                    feed,
+                    sizing_mode="stretch_width",
+                ),
                 sizing_mode="stretch_width",
             ),
             pn.Card(HistoryView(c), title="Stored history and downloads", collapsed=True,

@@ -1,4 +1,4 @@
-"""The served dashboard in a real headless Chromium: stream, forecast, alerts, controls."""
+"""The served dashboard in a real headless Chromium: stream, forecast, incidents, controls."""
 
 import re
 import time
@@ -41,7 +41,7 @@ def chart_lengths(page: Page) -> dict:
     return page.evaluate(CHART_LENGTHS)
 
 
-def test_stream_forecast_alerts_stop_and_reset(page: Page, app_url, console_errors):
+def test_stream_forecast_incidents_stop_and_reset(page: Page, app_url, console_errors):
     open_dashboard(page, app_url)
     # Offline, the UI says plainly that TTM-R2 is unavailable and which model serves.
     expect(page.locator(".gp-model")).to_contain_text("unavailable", timeout=30_000)
@@ -57,10 +57,20 @@ def test_stream_forecast_alerts_stop_and_reset(page: Page, app_url, console_erro
     assert lengths["forecast"] == 48  # FORECAST_HORIZON in tests.serving.FAST_STREAM
     assert lengths["history"] >= first
 
-    # An injected anomaly reaches the alert feed (and the chart's markers).
-    expect(page.locator(".gp-alert").first).to_be_visible(timeout=60_000)
-    expect(page.locator(".gp-alert").first).to_contain_text(re.compile("MEDIUM|HIGH|CRITICAL"))
+    # An injected anomaly opens an incident in the feed (and marks the chart).
+    expect(page.locator(".gp-incident").first).to_be_visible(timeout=60_000)
+    expect(page.locator(".gp-incident").first).to_contain_text(re.compile("MEDIUM|HIGH|CRITICAL"))
+    expect(page.locator(".gp-incident").first).to_contain_text(re.compile(r"\d+ points?"))
     assert chart_lengths(page)["anomaly"] > 0
+
+    # Acknowledge and mute act on the selected series (synthetic-0, the only one).
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator(".gp-incident .gp-ack").first).to_be_visible(timeout=10_000)
+    page.get_by_role("button", name="Mute series").click()
+    expect(page.locator(".gp-mutes")).to_contain_text("synthetic-0", timeout=10_000)
+    assert "synthetic-0" in status(app_url)["incidents"]["muted"]
+    page.get_by_role("button", name="Unmute").click()
+    expect(page.locator(".gp-mutes")).to_have_count(0, timeout=10_000)
 
     # Once forecasts mature: live accuracy against seasonal naive, and a calibrated band.
     expect(page.locator(".acc-model-mase")).to_have_text(re.compile(r"^\d"), timeout=60_000)
@@ -78,7 +88,7 @@ def test_stream_forecast_alerts_stop_and_reset(page: Page, app_url, console_erro
     expect(page.locator(".stat-data_points")).to_have_text("0", timeout=10_000)
     wait_for(lambda: chart_lengths(page).get("history") == 0, timeout=10)
     assert chart_lengths(page)["forecast"] == 0
-    expect(page.locator(".gp-alert")).to_have_count(0)
+    expect(page.locator(".gp-incident")).to_have_count(0)
     assert console_errors == []
 
 
