@@ -24,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from granite_panel.store import Batch, open_store  # noqa: E402
+from granite_panel.store.schema import ROLLUP_SECONDS  # noqa: E402
+from granite_panel.store.store import UPSERT_ROLLUP, _rollup_rows  # noqa: E402
 
 
 def write_rate(url: str, series_per_batch: int, points: int) -> float:
@@ -51,10 +53,13 @@ def fill_sqlite(path: Path, n_series: int, per_series: int) -> None:
     rng = np.random.default_rng(0)
     for k in range(n_series):
         values = rng.normal(size=per_series)
+        rows = [(k + 1, float(60 * t), float(v), 0.0, 0, 0) for t, v in enumerate(values)]
         connection.executemany(
             "INSERT INTO points (series_id, ts, value, score, severity, flag) "
-            "VALUES (?, ?, ?, ?, 0, 0)",
-            ((k + 1, float(t), float(v), 0.0) for t, v in enumerate(values)))
+            "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        for width in ROLLUP_SECONDS:  # what the store's writer keeps beside the points
+            connection.executemany(UPSERT_ROLLUP.format(w=width, p=", ".join("?" * 9)),
+                                   _rollup_rows(rows, width))
         connection.commit()
     connection.close()
 

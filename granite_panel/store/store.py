@@ -37,6 +37,24 @@ UPDATE_SEEN = (
     "ELSE first_seen END, last_seen = CASE WHEN last_seen IS NULL OR last_seen < {p} THEN {p} "
     "ELSE last_seen END WHERE id = {p}"
 )
+# The merge keeps each bucket's envelope: min/max over every value written into it.
+UPSERT_ROLLUP = (
+    "INSERT INTO rollup_{w} (series_id, bucket, first_ts, last_ts, low, high, severity, score, "
+    "count) VALUES ({p}) ON CONFLICT (series_id, bucket) DO UPDATE SET "
+    "first_ts = CASE WHEN excluded.first_ts < rollup_{w}.first_ts THEN excluded.first_ts "
+    "ELSE rollup_{w}.first_ts END, "
+    "last_ts = CASE WHEN excluded.last_ts > rollup_{w}.last_ts THEN excluded.last_ts "
+    "ELSE rollup_{w}.last_ts END, "
+    "low = CASE WHEN rollup_{w}.low IS NULL OR excluded.low < rollup_{w}.low THEN excluded.low "
+    "ELSE rollup_{w}.low END, "
+    "high = CASE WHEN rollup_{w}.high IS NULL OR excluded.high > rollup_{w}.high "
+    "THEN excluded.high ELSE rollup_{w}.high END, "
+    "severity = CASE WHEN excluded.severity > rollup_{w}.severity THEN excluded.severity "
+    "ELSE rollup_{w}.severity END, "
+    "score = CASE WHEN rollup_{w}.score IS NULL OR excluded.score > rollup_{w}.score "
+    "THEN excluded.score ELSE rollup_{w}.score END, "
+    "count = rollup_{w}.count + excluded.count"
+)
 OPEN = -1  # severity of a point written while its slot was open (not scored yet)
 # Why raw SQL here: the same upsert is valid on SQLite and PostgreSQL, and handing tuples to
 # the driver's executemany stores ~9x more points per second than SQLAlchemy's per-row dicts
@@ -304,6 +322,12 @@ class Store:
                     for p in batch.points]
             mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
             connection.exec_driver_sql(UPSERT_POINTS.format(p=", ".join([mark] * 6)), rows)
+            scored = [r for r in rows if r[4] >= 0]  # an open slot's point: rolled up once scored
+            for width in schema.ROLLUP_SECONDS:
+                merged = _rollup_rows(scored, width)
+                if merged:
+                    connection.exec_driver_sql(
+                        UPSERT_ROLLUP.format(w=width, p=", ".join([mark] * 9)), merged)
             connection.exec_driver_sql(  # one executemany for all series of the tick
                 UPDATE_SEEN.format(p=mark),
                 [(first[n], first[n], last[n], last[n], ids[n]) for n in first])
@@ -419,33 +443,69 @@ class Store:
     def overview(self, name: str, start: float | None = None, end: float | None = None,
                  buckets: int = 2000) -> dict[str, np.ndarray]:
         """One series over [start, end] cut into ``buckets`` equal spans, aggregated in the
-        database: each span's first and last time, min and max value, max severity and score.
+        database: each span's first and last time, min and max value, max severity and score,
+        and how many points it holds.
 
-        Why in SQL: a year of points never leaves the database; the chart gets two points a
-        span (min and max, so spikes stay visible) and HoloViews downsamples what it draws.
+        Why in SQL, and from rollups: a year of points never leaves the database. A range
+        that spans at least ``buckets`` minutes (hours) is aggregated from the minute (hour)
+        rollups, a shorter one from the points themselves (then at most ~``buckets`` minutes
+        of points are scanned).
         """
         p, s = schema.points, schema.series
-        sid = sa.select(s.c.id).where(s.c.name == name).scalar_subquery()
-        where = [p.c.series_id == sid, p.c.severity >= 0]
-        if start is not None:
-            where.append(p.c.ts >= float(start))
-        if end is not None:
-            where.append(p.c.ts <= float(end))
         with self.engine.connect() as connection:
-            low, high, count = connection.execute(
-                sa.select(sa.func.min(p.c.ts), sa.func.max(p.c.ts), sa.func.count())
-                .where(*where)).one()
-        names = ("first", "last", "low", "high", "severity", "score", "count")
-        if not count:
-            return {k: np.empty(0) for k in names}
+            sid = connection.execute(sa.select(s.c.id).where(s.c.name == name)).scalar()
+            if sid is None:
+                return _empty_overview()
+            r = schema.rollups[schema.ROLLUP_SECONDS[-1]]
+            low, high = connection.execute(sa.select(sa.func.min(r.c.first_ts),
+                                                     sa.func.max(r.c.last_ts))
+                                           .where(r.c.series_id == sid)).one()
+        if low is None:  # nothing rolled up (points from before version 3): the points
+            low, high = -np.inf, np.inf
+        low = low if start is None else max(low, float(start))
+        high = high if end is None else min(high, float(end))
+        if not np.isfinite(low) or not np.isfinite(high):
+            return self._overview_of(p, sid, start, end, buckets, None)
+        chosen = None
+        for width in schema.ROLLUP_SECONDS[::-1]:
+            if (high - low) / width >= buckets:
+                chosen = width
+                break
+        if chosen is None:
+            return self._overview_of(p, sid, low, high, buckets, None)
+        return self._overview_of(schema.rollups[chosen], sid, low, high, buckets, chosen)
+
+    def _overview_of(self, table, sid, start, end, buckets, width):
+        c = table.c
+        if width is None:  # points
+            first = last = c.ts
+            low_value = high_value = c.value
+            severity, score, count = c.severity, c.score, sa.literal(1)
+            where = [c.series_id == sid, c.severity >= 0]
+            timed = c.ts
+        else:
+            first, last, low_value, high_value = c.first_ts, c.last_ts, c.low, c.high
+            severity, score, count = c.severity, c.score, c.count
+            where = [c.series_id == sid]
+            timed = c.first_ts
+        if start is not None and np.isfinite(start):
+            where.append(timed >= float(start) - (width or 0))
+        if end is not None and np.isfinite(end):
+            where.append(timed <= float(end))
+        with self.engine.connect() as connection:
+            low, high = connection.execute(
+                sa.select(sa.func.min(first), sa.func.max(last)).where(*where)).one()
+        if low is None:
+            return _empty_overview()
+        span = max((high - low) / max(int(buckets), 1) * (1 + 1e-9), 1e-9)
         # (a hair wider than an exact split, so the newest point falls in the last span)
-        width = max((high - low) / max(int(buckets), 1) * (1 + 1e-9), 1e-9)
-        bucket = sa.cast(sa.func.floor((p.c.ts - low) / width), sa.Integer).label("bucket")
-        query = (sa.select(bucket, sa.func.min(p.c.ts), sa.func.max(p.c.ts),
-                           sa.func.min(p.c.value), sa.func.max(p.c.value),
-                           sa.func.max(p.c.severity), sa.func.max(p.c.score), sa.func.count())
+        bucket = sa.cast((first - low) / span, sa.Integer).label("bucket")
+        query = (sa.select(bucket, sa.func.min(first), sa.func.max(last),
+                           sa.func.min(low_value), sa.func.max(high_value),
+                           sa.func.max(severity), sa.func.max(score), sa.func.sum(count))
                  .where(*where).group_by(bucket).order_by(bucket))
         table = np.array(self._raw_rows(query), dtype=float).reshape(-1, 8)
+        names = ("first", "last", "low", "high", "severity", "score", "count")
         return {k: table[:, i + 1] for i, k in enumerate(names)}
 
     def anomalies(self, name: str, start: float | None = None, end: float | None = None,
@@ -577,10 +637,39 @@ class Store:
                 schema.points.c.ts < cutoff)).rowcount
             connection.execute(sa.delete(schema.forecasts).where(
                 schema.forecasts.c.made_at < cutoff))
+            for table in schema.rollups.values():
+                connection.execute(sa.delete(table).where(table.c.last_ts < cutoff))
             connection.execute(sa.delete(schema.incidents).where(
                 schema.incidents.c.end.is_not(None) & (schema.incidents.c.end < cutoff)))
         self.counters["trimmed"] += removed
         return removed
+
+
+def _empty_overview() -> dict[str, np.ndarray]:
+    return {k: np.empty(0) for k in ("first", "last", "low", "high", "severity", "score",
+                                     "count")}
+
+
+def _rollup_rows(rows, width: int) -> list[tuple]:
+    """(series_id, bucket, first, last, low, high, severity, score, count) of the rows."""
+    buckets: dict[tuple, list] = {}
+    for sid, ts, value, score, severity, _ in rows:
+        key = (sid, int(ts // width))
+        b = buckets.get(key)
+        finite = value is not None and value == value
+        if b is None:
+            buckets[key] = [ts, ts, value if finite else None, value if finite else None,
+                            severity, score, 1]
+            continue
+        b[0], b[1] = min(b[0], ts), max(b[1], ts)
+        if finite:
+            b[2] = value if b[2] is None else min(b[2], value)
+            b[3] = value if b[3] is None else max(b[3], value)
+        b[4] = max(b[4], severity)
+        if score is not None and (b[5] is None or score > b[5]):
+            b[5] = score
+        b[6] += 1
+    return [(*key, *b) for key, b in buckets.items()]
 
 
 def _num(value):

@@ -117,6 +117,7 @@ class HistoryView(pn.viewable.Viewer):
             return pn.pane.Markdown(
                 "*No store (`DATABASE_URL=memory`): the live chart above is all the history "
                 "kept; the downloads export what is in memory.*")
+        hv.Store.set_current_backend("bokeh")
         # Zooming re-reads the visible span from the store, finer (RangeX: the x range shown);
         # downsample1d then draws no more points than the plot has pixels.
         curve = downsample1d(hv.DynamicMap(self.curve, streams=[hv.streams.RangeX()]),
