@@ -399,6 +399,7 @@ class ForecastResult:
     reason: str  # why this model (empty when TTM served as intended)
     inference_ms: float
     naive_series: int = 0  # series served by seasonal naive through ``prefer_naive``
+    own: np.ndarray | None = None  # the model's forecast before ``prefer_naive`` (scored per series)
 
 
 class ForecastService:
@@ -630,7 +631,7 @@ class ForecastService:
             reason = f"{forecaster.name} failed ({describe_load_error(exc)}); using fallback"
             forecaster = self.fallback
             values = forecaster.predict(context)
-        naive = 0
+        naive, own = 0, values
         if prefer_naive is not None:
             mask = np.asarray(prefer_naive, dtype=bool)
             if mask.shape != (len(values),):
@@ -644,4 +645,4 @@ class ForecastService:
                 season = season if context.shape[1] >= 2 * season else 1
                 values[mask] = seasonal_naive(fill_gaps(context[mask]), self.horizon, season)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive)
+        return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive, own)
