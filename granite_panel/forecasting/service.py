@@ -24,6 +24,7 @@ from .selection import FALLBACK_CANDIDATES, choose_fallback, seasonal_naive
 log = logging.getLogger(__name__)
 
 _TSFM_IMPORT_LOCK = threading.Lock()
+_TSFM_QUIETED = False
 
 
 def import_tsfm():
@@ -38,7 +39,10 @@ def import_tsfm():
         from tsfm_public.toolkit.get_model import get_model
         from tsfm_public.toolkit.time_series_preprocessor import DEFAULT_FREQUENCY_MAPPING
 
-        quiet_tsfm_logging()
+        global _TSFM_QUIETED
+        if not _TSFM_QUIETED:  # once: each setLevel clears logging's caches (~40 ms a tick)
+            quiet_tsfm_logging()
+            _TSFM_QUIETED = True
 
     return SimpleNamespace(
         get_model=get_model,

@@ -52,7 +52,7 @@ class Trainer:
         step_seconds: float | None = None,
         max_valid_windows: int = 512,
         seed: int = 0,
-        poll_seconds: float = 10.0,
+        poll_seconds: float = 2.0,
     ):
         self.history = history
         self.service = service
