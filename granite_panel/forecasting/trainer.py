@@ -126,8 +126,11 @@ class Trainer:
             thread.join(timeout)
 
     def reset(self) -> None:
-        """Cancel any run and forget the schedule: the history it learnt from is gone."""
-        self.cancel()
+        """Cancel any run and forget the schedule: the history it learnt from is gone.
+
+        Waits at most 5 s (a run scoring a statistical model checks the flag only before it
+        saves; it then ends without saving or promoting)."""
+        self.cancel(timeout=5.0)
         self.finished_at = None
         self._polled_at = -np.inf
         with self._lock:
