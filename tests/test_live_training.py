@@ -95,3 +95,30 @@ def test_a_series_where_seasonal_naive_wins_live_falls_back_to_it():
     own = np.array([s.series_mase for s in engine.accuracy.scores])
     naive_mase = np.array([s.series_naive_mase for s in engine.accuracy.scores])
     assert own[:, 0].mean() > naive_mase[:, 0].mean() and own[:, 1].mean() < naive_mase[:, 1].mean()
+
+
+def test_engine_reset_cancels_its_trainer_and_saves_nothing(tmp_path):
+    from granite_panel.engine.core import Engine
+
+    settings = Settings(
+        context_length=64, forecast_horizon=16, history_limit=400, model_name="/nonexistent-ttm",
+        models_dir=str(tmp_path), train_seconds=120, train_threads=1, fallback_model="SeasonalNaive",
+    )  # fmt: skip
+    engine = Engine(settings)
+    engine.use_trained_models(train=True)
+    engine.trainer.poll_seconds = 0.0
+    engine.forecasts.wait_until_loaded(30)
+    assert engine.trainer.min_points() == 160
+    engine.step()  # the backfill: 64 points, too few
+    assert engine.status()["model"]["training"]["phase"] == "waiting"
+    assert "160 points per series" in engine.status()["model"]["training"]["message"]
+    deadline = time.time() + 60
+    while engine.trainer.status()["phase"] != "training" and time.time() < deadline:
+        engine.step()
+    assert engine.trainer.running
+    started = time.perf_counter()
+    engine.reset()
+    assert time.perf_counter() - started < 5
+    assert not engine.trainer.running and engine.trainer.finished_at is None
+    assert engine.status()["model"]["training"]["phase"] == "idle"
+    assert list(tmp_path.iterdir()) == []  # nothing saved, nothing promoted
