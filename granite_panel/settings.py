@@ -164,12 +164,13 @@ class Settings(param.Parameterized):
         "AutoETS, MSTL; seasonal naive serves until the backtest has run).",
     )
     training = param.Selector(
-        default="off",
+        default="auto",
         objects=list(TRAINING_MODES),
-        doc="auto: train a TTM on the stored history in the background once a series has "
-        "enough of it (fine-tune TTM-R2 when its weights are loaded), and promote it only "
-        "when it validates better than the serving model; off: never train. Not yet started "
-        "by serve (granite-panel train and forecast --train use it).",
+        doc="auto: serve trains a TTM on the history of all series in the background once a "
+        "series has enough of it (context + horizon + 2 horizons, plus a held-out fifth: "
+        "1000 points at 512/96; fine-tunes TTM-R2 when its weights are loaded), again every "
+        "RETRAIN_HOURS and when live accuracy decays, and promotes it only when it validates "
+        "better than the serving model; off: never train (a promoted model still serves).",
     )
     train_threads = param.Integer(
         default=0,

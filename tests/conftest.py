@@ -9,6 +9,9 @@ import pytest
 # Set before anything imports huggingface_hub (it reads the flag at import time): a hub
 # model then fails to load at once instead of waiting on the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Served engines (the real ``serve`` processes the tests start inherit this) do not train in
+# the background: a test stream stays deterministic. tests/test_live_training.py turns it on.
+os.environ["TRAINING"] = "off"
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,7 @@ class PendingForecast:
     scale: np.ndarray  # [n_series]
     lower: np.ndarray | None
     upper: np.ndarray | None
+    own: np.ndarray | None = None  # the model's own forecast before any per-series fallback
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class Score:
     naive_mase: float
     inside: int  # matured points inside the band (0 when there was no band)
     banded: int  # matured points that had a band
+    # Per series: MASE of the model's own forecast and of seasonal naive (NaN: not scored).
+    series_mase: np.ndarray | None = None
+    series_naive_mase: np.ndarray | None = None
 
 
 def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
@@ -121,6 +125,9 @@ def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
     if pending.lower is not None:
         within = (actual >= pending.lower) & (actual <= pending.upper)
         inside, banded = int(within[valid].sum()), int(valid.sum())
+    own = pending.values if pending.own is None else pending.own
+    series_mase = per_series_mase(actual, own, pending.scale)
+    series_naive_mase = per_series_mase(actual, pending.naive, pending.scale)
     return Score(
         model=pending.model,
         mae=float(error.mean()) if error.size else float("nan"),
@@ -129,7 +136,18 @@ def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
         naive_mase=float((naive_error / scale).mean()) if error.size else float("nan"),
         inside=inside,
         banded=banded,
+        series_mase=series_mase,
+        series_naive_mase=series_naive_mase,
     )
+
+
+def per_series_mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """[n_series] mean |actual - forecast| / scale over a matured horizon (NaN: no valid point)."""
+    error = np.abs(actual - forecast) / scale[:, None]
+    valid = np.isfinite(error)
+    count = valid.sum(axis=1)
+    total = np.where(valid, error, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 class AccuracyTracker:
@@ -148,14 +166,41 @@ class AccuracyTracker:
         self.bands.reset()
 
     def record(
-        self, start: int, model: str, values: np.ndarray, naive: np.ndarray, scale: np.ndarray
+        self, start: int, model: str, values: np.ndarray, naive: np.ndarray, scale: np.ndarray,
+        own: np.ndarray | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Keep a new forecast until it matures; return its band (None until calibrated)."""
+        """Keep a new forecast until it matures; return its band (None until calibrated).
+
+        ``own``: the model's forecast before per-series fallbacks replaced some rows (scored
+        per series, so a series that fell back can come back when the model wins again)."""
         lower = upper = None
         if self.bands.ready:
             lower, upper = self.bands.bands(values, scale)
-        self.pending.append(PendingForecast(start, model, values, naive, scale, lower, upper))
+        self.pending.append(PendingForecast(start, model, values, naive, scale, lower, upper, own))
         return lower, upper
+
+    def naive_better(self, n_series: int, model: str, min_scores: int = 10) -> np.ndarray:
+        """[n_series] True where seasonal naive's live MASE beat ``model``'s own over the window.
+
+        Only forecasts by ``model`` count (a new model starts with a clean slate), and a series
+        needs ``min_scores`` matured forecasts of it before it can fall back."""
+        rows = [
+            (s.series_mase, s.series_naive_mase)
+            for s in self.scores
+            if s.model == model and s.series_mase is not None
+        ]
+        mask = np.zeros(n_series, dtype=bool)
+        if len(rows) < min_scores:
+            return mask
+        width = min(n_series, min(len(own) for own, _ in rows))
+        own = np.stack([o[:width] for o, _ in rows])
+        naive = np.stack([n[:width] for _, n in rows])
+        scored = np.isfinite(own) & np.isfinite(naive)
+        enough = scored.sum(axis=0) >= min_scores
+        own_mean = np.where(scored, own, 0.0).sum(axis=0) / np.maximum(scored.sum(axis=0), 1)
+        naive_mean = np.where(scored, naive, 0.0).sum(axis=0) / np.maximum(scored.sum(axis=0), 1)
+        mask[:width] = enough & (naive_mean < own_mean)
+        return mask
 
     def mature(self, count: int, values_at: Callable[[int, int], np.ndarray | None]) -> int:
         """Score every forecast whose horizon ended before point ``count``; returns how many.

@@ -340,6 +340,7 @@ class Engine:
         self._step_lock = threading.Lock()  # one tick at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.trainer = None  # forecasting.trainer.Trainer once use_trained_models(train=True)
         self.generation = 0
         self.store = store
         self.persistence = (
@@ -399,6 +400,7 @@ class Engine:
         self.recent_ticks: deque[Tick] = deque(maxlen=RECENT_TICKS)
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
         self.predictions: deque[Prediction] = deque(maxlen=PREDICTIONS_KEPT)
+        self.naive_mask = np.zeros(0, dtype=bool)  # series that fell back to seasonal naive
 
     @property
     def running(self) -> bool:
@@ -419,6 +421,27 @@ class Engine:
     def stop(self) -> None:
         with self._state_lock:
             self._stop.set()
+        if self.trainer is not None:
+            self.trainer.cancel(timeout=0)  # Stop cancels training too (it ends at its next step)
+
+    def use_trained_models(self, train: bool = True) -> None:
+        """Serve the model promoted under MODELS_DIR; with ``train``, train new ones in the
+        background (serve with TRAINING=auto). Call before the model starts loading."""
+        from ..forecasting.trainer import live_trainer
+
+        if self.forecasts.models_dir is None:
+            self.forecasts.models_dir = self.settings.models_dir
+        if train and self.trainer is None:
+            self.trainer = live_trainer(
+                self.settings, self.forecasts, self.history_for_training, self.step_seconds
+            )
+
+    def history_for_training(self) -> np.ndarray:
+        """[n_series, T] values (NaN gaps), oldest first: what the trainer learns from.
+
+        Today the in-memory history (HISTORY_LIMIT points); the store can feed more here."""
+        with self._state_lock:
+            return self.ring.last_values(self.ring.capacity).copy()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the ticking thread to end (after ``stop``, or a replay that finished)."""
@@ -448,6 +471,8 @@ class Engine:
         """
         self.stop()
         self.join()  # a tick already past its stop check must not land after the reset
+        if self.trainer is not None:
+            self.trainer.reset()  # cancels a run and waits for it to end
         with self._step_lock, self._state_lock:
             getattr(self.source, "reset", lambda: None)()
             self.forecasts.fallback.reset()
@@ -741,12 +766,16 @@ class Engine:
             context = self.ring.last_values(self.settings.context_length)
             n_valid = int(self.valid_count.max()) if len(self.valid_count) else 0
             start = self.ring.count
+            serving = self.predictions[-1].model if self.predictions else ""
+            self.naive_mask = self.accuracy.naive_better(len(context), serving)
         prediction, error = None, None
         has_data = np.isfinite(context).any(axis=1) if context.size else np.zeros(0, bool)
         if context.shape[1] > 0 and has_data.any():
             try:
                 # series with no point in the context yet get no forecast (NaN)
-                result = self.forecasts.predict(np.where(has_data[:, None], context, 0.0), n_valid)
+                result = self.forecasts.predict(
+                    np.where(has_data[:, None], context, 0.0), n_valid, prefer_naive=self.naive_mask
+                )
             except Exception as exc:  # the points are stored already: the tick still goes out
                 log.exception("forecast failed; the tick goes out without one")
                 error = f"{type(exc).__name__}: {exc}"
@@ -779,7 +808,16 @@ class Engine:
             self.recent_ticks.append(tick)
             if self.persistence is not None:  # under the lock: the store sees engine order
                 self._last_commit = self.persistence.tick(self, tick, flags, self.step_seconds)
+        if self.trainer is not None:
+            self.trainer.maybe_start(self.settings.retrain_hours * 3600, self._live_ratio())
         return tick
+
+    def _live_ratio(self) -> float | None:
+        """The serving model's live MASE over seasonal naive's (>= 1: no better than naive)."""
+        with self._state_lock:
+            summary = self.accuracy.summary()
+        model, naive = summary["model"]["mase"], summary["seasonal_naive"]["mase"]
+        return model / naive if model is not None and naive else None
 
     def _prediction(
         self, last_time: float, result: ForecastResult, context: np.ndarray, start: int
@@ -790,7 +828,7 @@ class Engine:
         naive = seasonal_naive(fill_gaps(context), horizon, season)
         with self._state_lock:
             lower, upper = self.accuracy.record(
-                start, result.model, result.values, naive, mase_scale(context, season)
+                start, result.model, result.values, naive, mase_scale(context, season), result.own
             )
         steps = np.arange(1, horizon + 1)
         return Prediction(
@@ -1081,6 +1119,7 @@ class Engine:
                 "detector": {"name": self.detector.name, "score": self.detector.score_label},
                 "incidents": self.incidents.summary(time.time()),
                 "accuracy": self.accuracy.summary(),
+                "naive_series": [self.names[i] for i in np.flatnonzero(self.naive_mask)],
                 "n_series": self.n_series,
                 "series": list(self.names),
                 "generation": self.generation,

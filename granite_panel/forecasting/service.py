@@ -24,6 +24,7 @@ from .selection import FALLBACK_CANDIDATES, choose_fallback, seasonal_naive
 log = logging.getLogger(__name__)
 
 _TSFM_IMPORT_LOCK = threading.Lock()
+_TSFM_QUIETED = False
 
 
 def import_tsfm():
@@ -38,7 +39,10 @@ def import_tsfm():
         from tsfm_public.toolkit.get_model import get_model
         from tsfm_public.toolkit.time_series_preprocessor import DEFAULT_FREQUENCY_MAPPING
 
-        quiet_tsfm_logging()
+        global _TSFM_QUIETED
+        if not _TSFM_QUIETED:  # once: each setLevel clears logging's caches (~40 ms a tick)
+            quiet_tsfm_logging()
+            _TSFM_QUIETED = True
 
     return SimpleNamespace(
         get_model=get_model,
@@ -399,6 +403,7 @@ class ForecastResult:
     reason: str  # why this model (empty when TTM served as intended)
     inference_ms: float
     naive_series: int = 0  # series served by seasonal naive through ``prefer_naive``
+    own: np.ndarray | None = None  # the model's forecast before ``prefer_naive`` (scored per series)
 
 
 class ForecastService:
@@ -630,7 +635,7 @@ class ForecastService:
             reason = f"{forecaster.name} failed ({describe_load_error(exc)}); using fallback"
             forecaster = self.fallback
             values = forecaster.predict(context)
-        naive = 0
+        naive, own = 0, values
         if prefer_naive is not None:
             mask = np.asarray(prefer_naive, dtype=bool)
             if mask.shape != (len(values),):
@@ -644,4 +649,4 @@ class ForecastService:
                 season = season if context.shape[1] >= 2 * season else 1
                 values[mask] = seasonal_naive(fill_gaps(context[mask]), self.horizon, season)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive)
+        return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive, own)

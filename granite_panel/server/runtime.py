@@ -15,7 +15,8 @@ _viewers = 0
 def shared_engine(settings: Settings | None = None) -> Engine:
     """The process's engine, built on first use from ``settings`` (or the environment).
 
-    With ``AUTOSTART`` the stream starts as soon as the engine exists.
+    With ``AUTOSTART`` the stream starts as soon as the engine exists. The model promoted
+    under MODELS_DIR serves; with ``TRAINING=auto`` a trainer runs in the background.
     """
     global _engine
     with _lock:
@@ -28,6 +29,7 @@ def shared_engine(settings: Settings | None = None) -> Engine:
                 if store is not None:
                     store.close()
                 raise
+            _engine.use_trained_models(train=_engine.settings.training == "auto")
             _engine.forecasts.start_loading()
             if _engine.settings.autostart:
                 _engine.start()

@@ -139,7 +139,44 @@ def render_model(status: dict) -> str:
             f'{html.escape(str(storage.get("reason") or "unknown"))}; the stream goes on in '
             "memory and writes are retried; pushes get 503 until it recovers</div>"
         )
-    return trouble + _render_model(status)
+    return trouble + _render_model(status) + render_serving(status)
+
+
+def render_serving(status: dict) -> str:
+    """The banner (exactly what serves and why), the series that fell back, training progress."""
+    model = status.get("model") or {}
+    parts = []
+    if model.get("banner"):
+        parts.append(f'<div class="gp-banner"><small>{html.escape(model["banner"])}</small></div>')
+    naive = status.get("naive_series") or []
+    if naive:
+        names = ", ".join(naive[:10]) + (f" and {len(naive) - 10} more" if len(naive) > 10 else "")
+        parts.append(
+            f'<div class="gp-naive-series"><small>Seasonal naive for {len(naive)} series '
+            f"(it beat the model's live MASE there): {html.escape(names)}</small></div>"
+        )
+    parts.append(render_training(model.get("training")))
+    return "".join(parts)
+
+
+def render_training(training: dict | None) -> str:
+    """Phase, epoch, validation loss and ETA of the background trainer (nothing when off)."""
+    if not training:
+        return ""
+    phase = training.get("phase", "idle")
+    bits = [f"Training: {phase}"]
+    if phase in ("training", "validating"):
+        bits.append(f"epoch {training.get('epoch', 0)}, step {training.get('step', 0)}")
+        if training.get("validation_loss") is not None:
+            bits.append(f"validation loss {training['validation_loss']:.4g}")
+        if training.get("eta_s") is not None:
+            bits.append(f"ETA {training['eta_s']:.0f} s")
+    elif training.get("message"):
+        bits.append(str(training["message"]))
+    card = training.get("last_card") or {}
+    if card.get("decision") and phase not in ("done",):
+        bits.append(f"last run {card['decision']}")
+    return f'<div class="gp-training"><small>{html.escape("; ".join(bits))}</small></div>'
 
 
 def _render_model(status: dict) -> str:
