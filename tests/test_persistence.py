@@ -191,3 +191,20 @@ def test_incidents_come_back_after_a_restart(tmp_path):
     for key in ("series", "start", "peak_score", "severity"):
         assert [before[k][key] for k in before] == [after[k][key] for k in before]
     second.close()
+
+
+def test_the_trainer_learns_from_the_store_beyond_memory(tmp_path):
+    url = f"sqlite:///{tmp_path}/gp.db"
+    engine = Engine(_settings(), store=open_store(url))  # HISTORY_LIMIT 256
+    pushes = _stream(700)
+    _push(engine, pushes)
+    engine.wait_stored(10)
+    history = engine.history_for_training()
+    assert history.shape == (2, 699)  # every closed slot, not the 256 in memory
+    expected = np.array([p.values[1] for p in pushes[:699]])
+    assert np.allclose(history[1], expected)
+    assert np.isnan(history[0, 40])  # the bad point stays a gap
+    memory_only = Engine(_settings())
+    _push(memory_only, pushes[:300])
+    assert memory_only.history_for_training().shape == (2, 256)  # no store: memory
+    engine.close()

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RECENT_TICKS = 256  # ticks kept for readers that poll (a slower reader resyncs from history)
 ALERTS_KEPT = 200
+TRAIN_HISTORY_SLOTS = 8192  # slots per series the trainer reads from a store (memory: fewer)
 PREDICTIONS_KEPT = 10
 
 
@@ -439,9 +440,21 @@ class Engine:
     def history_for_training(self) -> np.ndarray:
         """[n_series, T] values (NaN gaps), oldest first: what the trainer learns from.
 
-        Today the in-memory history (HISTORY_LIMIT points); the store can feed more here."""
+        The in-memory history (HISTORY_LIMIT slots), or with a store its newest
+        ``TRAIN_HISTORY_SLOTS`` slots per series when that is longer (a TTM trained from
+        scratch on ETTh1 was refused with 2,048 points and promoted with 4,096)."""
         with self._state_lock:
-            return self.ring.last_values(self.ring.capacity).copy()
+            memory = self.ring.last_values(self.ring.capacity).copy()
+            count, newest = self.ring.count, self._slot_time(self.ring.count - 1)
+        if self.store is None or count == 0 or TRAIN_HISTORY_SLOTS <= memory.shape[1]:
+            return memory
+        stored = self.store.recent(TRAIN_HISTORY_SLOTS)
+        step = self.step_seconds
+        grid = newest - step * np.arange(TRAIN_HISTORY_SLOTS - 1, -1, -1)
+        with self._state_lock:
+            values = self._grid_columns(stored, grid)[0][: memory.shape[0]]
+        first = np.flatnonzero(np.isfinite(values).any(axis=0))
+        return values[:, first[0]:] if len(first) else memory
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the ticking thread to end (after ``stop``, or a replay that finished)."""
