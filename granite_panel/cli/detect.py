@@ -121,22 +121,19 @@ def score_chunk(series: list[np.ndarray], detector: str, options: dict) -> list[
     return [np.clip(make_detector(detector, **options).score_series(v), 0.0, 1.0) for v in series]
 
 
-def score_all(values, ids, detector: str, options: dict, dask=None, workers=None,
-              chunk=None) -> np.ndarray:
-    """Per-row scores; with ``dask`` the series go in chunks to Dask, the same scores."""
+def score_all(values, ids, detector: str, options: dict, client=None, chunk=None) -> np.ndarray:
+    """Per-row scores; on a Dask ``client`` the chunks of series are tasks, the same scores."""
     from ..forecasting.distributed import CHUNK_SERIES, chunk_bounds
 
     rows = [np.arange(len(values))] if ids is None else split_by_series(ids)
     chunks = [[values[r] for r in rows[a:b]] for a, b in chunk_bounds(len(rows), chunk or CHUNK_SERIES)]
-    if dask is None:
+    if client is None:
         scored = [score_chunk(chunk, detector, options) for chunk in chunks]
     else:
         from ..forecasting.distributed import run_partitioned
-        from .forecast import LOCAL_CLUSTER
 
-        address = None if dask == LOCAL_CLUSTER else dask
-        scored = run_partitioned(chunks, score_chunk, address=address, workers=workers,
-                                 detector=detector, options=options)
+        scored = run_partitioned(chunks, score_chunk, client=client, detector=detector,
+                                 options=options)
     out = np.empty(len(values))
     for positions, scores in zip(rows, (s for chunk in scored for s in chunk)):
         out[positions] = scores
@@ -146,8 +143,7 @@ def score_all(values, ids, detector: str, options: dict, dask=None, workers=None
 def run_detect(args) -> int:
     """Run the ``detect`` subcommand; 0 on success, 2 on bad input, a bad detector name or
     an unreachable Dask scheduler."""
-    dask, workers = getattr(args, "dask", None), getattr(args, "dask_workers", None)
-    chunk = getattr(args, "chunk_series", None)
+    workers, chunk = getattr(args, "dask_workers", None), getattr(args, "chunk_series", None)
     try:
         season = getattr(args, "season", None)
         if season is not None and args.detector != "hybrid":
@@ -164,7 +160,10 @@ def run_detect(args) -> int:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
     try:
-        scores = score_all(values, ids, args.detector, options, dask, workers, chunk)
+        from .forecast import dask_client_for
+
+        with dask_client_for(args) as client:
+            scores = score_all(values, ids, args.detector, options, client, chunk)
     except RuntimeError as exc:  # DaskUnavailable: no scheduler at the address
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2

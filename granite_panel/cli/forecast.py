@@ -198,7 +198,8 @@ def check_numbers(args) -> None:
     if args.context_length is not None and args.context_length < 16:
         raise InputError(f"--context-length must be >= 16, got {args.context_length}")
     workers = getattr(args, "dask_workers", None)
-    for flag, number in (("--dask-workers", workers), ("--chunk-series", getattr(args, "chunk_series", None))):
+    chunk = getattr(args, "chunk_series", None)
+    for flag, number in (("--dask-workers", workers), ("--chunk-series", chunk)):
         if number is not None and number < 1:
             raise InputError(f"{flag} must be a whole number >= 1, got {number}")
     level = getattr(args, "level", 0.8)
@@ -207,7 +208,7 @@ def check_numbers(args) -> None:
 
 
 def build_service(panel: Panel, args, settings, horizon: int, season: int):
-    """(service, fallback name): the dashboard's ForecastService over this file's history."""
+    """The dashboard's ForecastService over this file's history (fallback by backtest)."""
     from ..forecasting.selection import choose_fallback
     from ..forecasting.service import ForecastService, StatisticalForecaster
 
@@ -354,48 +355,68 @@ def run_forecast(args) -> int:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    horizon = args.horizon
     season = args.season or default_season(panel.step)
     try:
-        service = build_service(panel, args, settings, horizon, season)
-        trained, decision, trained_folder = None, "", None
-        if args.train:
-            card = train_on(panel, service, args, settings, horizon, season)
-            decision = card["decision"]
-            if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
-                from ..forecasting.service import load_ttm
-
-                trained_folder = Path(args.models_dir or settings.models_dir) / card["folder"]
-                trained = load_ttm(str(trained_folder), service.context_length, horizon)
-                trained.name = card["label"]
-        label, forecaster, ttm = forecast_function(service, model, horizon, season, args.level, trained)
-        plugin = None
-        if args.dask is not None and ttm is not None:
-            plugin = ttm_plugin(service, ttm, trained_folder, args, settings, horizon)
-        frame = forecast_frame(panel, forecaster, ttm, dask=args.dask,
-                               workers=args.dask_workers, plugin=plugin, chunk=args.chunk_series)
+        with dask_client_for(args) as client:  # first, so a wrong address fails at once
+            label, frame, decision = forecast_with(panel, model, args, settings, season, client)
     except InputError as exc:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
-        from ..forecasting.distributed import DaskUnavailable
-
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, DaskUnavailable) else 1
+        return 2 if type(exc).__name__ == "DaskUnavailable" else 1
     try:
         write(frame, args.output)
     except OSError as exc:
         print(f"granite-panel forecast: error: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
-    summary = f"{label} forecast {len(panel.ids)} series x {horizon} steps in {seconds:.1f} s"
+    summary = f"{label} forecast {len(panel.ids)} series x {args.horizon} steps in {seconds:.1f} s"
     print(f"granite-panel forecast: {summary}" + (f"; {decision}" if decision else ""), file=sys.stderr)
     return 0
 
 
-def forecast_frame(panel: Panel, forecaster: ChunkForecaster, ttm=None, dask=None,
-                   workers=None, plugin=None, chunk=None):
-    """The output frame; chunks of CHUNK_SERIES series run here or, with ``dask``, as tasks.
+def dask_client_for(args):
+    """``--dask``: a context giving a ``distributed.Client``; without it, one giving None."""
+    from contextlib import nullcontext
+
+    if getattr(args, "dask", None) is None:
+        return nullcontext(None)
+    from ..forecasting.distributed import dask_client
+
+    address = None if args.dask == LOCAL_CLUSTER else args.dask
+    return dask_client(address, args.dask_workers)
+
+
+def forecast_with(panel: Panel, model: str, args, settings, season: int, client=None):
+    """(label, output frame, training decision): the forecast itself, on ``client`` if given."""
+    horizon = args.horizon
+    if model not in ("auto", "ttm"):  # a named statistical model: no TTM, no backtest
+        forecaster = ChunkForecaster(False, model, horizon, season, args.level)
+        return model, forecast_frame(panel, forecaster, client=client, chunk=args.chunk_series), ""
+    service = build_service(panel, args, settings, horizon, season)
+    trained, decision, trained_folder = None, "", None
+    if args.train:
+        card = train_on(panel, service, args, settings, horizon, season)
+        decision = card["decision"]
+        if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
+            from ..forecasting.service import load_ttm
+
+            trained_folder = Path(args.models_dir or settings.models_dir) / card["folder"]
+            trained = load_ttm(str(trained_folder), service.context_length, horizon)
+            trained.name = card["label"]
+    label, forecaster, ttm = forecast_function(service, model, horizon, season, args.level, trained)
+    plugin = None
+    if client is not None and ttm is not None:
+        plugin = ttm_plugin(service, ttm, trained_folder, args, settings, horizon)
+    frame = forecast_frame(panel, forecaster, ttm, client=client, plugin=plugin,
+                           chunk=args.chunk_series)
+    return label, frame, decision
+
+
+def forecast_frame(panel: Panel, forecaster: ChunkForecaster, ttm=None, client=None,
+                   plugin=None, chunk=None):
+    """The output frame; chunks of CHUNK_SERIES series run here or, on ``client``, as tasks.
 
     Both paths call ``forecaster.forecast_chunk`` on the same chunks, so they agree.
     """
@@ -405,13 +426,12 @@ def forecast_frame(panel: Panel, forecaster: ChunkForecaster, ttm=None, dask=Non
 
     values, horizon = panel.values, forecaster.horizon
     chunks = [values[start:stop] for start, stop in chunk_bounds(len(values), chunk or CHUNK_SERIES)]
-    if dask is None:
+    if client is None:
         parts = [forecaster.forecast_chunk(chunk, ttm) for chunk in chunks]
     else:
         from ..forecasting.distributed import run_partitioned
 
-        address = None if dask == LOCAL_CLUSTER else dask
-        parts = run_partitioned(chunks, _forecast_task, address=address, workers=workers,
+        parts = run_partitioned(chunks, _forecast_task, client=client,
                                 plugin=plugin if forecaster.use_ttm else None,
                                 forecaster=forecaster)
     forecasts = np.vstack([p[0] for p in parts])
