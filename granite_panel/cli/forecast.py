@@ -157,7 +157,7 @@ def add_dask_options(parser) -> None:
     )
     parser.add_argument(
         "--chunk-series", type=int, default=None, metavar="N",
-        help="series per chunk, the unit of work with or without --dask (default 512)",
+        help="series per chunk, the unit of work with or without --dask (default 128)",
     )
 
 

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from distributed import Client, LocalCluster, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-CHUNK_SERIES = 512  # series per task: the batch the single-process path predicts at once
+CHUNK_SERIES = 128  # series per task (and per TTM batch): 8 tasks for 1,000 series
 CONNECT_TIMEOUT = "5s"  # a live scheduler answers in milliseconds; a wrong address fails fast
 PLUGIN_NAME = "granite-panel-ttm"
 
