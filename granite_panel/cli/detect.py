@@ -1,8 +1,11 @@
-"""``granite-panel detect INPUT.csv [-o OUTPUT.csv] [--detector NAME] [--season N]``.
+"""``granite-panel detect INPUT.csv [-o OUTPUT.csv] [--detector NAME] [--season N] [--dask]``.
 
-Reads a CSV with ``timestamp,value`` columns (NAB's format) and writes the same rows with
-an ``anomaly_score`` column in [0, 1], scored by an online detector row by row (strictly
-causal). Malformed input gives a one-line error on stderr and exit status 2.
+Reads a CSV with ``timestamp,value`` columns (NAB's format: one series) or a long file of
+many series (``unique_id,ds,y`` or ``series,timestamp,value``; CSV, Parquet or a partitioned
+Parquet folder) and writes the same rows with an ``anomaly_score`` column in [0, 1], scored
+by a fresh online detector per series, row by row in file order (strictly causal).
+``--dask`` scores chunks of series on Dask distributed, with the same scores. Malformed
+input gives a one-line error on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from ..detection.detectors import DEFAULT_DETECTOR, DETECTORS, LIVE_THRESHOLDS, make_detector
 
 REQUIRED_COLUMNS = ("timestamp", "value")
+LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
 
 
 class InputError(ValueError):
@@ -25,10 +29,14 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``detect`` subcommand to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "detect",
-        help="score every row of a timestamp,value CSV with an online anomaly detector",
+        help="score every row of a timestamp,value CSV (or a long file of many series) "
+        "with an online anomaly detector",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("input", help="CSV file with timestamp,value columns")
+    parser.add_argument(
+        "input", help="CSV with timestamp,value columns, or long unique_id,ds,y / "
+        "series,timestamp,value (CSV, Parquet or a partitioned Parquet folder)"
+    )
     parser.add_argument(
         "-o", "--output", default="-", help="where to write the scored CSV (default: stdout)"
     )
@@ -47,64 +55,120 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
         help="hybrid only: rows per cycle when known (as the dashboard's SEASON_LENGTH); "
         "by default the detector estimates it from the rows seen so far",
     )
+    from .forecast import add_dask_options
+
+    add_dask_options(parser)
     parser.set_defaults(func=run_detect)
     return parser
 
 
 def read_series(path: str):
-    """The CSV as a DataFrame plus its values as floats; ``InputError`` if malformed."""
-    import pandas as pd
+    """(frame, values, series ids or None); ``InputError`` if malformed.
+
+    ``ids`` is None for a one-series ``timestamp,value`` file, else one id per row.
+    """
+    from .forecast import InputError as TableError, read_table
 
     try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV ({first})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        frame = read_table(path)
+    except TableError as exc:
+        raise InputError(str(exc)) from None
+    columns = list(map(str, frame.columns))
+    long = next((names for names in LONG_NAMES if set(names) <= set(columns)), None)
+    id_column, time_column, value_column = long or (None, *REQUIRED_COLUMNS)
+    missing = [c for c in (time_column, value_column) if c not in frame.columns]
     if missing:
         raise InputError(
             f"{path}: missing column(s) {', '.join(missing)}; "
-            f"found {', '.join(map(str, frame.columns)) or 'none'}, need timestamp,value"
+            f"found {', '.join(columns) or 'none'}, need timestamp,value (one series) "
+            "or unique_id,ds,y / series,timestamp,value (many series)"
         )
     if frame.empty:
         raise InputError(f"{path}: no data rows")
-    values = pd.to_numeric(frame["value"], errors="coerce")
-    bad = values.isna() & frame["value"].notna()
+    import pandas as pd
+
+    values = pd.to_numeric(frame[value_column], errors="coerce")
+    bad = values.isna() & frame[value_column].notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{path}: value {frame['value'].iloc[row]!r} on data row {row + 1} is not a number"
+            f"{path}: value {frame[value_column].iloc[row]!r} on data row {row + 1} is not a number"
         )
-    stamps = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
+    stamps = pd.to_datetime(frame[time_column], errors="coerce", format="mixed")
     bad = stamps.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{path}: timestamp {frame['timestamp'].iloc[row]!r} on data row {row + 1} "
+            f"{path}: {time_column} {frame[time_column].iloc[row]!r} on data row {row + 1} "
             "is not a date/time"
         )
-    return frame, values.to_numpy(dtype=float)
+    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
+    return frame, values.to_numpy(dtype=float), ids
+
+
+def split_by_series(ids: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each series (first-seen order), each in file order."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(ids)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(uniques))
+    return np.split(order, np.cumsum(counts)[:-1])
+
+
+def score_chunk(series: list[np.ndarray], detector: str, options: dict) -> list[np.ndarray]:
+    """Scores of each series by its own fresh detector: the unit a Dask task runs."""
+    return [np.clip(make_detector(detector, **options).score_series(v), 0.0, 1.0) for v in series]
+
+
+def score_all(values, ids, detector: str, options: dict, client=None, chunk=None) -> np.ndarray:
+    """Per-row scores; on a Dask ``client`` the chunks of series are tasks, the same scores."""
+    from ..forecasting.distributed import CHUNK_SERIES, chunk_bounds
+
+    rows = [np.arange(len(values))] if ids is None else split_by_series(ids)
+    chunks = [[values[r] for r in rows[a:b]] for a, b in chunk_bounds(len(rows), chunk or CHUNK_SERIES)]
+    if client is None:
+        scored = [score_chunk(chunk, detector, options) for chunk in chunks]
+    else:
+        from ..forecasting.distributed import run_partitioned
+
+        scored = run_partitioned(chunks, score_chunk, client=client, detector=detector,
+                                 options=options)
+    out = np.empty(len(values))
+    for positions, scores in zip(rows, (s for chunk in scored for s in chunk)):
+        out[positions] = scores
+    return out
 
 
 def run_detect(args) -> int:
-    """Run the ``detect`` subcommand; 0 on success, 2 on bad input or a bad detector name."""
+    """Run the ``detect`` subcommand; 0 on success, 2 on bad input, a bad detector name or
+    an unreachable Dask scheduler."""
+    workers, chunk = getattr(args, "dask_workers", None), getattr(args, "chunk_series", None)
     try:
         season = getattr(args, "season", None)
         if season is not None and args.detector != "hybrid":
             raise ValueError(f"--season is for the hybrid detector, not {args.detector!r}")
         if season is not None and season < 1:
             raise ValueError(f"--season must be a whole number >= 1, got {season}")
-        detector = make_detector(args.detector, **({} if season is None else {"period": season}))
-        frame, values = read_series(args.input)
+        for flag, number in (("--dask-workers", workers), ("--chunk-series", chunk)):
+            if number is not None and number < 1:
+                raise ValueError(f"{flag} must be a whole number >= 1, got {number}")
+        options = {} if season is None else {"period": season}
+        make_detector(args.detector, **options)  # a bad name fails before any reading
+        frame, values, ids = read_series(args.input)
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        from .forecast import dask_client_for
+
+        with dask_client_for(args) as client:
+            scores = score_all(values, ids, args.detector, options, client, chunk)
+    except RuntimeError as exc:  # DaskUnavailable: no scheduler at the address
+        print(f"granite-panel detect: error: {exc}", file=sys.stderr)
+        return 2
     frame = frame.copy()
-    frame["anomaly_score"] = np.clip(detector.score_series(values), 0.0, 1.0)
+    frame["anomaly_score"] = scores
     if args.output in ("-", None):
         try:
             frame.to_csv(sys.stdout, index=False)

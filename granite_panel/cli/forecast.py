@@ -21,6 +21,7 @@ import numpy as np
 LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
 FALLBACK_CONTEXT = 512  # points a statistical model is fitted on, as in the backtest
 TIME_NAMES = ("ds", "timestamp", "date", "time", "datetime")
+LOCAL_CLUSTER = "local"  # --dask with no address: a LocalCluster on this machine
 
 
 class InputError(ValueError):
@@ -45,10 +46,10 @@ def read_table(path: str):
     import pandas as pd
 
     file = Path(path)
-    if not file.is_file():
+    if not (file.is_file() or file.is_dir()):
         raise InputError(f"{path}: no such file")
     try:
-        if file.suffix.lower() in (".parquet", ".pq"):
+        if file.is_dir() or file.suffix.lower() in (".parquet", ".pq"):  # a dir: partitioned
             return pd.read_parquet(file)
         return pd.read_csv(file)
     except pd.errors.EmptyDataError:
@@ -138,8 +139,26 @@ def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--train", action="store_true", help="train a TTM on the input first")
     parser.add_argument("--level", type=float, default=0.8, help="band coverage (default 0.8)")
+    add_dask_options(parser)
     parser.set_defaults(func=run_forecast)
     return parser
+
+
+def add_dask_options(parser) -> None:
+    """``--dask [ADDRESS]`` and ``--dask-workers N``, shared by forecast and detect."""
+    parser.add_argument(
+        "--dask", nargs="?", const=LOCAL_CLUSTER, default=None, metavar="SCHEDULER_ADDRESS",
+        help="run the series in chunks on Dask distributed: alone, a LocalCluster with one "
+        "single-threaded worker per core; with an address (tcp://host:8786), that cluster",
+    )
+    parser.add_argument(
+        "--dask-workers", type=int, default=None, metavar="N",
+        help="workers of the local cluster (default: one per core); ignored with an address",
+    )
+    parser.add_argument(
+        "--chunk-series", type=int, default=None, metavar="N",
+        help="series per chunk, the unit of work with or without --dask (default 128)",
+    )
 
 
 def add_model_options(parser) -> None:
@@ -178,13 +197,18 @@ def check_numbers(args) -> None:
         raise InputError(f"--season must be a whole number >= 1, got {args.season}")
     if args.context_length is not None and args.context_length < 16:
         raise InputError(f"--context-length must be >= 16, got {args.context_length}")
+    workers = getattr(args, "dask_workers", None)
+    chunk = getattr(args, "chunk_series", None)
+    for flag, number in (("--dask-workers", workers), ("--chunk-series", chunk)):
+        if number is not None and number < 1:
+            raise InputError(f"{flag} must be a whole number >= 1, got {number}")
     level = getattr(args, "level", 0.8)
     if not 0 < level < 1:
         raise InputError(f"--level must be between 0 and 1 (exclusive), got {level}")
 
 
 def build_service(panel: Panel, args, settings, horizon: int, season: int):
-    """(service, fallback name): the dashboard's ForecastService over this file's history."""
+    """The dashboard's ForecastService over this file's history (fallback by backtest)."""
     from ..forecasting.selection import choose_fallback
     from ..forecasting.service import ForecastService, StatisticalForecaster
 
@@ -228,11 +252,53 @@ def train_on(panel: Panel, service, args, settings, horizon: int, season: int) -
     return trainer.run_once()
 
 
-def forecast_function(service, model: str, horizon: int, season: int, trained=None):
-    """(label, predict) where predict maps [rows, t] (NaN gaps) to [rows, horizon]."""
-    from ..forecasting.selection import fit_forecast
-    from ..forecasting.service import fill_gaps
+@dataclass(frozen=True)
+class ChunkForecaster:
+    """How one chunk of series is forecast: picklable, so a Dask worker runs the same code.
 
+    ``use_ttm``: the TTM forecasts series with enough points, ``fallback`` the rest; else
+    the statistical ``fallback`` forecasts every series from its last FALLBACK_CONTEXT points.
+    """
+
+    use_ttm: bool
+    fallback: str
+    horizon: int
+    season: int
+    level: float
+
+    def predict(self, history: np.ndarray, ttm=None) -> np.ndarray:
+        from ..forecasting.selection import fit_forecast
+        from ..forecasting.service import fill_gaps
+
+        horizon, season = self.horizon, self.season
+        if not self.use_ttm:
+            return fit_forecast(self.fallback, fill_gaps(history[:, -FALLBACK_CONTEXT:]), horizon, season)
+        enough = np.isfinite(history).sum(axis=1) >= ttm.min_context
+        out = np.empty((len(history), horizon))
+        if enough.any():
+            out[enough] = ttm.predict(history[enough][:, -ttm.min_context :])
+        if (~enough).any():  # too short for the model's context: the fallback
+            out[~enough] = fit_forecast(self.fallback, fill_gaps(history[~enough]), horizon, season)
+        return out
+
+    def forecast_chunk(self, values: np.ndarray, ttm=None) -> tuple[np.ndarray, np.ndarray]:
+        """(forecasts [rows, horizon], band half-widths [rows]) of one chunk of series.
+
+        In a Dask task ``ttm`` is None and the worker's plugin supplies the loaded TTM.
+        """
+        if self.use_ttm and ttm is None:
+            from ..forecasting.distributed import worker_ttm
+
+            ttm = worker_ttm()
+            if ttm is None:
+                raise RuntimeError("this Dask worker has no TTM loaded (plugin missing)")
+        predict = lambda history: self.predict(history, ttm)  # noqa: E731
+        return predict(values), band_halfwidth(predict, values, self.horizon, self.level)
+
+
+def forecast_function(service, model: str, horizon: int, season: int, level: float = 0.8,
+                      trained=None):
+    """(label, ChunkForecaster, ttm or None) for ``model`` over this service."""
     ttm = service.ttm if service.state == "ready" else None
     if model == "ttm":
         ttm = trained or ttm
@@ -240,24 +306,26 @@ def forecast_function(service, model: str, horizon: int, season: int, trained=No
             why = service.error or "no model loaded"
             raise RuntimeError(f"no TTM to forecast with ({why}); add --train")
     if model in ("auto", "ttm") and ttm is not None:
-        fallback = service.fallback.name
-
-        def predict(history):
-            enough = np.isfinite(history).sum(axis=1) >= ttm.min_context
-            out = np.empty((len(history), horizon))
-            if enough.any():
-                out[enough] = ttm.predict(history[enough][:, -ttm.min_context :])
-            if (~enough).any():  # too short for the model's context: the fallback
-                out[~enough] = fit_forecast(fallback, fill_gaps(history[~enough]), horizon, season)
-            return out
-
-        return ttm.name, predict
+        return ttm.name, ChunkForecaster(True, service.fallback.name, horizon, season, level), ttm
     name = service.fallback.name if model in ("auto", "ttm") else model
+    return name, ChunkForecaster(False, name, horizon, season, level), None
 
-    def predict(history):
-        return fit_forecast(name, fill_gaps(history[:, -FALLBACK_CONTEXT:]), horizon, season)
 
-    return name, predict
+def ttm_plugin(service, ttm, trained_folder, args, settings, horizon: int):
+    """A WorkerPlugin that loads on each Dask worker the TTM this process forecasts with."""
+    from ..forecasting.distributed import TTMWorkerPlugin
+    from ..forecasting.store import promoted_folder
+
+    models_dir = args.models_dir or settings.models_dir
+    options = {}
+    if trained_folder is not None:
+        source = str(trained_folder)
+    elif service.card is not None:
+        source = str(promoted_folder(models_dir))
+    else:
+        source = service.model_name
+        options = {"freq": service.freq, "freq_prefix_tuning": service.freq_prefix_tuning}
+    return TTMWorkerPlugin(source, service.context_length, horizon, label=ttm.name, **options)
 
 
 def band_halfwidth(predict, values: np.ndarray, horizon: int, level: float) -> np.ndarray:
@@ -287,45 +355,87 @@ def run_forecast(args) -> int:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    horizon = args.horizon
     season = args.season or default_season(panel.step)
     try:
-        service = build_service(panel, args, settings, horizon, season)
-        trained, decision = None, ""
-        if args.train:
-            card = train_on(panel, service, args, settings, horizon, season)
-            decision = card["decision"]
-            if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
-                from ..forecasting.service import load_ttm
-
-                folder = Path(args.models_dir or settings.models_dir) / card["folder"]
-                trained = load_ttm(str(folder), service.context_length, horizon)
-                trained.name = card["label"]
-        label, predict = forecast_function(service, model, horizon, season, trained)
+        with dask_client_for(args) as client:  # first, so a wrong address fails at once
+            label, frame, decision = forecast_with(panel, model, args, settings, season, client)
     except InputError as exc:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
-        return 1
-    frame = forecast_frame(panel, predict, horizon, args.level)
+        return 2 if type(exc).__name__ == "DaskUnavailable" else 1
     try:
         write(frame, args.output)
     except OSError as exc:
         print(f"granite-panel forecast: error: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
-    summary = f"{label} forecast {len(panel.ids)} series x {horizon} steps in {seconds:.1f} s"
+    summary = f"{label} forecast {len(panel.ids)} series x {args.horizon} steps in {seconds:.1f} s"
     print(f"granite-panel forecast: {summary}" + (f"; {decision}" if decision else ""), file=sys.stderr)
     return 0
 
 
-def forecast_frame(panel: Panel, predict, horizon: int, level: float):
+def dask_client_for(args):
+    """``--dask``: a context giving a ``distributed.Client``; without it, one giving None."""
+    from contextlib import nullcontext
+
+    if getattr(args, "dask", None) is None:
+        return nullcontext(None)
+    from ..forecasting.distributed import dask_client
+
+    address = None if args.dask == LOCAL_CLUSTER else args.dask
+    return dask_client(address, args.dask_workers)
+
+
+def forecast_with(panel: Panel, model: str, args, settings, season: int, client=None):
+    """(label, output frame, training decision): the forecast itself, on ``client`` if given."""
+    horizon = args.horizon
+    if model not in ("auto", "ttm"):  # a named statistical model: no TTM, no backtest
+        forecaster = ChunkForecaster(False, model, horizon, season, args.level)
+        return model, forecast_frame(panel, forecaster, client=client, chunk=args.chunk_series), ""
+    service = build_service(panel, args, settings, horizon, season)
+    trained, decision, trained_folder = None, "", None
+    if args.train:
+        card = train_on(panel, service, args, settings, horizon, season)
+        decision = card["decision"]
+        if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
+            from ..forecasting.service import load_ttm
+
+            trained_folder = Path(args.models_dir or settings.models_dir) / card["folder"]
+            trained = load_ttm(str(trained_folder), service.context_length, horizon)
+            trained.name = card["label"]
+    label, forecaster, ttm = forecast_function(service, model, horizon, season, args.level, trained)
+    plugin = None
+    if client is not None and ttm is not None:
+        plugin = ttm_plugin(service, ttm, trained_folder, args, settings, horizon)
+    frame = forecast_frame(panel, forecaster, ttm, client=client, plugin=plugin,
+                           chunk=args.chunk_series)
+    return label, frame, decision
+
+
+def forecast_frame(panel: Panel, forecaster: ChunkForecaster, ttm=None, client=None,
+                   plugin=None, chunk=None):
+    """The output frame; chunks of CHUNK_SERIES series run here or, on ``client``, as tasks.
+
+    Both paths call ``forecaster.forecast_chunk`` on the same chunks, so they agree.
+    """
     import pandas as pd
 
-    values = panel.values
-    forecasts = np.vstack([predict(values[i : i + 512]) for i in range(0, len(values), 512)])
-    width = band_halfwidth(predict, values, horizon, level)
+    from ..forecasting.distributed import CHUNK_SERIES, chunk_bounds
+
+    values, horizon = panel.values, forecaster.horizon
+    chunks = [values[start:stop] for start, stop in chunk_bounds(len(values), chunk or CHUNK_SERIES)]
+    if client is None:
+        parts = [forecaster.forecast_chunk(chunk, ttm) for chunk in chunks]
+    else:
+        from ..forecasting.distributed import run_partitioned
+
+        parts = run_partitioned(chunks, _forecast_task, client=client,
+                                plugin=plugin if forecaster.use_ttm else None,
+                                forecaster=forecaster)
+    forecasts = np.vstack([p[0] for p in parts])
+    width = np.concatenate([p[1] for p in parts])
     future = panel.stamps[-1] + panel.step * np.arange(1, horizon + 1)
     return pd.DataFrame(
         {
@@ -336,6 +446,11 @@ def forecast_frame(panel: Panel, predict, horizon: int, level: float):
             "hi": (forecasts + width[:, None]).ravel(),
         }
     )
+
+
+def _forecast_task(chunk: np.ndarray, forecaster: ChunkForecaster):
+    """One Dask task: a chunk's forecasts with the worker's TTM (module-level: picklable)."""
+    return forecaster.forecast_chunk(chunk)
 
 
 def write(frame, output: str) -> None:
