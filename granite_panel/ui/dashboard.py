@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from .controller import StreamController, score_text
+from .fleet import FleetView
 from .history import HistoryView
 from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
@@ -332,10 +333,12 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         mutes = pn.pane.HTML(pn.bind(render_mutes, c.param.muted), sizing_mode="stretch_width")
+        self.fleet = FleetView(c)  # every series at a glance; a row click opens it above
         return pn.Column(
             pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
+            pn.Card(self.fleet, title="Fleet", sizing_mode="stretch_width"),
             pn.Row(
                 pn.Column("#### Statistics", stats),
                 pn.Column(
