@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+from bokeh.models import LinearAxis
 
 from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
 from granite_panel.sources.points import Points
 from granite_panel.ui.controller import StreamController
-from granite_panel.ui.fleet import FleetView, fleet_frame, heatmap_frame, sparklines
+from granite_panel.ui.fleet import FleetView, fleet_frame, heatmap_grid, sparklines
 
 N_SERIES = 1000
 SLOTS = 40
@@ -148,19 +149,24 @@ def test_new_series_are_streamed_and_a_reset_replaces_the_table(engine):
 def test_heat_map_holds_the_top_n_series_and_renders(engine):
     controller = StreamController(engine)
     view = FleetView(controller, top_n=30, heatmap_slots=20)
-    data = view.heatmap.data
-    assert len(data) == 30 * 20
-    assert set(data["series"]) == set(fleet_frame(
-        engine.snapshot(last=60), engine.incidents.recent(), T0 + SLOTS)["series"].iloc[:30])
-    assert data.loc[data["series"] == names()[SPIKED], "score"].iloc[-1] > 5
-    root = pn.panel(view).get_root()  # Bokeh models for the table and the HeatMap
-    assert root is not None
-    push(engine, SLOTS, np.zeros(N_SERIES))
-    view.refresh(force=True)  # the plot takes the new top N without an error
+    times, series, score = view.heatmap.data
+    assert score.shape == (30, 20) and len(series) == 30 and len(times) == 20
+    frame = fleet_frame(engine.snapshot(last=60), engine.incidents.recent(), T0 + SLOTS)
+    assert series == frame["series"].iloc[:30].tolist()  # the worst first
+    assert series[0] == names()[SPIKED] and score[0, -1] > 5
+    root = pn.panel(view).get_root()  # Bokeh models for the table and the image
+    (axis,) = [m for m in root.select({"type": LinearAxis}) if m.major_label_overrides]
+    assert axis.major_label_overrides[29] == names()[SPIKED]  # the top row is the worst
+    values = np.zeros(N_SERIES)
+    values[5] = 70.0
+    push(engine, SLOTS, values)
+    view.refresh(force=True)  # the plot takes the new top N and relabels its rows
+    assert axis.major_label_overrides[29] == names()[5]
 
 
 def test_heat_map_of_an_empty_engine_is_one_placeholder_cell():
     class Empty:
         names, timestamps, score = (), np.empty(0), np.empty((0, 0))
 
-    assert heatmap_frame(Empty(), [], 10)["series"].tolist() == ["(no series yet)"]
+    times, series, score = heatmap_grid(Empty(), [], 10)
+    assert series == ["(no series yet)"] and score.shape == (1, 1)
