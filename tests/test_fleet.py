@@ -1,11 +1,11 @@
 """The fleet view on an engine with 1,000 pushed series: the frame, the click, the refresh."""
 
 import numpy as np
-import pandas as pd
 import panel as pn
 import pytest
 from bokeh.models import LinearAxis
 
+from granite_panel.detection.incidents import iso
 from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
 from granite_panel.sources.points import Points
@@ -71,7 +71,6 @@ def test_incident_columns_count_the_last_hour_and_show_the_worst_open_one():
     now = T0 + 10_000
 
     def incident(series, severity, last_flagged, end):
-        iso = lambda t: None if t is None else pd.Timestamp(t, unit="s", tz="UTC").isoformat()
         return {"series": series, "severity": severity, "last_flagged": iso(last_flagged),
                 "end": iso(end)}
 

@@ -30,6 +30,7 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
+from ..detection.incidents import iso
 from ..detection.live import SEVERITY_NAMES
 from .controller import StreamController
 
@@ -91,8 +92,8 @@ def _incident_columns(names, incidents: list[dict], now: float) -> tuple[list[st
         for series, severity in zip(worst["series"], worst["severity"]):
             if series in open_incident:
                 open_incident[series] = severity  # the worst one wins (sorted ascending)
-        flagged = pd.to_datetime(frame["last_flagged"], utc=True, format="ISO8601")
-        recent = ongoing | (flagged >= pd.Timestamp(now - 3600, unit="s", tz="UTC"))
+        # the tracker's ISO times are fixed-width UTC: as strings they sort as times do
+        recent = ongoing | (frame["last_flagged"].fillna("") >= iso(now - 3600))
         for series, count in frame[recent].groupby("series").size().items():
             if series in last_hour:
                 last_hour[series] = int(count)
