@@ -107,7 +107,7 @@ def test_a_row_click_selects_the_series_in_the_chart(engine):
 
 def test_a_refresh_updates_changed_rows_in_place_and_sends_one_page(engine):
     controller = StreamController(engine)
-    view = FleetView(controller, page_size=20)
+    view = FleetView(controller, page_size=20, refresh_seconds=3600)
     model = view.table.get_root()
     assert len(model.source.data["series"]) == 20  # one page goes to the browser, not 1,000
     assert model.source.data["series"][0] == names()[SPIKED]
@@ -119,7 +119,8 @@ def test_a_refresh_updates_changed_rows_in_place_and_sends_one_page(engine):
     values = np.random.default_rng(8).normal(size=N_SERIES)
     values[789] = -80.0  # the new worst
     push(engine, SLOTS, values)
-    controller.poll()  # the controller's poll drives the refresh (throttled to 1 s)
+    controller.poll()
+    assert view.updates == 0  # within refresh_seconds of the last refresh: skipped
     view.refresh(force=True)
     assert view.updates == 1 and view.replaced == 0
     assert view.table.value is table  # the same DataFrame, updated in place
@@ -128,9 +129,10 @@ def test_a_refresh_updates_changed_rows_in_place_and_sends_one_page(engine):
     assert len(model.source.data["series"]) == 20
     assert model.source.data["series"][0] == names()[789]
 
+    view.refresh_seconds = 0
     push(engine, SLOTS + 1, values)
-    view.refresh()  # within refresh_seconds of the last one: skipped
-    assert view.updates == 1
+    controller.poll()  # the controller's poll drives the refresh
+    assert view.updates == 2 and view.replaced == 0
 
 
 def test_new_series_are_streamed_and_a_reset_replaces_the_table(engine):
@@ -169,3 +171,15 @@ def test_heat_map_of_an_empty_engine_is_one_placeholder_cell():
 
     times, series, score = heatmap_grid(Empty(), [], 10)
     assert series == ["(no series yet)"] and score.shape == (1, 1)
+
+
+def test_the_view_renders_with_no_series_and_with_one_slot():
+    """A fresh push engine has no series; then one series with a single slot."""
+    engine = Engine(Settings(source="push", model_name="/nonexistent",
+                             fallback_model="SeasonalNaive", detector="zscore"))
+    view = FleetView(StreamController(engine))
+    pn.panel(view).get_root()  # an Image of one placeholder cell, not an error
+    push(engine, 0, np.array([1.0]), series=("only",))
+    view.refresh(force=True)
+    assert view.table.value["series"].tolist() == ["only"]
+    assert view.heatmap.data[2].shape == (1, 1)
