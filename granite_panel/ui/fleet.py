@@ -2,7 +2,8 @@
 
 A ``pn.widgets.Tabulator`` with one row per series (name, last value, a sparkline of the
 last points, the anomaly score now, the open incident, incidents in the last hour) and a
-HoloViews ``HeatMap`` of the anomaly score of the top N series over the last slots. A click
+HoloViews ``Image`` (a heat map) of the anomaly score of the top N series over the last
+slots. A click
 on a row selects that series in the main chart (``controller.series``).
 
 Why it stays cheap with a thousand series:
