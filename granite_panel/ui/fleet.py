@@ -3,8 +3,7 @@
 A ``pn.widgets.Tabulator`` with one row per series (name, last value, a sparkline of the
 last points, the anomaly score now, the open incident, incidents in the last hour) and a
 HoloViews ``Image`` (a heat map) of the anomaly score of the top N series over the last
-slots. A click
-on a row selects that series in the main chart (``controller.series``).
+slots. A click on a row selects that series in the main chart (``controller.series``).
 
 Why it stays cheap with a thousand series:
 
