@@ -124,6 +124,12 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute"]
     assert [w.label for w in layout.select(pn.widgets.Select)] == ["Series", "Mute for", "Range"]
     assert layout.select(pn.pane.HoloViews)
+    (fleet,) = [card for card in layout.select(pn.Card) if card.title == "Fleet"]
+    assert fleet.collapsed and not layout.select(pn.widgets.Tabulator)  # built once opened
+    assert not dashboard.fleet.active
+    fleet.collapsed = False
+    assert [t.css_classes for t in layout.select(pn.widgets.Tabulator)] == [["gp-fleet"]]
+    assert dashboard.fleet.active
     dashboard.controller.step()
     html = "".join(p.object for p in layout.select(pn.pane.HTML) if isinstance(p.object, str))
     assert "stat-data_points" in html

@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from .controller import StreamController, score_text
+from .fleet import FleetView
 from .history import HistoryView
 from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
@@ -49,7 +50,7 @@ def engine_for_frame(frame, name: str = "value", speed: str = "",
 def extension(inline: bool = False) -> None:
     """Load HoloViews/Panel front-end code; ``inline=True`` for offline JupyterLab."""
     hv.extension("bokeh", inline=inline, logo=False)
-    pn.extension(notifications=True, inline=inline, raw_css=[STYLE])
+    pn.extension("tabulator", notifications=True, inline=inline, raw_css=[STYLE])  # the fleet table
 
 
 def render_stats(status: dict) -> str:
@@ -369,10 +370,22 @@ class Dashboard(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         mutes = pn.pane.HTML(pn.bind(render_mutes, c.param.muted), sizing_mode="stretch_width")
+        # every series at a glance; a row click opens it above. Built into the page only
+        # once opened (a hidden fleet costs neither the page build nor its refreshes).
+        self.fleet = FleetView(c, active=False)
+        fleet_card = pn.Card(title="Fleet", collapsed=True, sizing_mode="stretch_width")
+
+        def open_fleet(event):
+            if not event.new and not fleet_card.objects:
+                fleet_card.objects = [self.fleet]
+            self.fleet.active = not event.new
+
+        fleet_card.param.watch(open_fleet, "collapsed")
         return pn.Column(
             pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
+            fleet_card,
             pn.Row(
                 pn.Column("#### Statistics", stats),
                 pn.Column(
