@@ -85,6 +85,20 @@ def test_late_points_fill_their_slot_unscored_and_too_old_ones_are_refused():
     assert engine.status()["refused_points"] == 1
 
 
+def test_a_point_sent_again_keeps_its_score():
+    """A sender that retries (no answer came) sends points already stored: nothing changes."""
+    engine = push_engine()
+    engine.ingest_points(points(*[("a", T0 + i * STEP, float(i % 7)) for i in range(20)]), now=T0)
+    engine.flush()
+    row = engine.rows["a"]
+    before = engine.snapshot()
+    again = engine.ingest_points(points(("a", T0 + 15 * STEP, float(15 % 7))), now=T0)
+    assert again.accepted == 1 and again.late == 0
+    after = engine.snapshot()
+    assert np.array_equal(before.score[row], after.score[row]) and after.score[row].any()
+    assert engine.status()["late_points"] == 0
+
+
 def test_max_series_refuses_new_names_with_a_reason_and_counts_them():
     engine = push_engine(max_series=2)
     result = engine.ingest_points(points(("a", T0, 1.0), ("b", T0, 1.0), ("c", T0, 1.0)), now=T0)

@@ -657,6 +657,13 @@ class Engine:
         refused += int((valid & (rows < 0)).sum())
         into_open = placed & (slots >= 0)
         into_kept = placed & (slots < 0) & (kept >= 0)
+        sent_again = np.zeros_like(into_kept)
+        if into_kept.any():  # a point sent again (a retry) changes nothing: its score stays
+            where = np.maximum(kept, 0) % self.ring.capacity
+            held = self.ring.values[np.maximum(rows, 0), where]
+            flag = self.ring.flag[np.maximum(rows, 0), where]
+            sent_again = into_kept & np.where(bad, flag == BAD, (flag == OK) & (held == values))
+            into_kept &= ~sent_again
         too_old = placed & (slots < 0) & (kept < 0)
         if too_old.any():
             refuse("older than the history kept in memory (HISTORY_LIMIT)", int(too_old.sum()))
@@ -679,8 +686,8 @@ class Engine:
         ):
             self._write_late(slot, row, value, is_bad)
         late = int(into_kept.sum())
-        accepted = int(into_open.sum()) + late
-        n_bad = int(bad[into_open | into_kept].sum())
+        accepted = int(into_open.sum()) + late + int(sent_again.sum())
+        n_bad = int(bad[into_open | into_kept | sent_again].sum())
         self.counters["refused_points"] += refused
         result = IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
         if not keep_rows:
