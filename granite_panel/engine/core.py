@@ -433,9 +433,16 @@ class Engine:
         if self.forecasts.models_dir is None:
             self.forecasts.models_dir = self.settings.models_dir
         if train and self.trainer is None:
+            # The per-tick readiness check reads memory; only a run reads the store.
             self.trainer = live_trainer(
-                self.settings, self.forecasts, self.history_for_training, self.step_seconds
+                self.settings, self.forecasts, self.history_for_training, self.step_seconds,
+                poll_history=self.memory_history,
             )
+
+    def memory_history(self) -> np.ndarray:
+        """[n_series, T] values of the slots kept in memory (NaN gaps), oldest first."""
+        with self._state_lock:
+            return self.ring.last_values(self.ring.capacity).copy()
 
     def history_for_training(self) -> np.ndarray:
         """[n_series, T] values (NaN gaps), oldest first: what the trainer learns from.
@@ -444,7 +451,7 @@ class Engine:
         ``TRAIN_HISTORY_SLOTS`` slots per series when that is longer (a TTM trained from
         scratch on ETTh1 was refused with 2,048 points and promoted with 4,096)."""
         with self._state_lock:
-            memory = self.ring.last_values(self.ring.capacity).copy()
+            memory = self.memory_history()
             count, newest = self.ring.count, self._slot_time(self.ring.count - 1)
         if self.store is None or count == 0 or TRAIN_HISTORY_SLOTS <= memory.shape[1]:
             return memory
@@ -692,10 +699,9 @@ class Engine:
         result = IngestResult(accepted, n_bad, late, refused, tuple(new_series), tuple(reasons))
         if not keep_rows:
             return result
-        return result, self._placed_rows(points, values, bad, rows, slots, kept,
-                                         into_open, into_kept)
+        return result, self._placed_rows(points, values, bad, slots, kept, into_open, into_kept)
 
-    def _placed_rows(self, points, values, bad, rows, slots, kept, into_open, into_kept):
+    def _placed_rows(self, points, values, bad, slots, kept, into_open, into_kept):
         """Store rows of the points just placed: (series, slot time, value, score, severity,
         flag); the last point of a series in a slot wins in the store as on the grid."""
         step, ring = self.step_seconds, self.ring

@@ -54,8 +54,12 @@ class Trainer:
         seed: int = 0,
         poll_seconds: float = 2.0,
         max_fallback_windows: int = 64,
+        poll_history: Callable[[], np.ndarray] | None = None,
     ):
+        """``history``: what a run trains on; ``poll_history``: the cheap view the per-tick
+        readiness check reads (default: ``history``), e.g. memory while runs read a store."""
         self.history = history
+        self.poll_history = poll_history or history
         self.service = service
         self.context_length, self.horizon = context_length, horizon
         self.season_length = season_length
@@ -149,7 +153,7 @@ class Trainer:
         self._polled_at = now
         if not self.should_retrain(every_s, live_ratio):
             return False
-        history = np.atleast_2d(np.asarray(self.history(), dtype=float))
+        history = np.atleast_2d(np.asarray(self.poll_history(), dtype=float))
         if not self.ready(history):
             have = int(np.isfinite(history).sum(axis=1).max()) if history.size else 0
             with self._lock:
@@ -296,7 +300,8 @@ class Trainer:
         return live_ratio is not None and np.isfinite(live_ratio) and live_ratio >= 1.0
 
 
-def live_trainer(settings, service, history: Callable[[], np.ndarray], step_seconds=None):
+def live_trainer(settings, service, history: Callable[[], np.ndarray], step_seconds=None,
+                 poll_history: Callable[[], np.ndarray] | None = None):
     """The trainer ``serve`` runs (TRAINING=auto): the engine's context, horizon, season and
     the TRAIN_* settings, writing under MODELS_DIR."""
     return Trainer(
@@ -309,4 +314,5 @@ def live_trainer(settings, service, history: Callable[[], np.ndarray], step_seco
         threads=settings.resolved_train_threads,
         max_seconds=settings.train_seconds,
         step_seconds=step_seconds,
+        poll_history=poll_history,
     )
