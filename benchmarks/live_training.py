@@ -3,6 +3,7 @@ and the tick time while it trains.
 
     python benchmarks/live_training.py --source synthetic [--series 3]
     python benchmarks/live_training.py --source /work/shared/data/ett/ETTh1.csv
+    python benchmarks/live_training.py --fast-fill --isolation thread   # the tick cost of each
 
 What it does, as ``serve`` with TRAINING=auto would (no hub: the TTM-R2 load fails at once):
 
@@ -47,6 +48,7 @@ def settings_for(args, models_dir: str, training: str) -> Settings:
         models_dir=models_dir,
         training=training,
         train_seconds=args.train_seconds,
+        train_isolation=args.isolation,
         fallback_model=args.fallback,
         history_limit=args.history,
         # every forecast made after training (less two horizons) is in the scored window
@@ -112,6 +114,8 @@ def main(argv=None) -> int:
     parser.add_argument("--history", type=int, default=2048, help="HISTORY_LIMIT")
     parser.add_argument("--fallback", default="AutoTheta", help="FALLBACK_MODEL")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--isolation", default="process", choices=["process", "thread"],
+                        help="TRAIN_ISOLATION: train in a child process or a thread")
     parser.add_argument(
         "--fast-fill", action="store_true",
         help="seasonal naive serves the fill ticks but the last --timed (both engines)",

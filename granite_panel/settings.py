@@ -178,6 +178,13 @@ class Settings(param.Parameterized):
         doc="CPU threads for training; 0 = all cores but one (at least 1), leaving a core "
         "to the stream.",
     )
+    train_isolation = param.Selector(
+        default="process",
+        objects=["process", "thread"],
+        doc="Where a training run executes: process (a spawned child with its own interpreter, "
+        "so the live ticks keep their pace while it trains) or thread (in the server process: "
+        "no start-up cost, but the ticks slow down ~2x while it trains).",
+    )
     train_seconds = param.Number(
         default=300.0, bounds=(1, 86_400), doc="Time budget of one training run, in seconds."
     )

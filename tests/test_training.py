@@ -148,3 +148,111 @@ def test_fallback_is_chosen_by_backtest_not_fixed():
     best, scores = choose_fallback(real_series(600), HORIZON, SEASON)
     assert set(scores) == {"SeasonalNaive", "AutoTheta", "AutoETS", "MSTL"}
     assert scores[best] == min(scores.values())
+
+
+# ---------------------------------------------------------------- training in a child process
+
+
+def small_windows():
+    from granite_panel.forecasting.selection import validation_split
+
+    train_part, valid_part = validation_split(real_series(), CONTEXT, HORIZON, 0.2)
+    return (training.cut_windows(train_part, CONTEXT, HORIZON)[::4],
+            training.cut_windows(valid_part, CONTEXT, HORIZON))  # fmt: skip
+
+
+def test_a_run_in_a_child_process_learns_what_a_thread_learns():
+    """Same seed, one thread, a step budget (not a time budget): the child learns what a run
+    here learns, its best weights come back, and its progress reaches the parent. Not
+    bit-equal: two runs in one process already differ by ~1e-4 in validation loss (torch on
+    CPU), so the runs are compared within 1e-2; the weights that came back reproduce the
+    child's best validation loss exactly."""
+    import torch
+
+    from granite_panel.forecasting.isolated import train_ttm_in_child
+
+    train, valid = small_windows()
+    options = dict(max_seconds=600, max_epochs=2, validate_every_s=600, threads=1, seed=3)
+    here = training.train_ttm(train, valid, CONTEXT, HORIZON, **options)
+    seen = []
+    there = train_ttm_in_child(train, valid, CONTEXT, HORIZON, progress=seen.append, **options)
+    assert there.steps == here.steps and there.epochs == here.epochs == 2
+    np.testing.assert_allclose(there.validation_losses, here.validation_losses, rtol=1e-2)
+    assert there.best_validation_loss < 0.8 * there.first_validation_loss  # it did learn
+    scaled = torch.as_tensor(training.scale_windows(valid, CONTEXT), dtype=torch.float32)
+    with torch.no_grad():
+        out = there.model(past_values=scaled[:, :CONTEXT, None]).prediction_outputs
+    loss = float(((out[:, :HORIZON, 0] - scaled[:, CONTEXT:]) ** 2).mean())
+    assert loss == pytest.approx(there.best_validation_loss, rel=1e-5)
+    phases = [p.phase for p in seen]
+    assert phases[0] == "preparing" and "training" in phases and phases[-1] == "validating"
+
+
+def test_a_failing_child_raises_its_error_in_the_parent():
+    from granite_panel.forecasting.isolated import train_ttm_in_child
+
+    flat = np.ones((8, CONTEXT + HORIZON))
+    with pytest.raises(RuntimeError, match="flat context"):
+        train_ttm_in_child(flat, flat, CONTEXT, HORIZON, max_seconds=30, threads=1)
+
+
+def test_cancel_stops_a_run_in_a_child_process(tmp_path):
+    service = offline_service(tmp_path)
+    trainer = Trainer(
+        real_series, service, context_length=CONTEXT, horizon=HORIZON, season_length=SEASON,
+        models_dir=str(tmp_path), threads=1, max_seconds=120, isolation="process",
+    )  # fmt: skip
+    assert trainer.start()
+    deadline = time.time() + 90  # the child imports torch and tsfm_public first
+    while trainer.status()["step"] < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert trainer.status()["phase"] == "training"
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    assert [c.name for c in children] == ["ttm-trainer-process"]
+    started = time.perf_counter()
+    trainer.cancel()
+    assert time.perf_counter() - started < 10
+    status = trainer.status()
+    assert status["phase"] == "cancelled" and not status["running"]
+    assert not children[0].is_alive() and list(tmp_path.iterdir()) == []
+
+
+def test_the_child_stops_when_its_parent_is_killed(tmp_path):
+    """kill -9 of the server must not leave a training process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, sys, numpy as np\n"
+        "from granite_panel.forecasting.isolated import train_ttm_in_child\n"
+        "sys.path.insert(0, %r)\n"
+        "from tests.test_training import small_windows, CONTEXT, HORIZON\n"
+        "def seen(p):\n"
+        "    if p.phase == 'training':\n"
+        "        print(multiprocessing.active_children()[0].pid, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    train, valid = small_windows()\n"
+        "    train_ttm_in_child(train, valid, CONTEXT, HORIZON, max_seconds=300, threads=1,\n"
+        "                       progress=seen)\n" % str(Path(__file__).parent.parent)
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait(10)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the training process outlived its killed parent")

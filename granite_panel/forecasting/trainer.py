@@ -55,9 +55,11 @@ class Trainer:
         poll_seconds: float = 2.0,
         max_fallback_windows: int = 64,
         poll_history: Callable[[], np.ndarray] | None = None,
+        isolation: str = "thread",
     ):
         """``history``: what a run trains on; ``poll_history``: the cheap view the per-tick
-        readiness check reads (default: ``history``), e.g. memory while runs read a store."""
+        readiness check reads (default: ``history``), e.g. memory while runs read a store.
+        ``isolation``: "process" trains in a spawned child (``isolated``), "thread" here."""
         self.history = history
         self.poll_history = poll_history or history
         self.service = service
@@ -69,6 +71,9 @@ class Trainer:
         self.step_seconds = step_seconds
         self.max_valid_windows = max_valid_windows
         self.seed = seed
+        if isolation not in ("process", "thread"):
+            raise ValueError(f"isolation={isolation!r}: expected process or thread")
+        self.isolation = isolation
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -225,7 +230,10 @@ class Trainer:
         if len(valid) > self.max_valid_windows:
             valid = valid[np.linspace(0, len(valid) - 1, self.max_valid_windows).astype(int)]
         base = self.service.fine_tune_base()
-        result = training.train_ttm(
+        train_ttm = training.train_ttm
+        if self.isolation == "process":
+            from .isolated import train_ttm_in_child as train_ttm
+        result = train_ttm(
             train, valid, length, horizon, base_model=base, max_seconds=self.max_seconds,
             threads=self.threads, seed=self.seed, cancel=self._cancel, progress=self._report,
         )  # fmt: skip
@@ -315,4 +323,5 @@ def live_trainer(settings, service, history: Callable[[], np.ndarray], step_seco
         max_seconds=settings.train_seconds,
         step_seconds=step_seconds,
         poll_history=poll_history,
+        isolation=settings.train_isolation,
     )
