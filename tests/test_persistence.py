@@ -7,6 +7,8 @@ was acknowledged.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -191,6 +193,30 @@ def test_incidents_come_back_after_a_restart(tmp_path):
     for key in ("series", "start", "peak_score", "severity"):
         assert [before[k][key] for k in before] == [after[k][key] for k in before]
     second.close()
+
+
+def test_mutes_survive_a_restart_and_expired_ones_do_not(tmp_path):
+    url = f"sqlite:///{tmp_path}/gp.db"
+    first = Engine(_settings(), store=open_store(url))
+    _push(first, _stream(20))
+    now = time.time()
+    first.incidents.mute("b", 3600, now)
+    first.incidents.mute("a", 1.0, now)  # over before the restart reads it
+    first.incidents.unmute("b")
+    first.incidents.mute("b", 7200, now)
+    first.wait_stored(10)
+    first.store.close()  # no clean stop: the mutes were written when they were made
+    time.sleep(1.1)
+    second = Engine(_settings(), store=open_store(url))
+    assert list(second.incidents.mutes(time.time())) == ["b"]
+    assert second.incidents.mute_state()["b"] == pytest.approx(now + 7200)
+    assert second.incidents.muted("b", time.time())
+    second.incidents.unmute("b")
+    second.wait_stored(10)
+    second.store.close()
+    third = Engine(_settings(), store=open_store(url))
+    assert third.incidents.mutes(time.time()) == {}
+    third.close()
 
 
 def test_the_trainer_learns_from_the_store_beyond_memory(tmp_path):

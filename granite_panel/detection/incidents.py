@@ -33,7 +33,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,6 +165,9 @@ class IncidentTracker:
         self.kept = int(kept)
         self._lock = threading.RLock()
         self._mutes = _Mutes()
+        # Called with {series: until} after every mute/unmute (the engine's store keeps
+        # them: a mute is a person's choice and survives a restart).
+        self.on_mutes_changed: Callable[[dict[str, float]], None] | None = None
         self.version = 0  # rises on every change readers may want to redraw
         self.reset()
 
@@ -338,13 +341,34 @@ class IncidentTracker:
         with self._lock:
             self._mutes.until[series] = float(now) + seconds
             self.version += 1
-            return self._mutes.until[series]
+            until = self._mutes.until[series]
+        self._mutes_changed()
+        return until
 
     def unmute(self, series: str) -> bool:
         """Toasts again for ``series``; False if it was not muted."""
         with self._lock:
             self.version += 1
-            return self._mutes.until.pop(series, None) is not None
+            was_muted = self._mutes.until.pop(series, None) is not None
+        self._mutes_changed()
+        return was_muted
+
+    def mute_state(self) -> dict[str, float]:
+        """Every mute and when it ends (epoch seconds), as the store keeps it."""
+        with self._lock:
+            return dict(self._mutes.until)
+
+    def restore_mutes(self, until: dict[str, float], now: float) -> None:
+        """Mutes read back at a restart; those already over are dropped."""
+        with self._lock:
+            self._mutes.until.update(
+                {str(s): float(u) for s, u in until.items() if float(u) > now}
+            )
+            self.version += 1
+
+    def _mutes_changed(self) -> None:
+        if self.on_mutes_changed is not None:
+            self.on_mutes_changed(self.mute_state())
 
     def muted(self, series: str, now: float) -> bool:
         with self._lock:

@@ -353,6 +353,7 @@ class Engine:
         self._clear()
         if self.persistence is not None:
             self._restore()
+            self.incidents.on_mutes_changed = self.persistence.save_mutes
 
     @property
     def step_seconds(self) -> float:
@@ -1000,6 +1001,7 @@ class Engine:
         self._reopen(stored, newest)
         times = [float(c[0].max()) for c in stored.values() if len(c[0])]
         self.incidents.restore(self.store.incidents(), resume_at=max(times, default=None))
+        self.incidents.restore_mutes(self.persistence.load_mutes(), now=time.time())
         if times and hasattr(self.source, "resume_after"):
             self.source.resume_after(max(times))
         self.restored = {

@@ -18,6 +18,7 @@ yet, a checkpoint of the detectors) is decided in one place.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import time
@@ -30,6 +31,7 @@ from ..store.store import OPEN, Batch as StoreBatch, Store
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "engine"
+MUTES_KEY = "mutes"  # JSON {series: until}, written on every mute/unmute
 CHECKPOINT_SECONDS = 60.0  # most wall time between checkpoints of the detectors' state
 OK, BAD, GAP = 0, 1, 2  # the engine's flags (engine.core re-exports them)
 
@@ -152,6 +154,18 @@ class Persistence:
             through=through, names=list(engine.names), detector=engine.detector,
             counters=dict(engine.counters), valid_count=engine.valid_count.copy(),
             accuracy=accuracy_state(engine.accuracy)), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def save_mutes(self, until: dict[str, float]):
+        """The incident tracker's mutes, written at once (not with the next checkpoint)."""
+        return self.store.submit(StoreBatch(state={MUTES_KEY: json.dumps(until).encode()}))
+
+    def load_mutes(self) -> dict[str, float]:
+        blob = self.store.load_state(MUTES_KEY)
+        try:
+            return {} if blob is None else dict(json.loads(blob))
+        except ValueError as error:
+            log.warning("stored mutes not readable (%s); none restored", error)
+            return {}
 
     def final_checkpoint(self, engine):
         """At a clean stop: the state as it is now (nothing to replay at the next start)."""
