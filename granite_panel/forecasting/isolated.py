@@ -1,7 +1,7 @@
 """Train in a child process, so a run does not share the stream's interpreter.
 
-In a thread, training held the GIL between torch ops and the live ticks ran ~2x slower
-while it trained (issue #11's measurement). A spawned child (``multiprocessing``'s "spawn":
+In a thread, the training loop holds the server's GIL between torch ops while the live
+ticks need it (they ran ~2x slower while it trained, issue #11). A spawned child (``multiprocessing``'s "spawn":
 no fork of a process that has threads) runs ``training.train_ttm`` with its own GIL and
 ``threads`` torch threads; the parent keeps the same interface: progress arrives through a
 queue, ``cancel`` is forwarded, the best weights come back through ``save_pretrained`` in a
