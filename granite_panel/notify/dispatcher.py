@@ -325,4 +325,7 @@ def open_notifier(settings, store=None) -> Dispatcher | None:
         return None
     config = load_config(path)
     public = settings.public_url.strip() or f"http://{settings.address}:{settings.port}/"
+    log.info("notifications: %d receiver(s) (%s), %d route(s); links to %s",
+             len(config.receivers), ", ".join(r.shown_url for r in config.receivers.values()),
+             len(config.routes), public)
     return Dispatcher(config, public, store)
