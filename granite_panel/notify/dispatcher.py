@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import payloads
+from ..detection.live import SEVERITY_NAMES
 from .routing import NotifyConfig, Receiver, load_config
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_CAP_S = 60.0
 LEDGER_KEPT = 20_000  # (receiver, incident, event) keys remembered for de-duplication
 LEDGER_STATE_KEY = "notify_ledger"  # the store's engine_state row holding the ledger
+LEDGER_SAVE_S = 1.0  # the ledger is written at most this often (and at close)
 RETRIED_STATUS = {408, 425, 429}  # 4xx that mean "later", not "wrong"
 ERROR_CHARS = 200
 
@@ -101,6 +103,8 @@ class Dispatcher:
         self._delivered: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.suppressed = 0  # opened/escalated events of muted series (or acknowledged)
         self.duplicates = 0  # events already sent (or queued) to a receiver
+        self._ledger_saved_at = -float("inf")
+        self._ledger_dirty = False
         self._load_ledger()
         self._states = {name: _ReceiverState(r, threading.Condition(self._lock))
                         for name, r in config.receivers.items()}
@@ -131,8 +135,6 @@ class Dispatcher:
             self.suppressed += 1
             return 0
         else:
-            from ..detection.live import SEVERITY_NAMES
-
             severity = SEVERITY_NAMES.index(incident["severity"])
             targets = self.config.receivers_for(incident["series"], severity)
         label = event.kind if event.kind != "escalated" else f"escalated:{incident['severity']}"
@@ -198,7 +200,7 @@ class Dispatcher:
                     if delivery.kind != "closed":
                         _remember(self._delivered, _key(receiver.name, delivery.incident["id"],
                                                         "fired"))
-                    ledger = list(self._delivered)
+                    ledger = self._ledger_due()
                 else:
                     state.last_error, state.last_error_at = error, payloads.iso(time.time())
                     state.failing = True
@@ -213,7 +215,8 @@ class Dispatcher:
                         return
                     state.retrying = 1
             if error is None:
-                self._save_ledger(ledger)
+                if ledger is not None:
+                    self._save_ledger(ledger)
                 return
             self._stop.wait(wait)
 
@@ -253,6 +256,18 @@ class Dispatcher:
         for key in keys[-LEDGER_KEPT:]:
             self._claimed[key] = None
             self._delivered[key] = None
+
+    def _ledger_due(self, force: bool = False) -> list[str] | None:
+        """The keys to write now (under the lock), or None: written at most every
+        ``LEDGER_SAVE_S`` (a burst of deliveries is one write) and at close."""
+        self._ledger_dirty = True
+        if self.store is None:
+            return None
+        now = time.monotonic()
+        if not force and now - self._ledger_saved_at < LEDGER_SAVE_S:
+            return None
+        self._ledger_saved_at, self._ledger_dirty = now, False
+        return list(self._delivered)
 
     def _save_ledger(self, keys: list[str]) -> None:
         if self.store is None:
@@ -294,6 +309,10 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            ledger = self._ledger_due(force=True) if self._ledger_dirty else None
+        if ledger is not None:  # what was delivered since the last write
+            self._save_ledger(ledger)
 
 
 def _key(receiver: str, incident_id: str, event: str) -> str:
