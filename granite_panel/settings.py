@@ -210,6 +210,17 @@ class Settings(param.Parameterized):
         doc="Stored rows older than this are trimmed in the background: a number with a unit "
         "s, m, h, d or w (e.g. 30d), or 0 to keep everything.",
     )
+    notify_config = param.String(
+        default="",
+        doc="Path of a YAML or JSON file of webhook receivers (json, slack or alertmanager "
+        "format) and routes (min severity, series pattern) that incidents are sent to; empty: "
+        "no notifications.",
+    )
+    public_url = param.String(
+        default="",
+        doc="The dashboard's address as people reach it (e.g. https://panel.example.com/), for "
+        "the link to the series in notifications; empty: http://ADDRESS:PORT/.",
+    )
 
     @classmethod
     def from_env(
@@ -244,6 +255,12 @@ class Settings(param.Parameterized):
             )
 
         parse_retention(self.retention)
+        if self.public_url.strip() and not self.public_url.strip().startswith(
+                ("http://", "https://")):
+            raise SettingsError(
+                f"PUBLIC_URL={self.public_url!r} is not allowed: expected an http:// or "
+                "https:// URL (or empty)"
+            )
     @property
     def resolved_train_threads(self) -> int:
         """TRAIN_THREADS, with 0 meaning all cores but one (at least 1)."""

@@ -315,9 +315,12 @@ class Engine:
         forecasts: ForecastService | None = None,
         detector: ZScoreDetector | OnlineDetectors | None = None,
         store=None,
+        notifier=None,
     ):
         """``store``: a ``granite_panel.store.Store`` to write every tick to and to resume
-        from (None: nothing is kept, as in notebooks and tests that want memory only)."""
+        from (None: nothing is kept, as in notebooks and tests that want memory only).
+        ``notifier``: a ``granite_panel.notify.Dispatcher`` each tick's incident events are
+        handed to (it only queues them: the tick never waits on a webhook)."""
         self.settings = s = settings or Settings()
         self.source = source or open_source(s)
         self.forecasts = forecasts or ForecastService(
@@ -344,6 +347,7 @@ class Engine:
         self.trainer = None  # forecasting.trainer.Trainer once use_trained_models(train=True)
         self.generation = 0
         self.store = store
+        self.notifier = notifier
         self.persistence = (
             Persistence(store, s.forecast_horizon, s.history_limit)
             if store is not None and not store.read_only else None
@@ -473,6 +477,8 @@ class Engine:
         """Stop, checkpoint the detectors, commit what is queued and release the store."""
         self.stop()
         self.join(timeout)
+        if self.notifier is not None:  # before the store: its last ledger write lands
+            self.notifier.close()
         if self.persistence is not None:
             with self._step_lock, self._state_lock:
                 self.persistence.final_checkpoint(self)
@@ -835,6 +841,11 @@ class Engine:
             self.recent_ticks.append(tick)
             if self.persistence is not None:  # under the lock: the store sees engine order
                 self._last_commit = self.persistence.tick(self, tick, flags, self.step_seconds)
+        if self.notifier is not None and tick.incident_events:
+            try:  # only queues (bounded, drops the oldest): never blocks the tick
+                self.notifier.submit(tick.incident_events)
+            except Exception:
+                log.exception("incident events not handed to the notifier")
         if self.trainer is not None:
             self.trainer.maybe_start(self.settings.retrain_hours * 3600, self._live_ratio())
         return tick
@@ -1146,6 +1157,8 @@ class Engine:
                 "detection": self.detection_quality(),
                 "detector": {"name": self.detector.name, "score": self.detector.score_label},
                 "incidents": self.incidents.summary(time.time()),
+                "notifications": (self.notifier.status() if self.notifier is not None
+                                  else {"enabled": False}),
                 "accuracy": self.accuracy.summary(),
                 "naive_series": [self.names[i] for i in np.flatnonzero(self.naive_mask)],
                 "n_series": self.n_series,

@@ -17,6 +17,7 @@ TITLE = "granite-panel"
 def create_app() -> Dashboard:
     """A Dashboard for the current session; its callbacks end with the session."""
     dashboard = Dashboard(engine=runtime.shared_engine())
+    dashboard.controller.select_series(requested_series())
     runtime.viewer_joined()
 
     def release(_session_context) -> None:
@@ -25,6 +26,12 @@ def create_app() -> Dashboard:
 
     pn.state.on_session_destroyed(release)
     return dashboard
+
+
+def requested_series() -> str | None:
+    """``?series=NAME`` of the page's URL (the link a notification carries), if any."""
+    values = (pn.state.session_args or {}).get("series") or []
+    return values[0].decode(errors="replace") if values else None
 
 
 def serve_page() -> pn.viewable.Viewable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from ..engine.core import Engine
+from ..notify import open_notifier
 from ..settings import Settings, parse_retention
 
 _lock = threading.Lock()
@@ -23,9 +24,13 @@ def shared_engine(settings: Settings | None = None) -> Engine:
         if _engine is None:
             settings = settings or Settings.from_env()
             store = open_engine_store(settings)  # StoreError: one line, exit 2 in the CLI
+            notifier = None
             try:
-                _engine = Engine(settings, store=store)
+                notifier = open_notifier(settings, store)  # NotifyConfigError: exit 2 too
+                _engine = Engine(settings, store=store, notifier=notifier)
             except BaseException:
+                if notifier is not None:
+                    notifier.close()
                 if store is not None:
                     store.close()
                 raise

@@ -115,6 +115,14 @@ class StreamController(param.Parameterized):
         self.engine.step()
         self.poll()
 
+    def select_series(self, name: str | None) -> bool:
+        """Show the series called ``name`` (a notification's link: ``?series=NAME``);
+        False, and nothing changes, when there is no such series."""
+        if name in self.names:
+            self.series = self.names.index(name)
+            return True
+        return False
+
     @property
     def series_name(self) -> str | None:
         return self.names[self.series] if self.series < len(self.names) else None

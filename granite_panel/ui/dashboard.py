@@ -83,6 +83,12 @@ def render_stats(status: dict) -> str:
                 "coverage",
             )
         )
+    notifications = status.get("notifications") or {}
+    if notifications.get("enabled"):
+        receivers = (notifications.get("receivers") or {}).values()
+        sent = sum(r.get("sent", 0) for r in receivers)
+        failed = sum(r.get("failed", 0) for r in receivers)
+        rows.append(("Notifications", f"{sent:,} sent, {failed:,} failed", "notifications"))
     refused = status.get("refused_points", 0)
     if refused:
         rows.append(("Refused points", f"{refused:,} ({status.get('last_refusal') or 'see /api/ingest answers'})", "refused"))
@@ -140,7 +146,25 @@ def render_model(status: dict) -> str:
             f'{html.escape(str(storage.get("reason") or "unknown"))}; the stream goes on in '
             "memory and writes are retried; pushes get 503 until it recovers</div>"
         )
-    return trouble + _render_model(status) + render_serving(status)
+    return trouble + render_notifications(status) + _render_model(status) + render_serving(status)
+
+
+def render_notifications(status: dict) -> str:
+    """One line per webhook receiver that is failing (retrying, or its last try failed)."""
+    notifications = status.get("notifications") or {}
+    lines = []
+    for name, receiver in (notifications.get("receivers") or {}).items():
+        if receiver.get("state") in (None, "ok"):
+            continue
+        retry = " (retrying)" if receiver.get("retrying") else ""
+        lines.append(
+            f'<div class="gp-model gp-fallback gp-notify-failing">Notifications to '
+            f"<b>{html.escape(name)}</b> ({html.escape(str(receiver.get('url')))}) failing"
+            f"{retry}: {html.escape(str(receiver.get('last_error') or 'unknown'))}; "
+            f"{receiver.get('sent', 0)} sent, {receiver.get('failed', 0)} failed, "
+            f"{receiver.get('dropped', 0)} dropped</div>"
+        )
+    return "".join(lines)
 
 
 def render_serving(status: dict) -> str:
