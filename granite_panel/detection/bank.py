@@ -255,6 +255,53 @@ class HybridBank:
         n, self.n_series = self.n_series if n_series is None else int(n_series), 0
         self.grow(n)
 
+    def adopt(self, detectors) -> None:
+        """Append one row per ``HybridDetector`` (built with this bank's settings), in the
+        state it is in: the bank goes on exactly as each detector would have."""
+        detectors = list(detectors)
+        first = self.n_series
+        self.grow(len(detectors))
+        for r, d in enumerate(detectors, start=first):
+            s, e = d.surprise, d.ensemble
+            self.n[r], self.started[r] = e.n, d.lo is not None
+            if d.lo is not None:
+                self.lo[r], self.hi[r] = d.lo, d.hi
+            # the surprise
+            self.level[r] = 0.0 if s.level is None else s.level
+            p = s.season.size
+            if p > self.season.shape[1]:
+                self.season = np.hstack([self.season,
+                                         np.zeros((self.season.shape[0], p - self.season.shape[1]))])
+            self.s_period[r] = p
+            self.season[r, :p] = s.season
+            self.scale_med[r], self.scale_n[r] = s.scale.med, s.scale.n
+            if s.scale._init:
+                self.scale_init[r, : len(s.scale._init)] = s.scale._init
+            self.run_len[r], self.run_sum[r], self.last_z[r] = len(s.run), s.run_sum, d.last_z
+            self.run[r, : len(s.run)] = s.run
+            # the ensemble
+            self.f_started[r] = e.forecast.level is not None
+            self.f_level[r] = 0.0 if e.forecast.level is None else e.forecast.level
+            recent = list(e.recent)
+            self.recent[r, : len(recent)] = recent
+            self.recent_count[r], self.recent_head[r] = len(recent), len(recent) % self.shift_short
+            hist = e.season.hist
+            self.hist[r] = np.frombuffer(hist.ring, dtype=float)
+            self.hist_count[r], self.hist_head[r] = hist.count, hist.head
+            self.e_period[r] = e.season.period
+            self.alerted[r] = e.last_alert is not None
+            self.last_alert[r] = 0 if e.last_alert is None else e.last_alert
+            for bank, moments in ((self.f_abs, e.forecast.abs_res), (self.long_stats, e.long_stats),
+                                  (self.q_abs, e.season.abs_res)):
+                bank.ring[r] = np.frombuffer(moments.ring, dtype=float)
+                bank.count[r], bank.head[r], bank.since[r] = moments.count, moments.head, moments._since
+                bank.s1[r], bank.s2[r] = moments.s1, moments.s2
+            for bank, lik in ((self.f_lik, e.forecast_likelihood), (self.s_lik, e.shift_likelihood),
+                              (self.q_lik, e.season_likelihood)):
+                bank.raw[r] = np.frombuffer(lik.raw, dtype=float)
+                bank.sums[r], bank.trail[r], bank.s1[r], bank.s2[r] = lik.sums, lik.trail, lik.s1, lik.s2
+                bank.n[r] = lik.n
+
     # ------------------------------------------------------------------ scoring
     def score_block(self, values) -> np.ndarray:
         values = np.asarray(values, dtype=float)
