@@ -97,14 +97,14 @@ class LikelihoodBank:
         self.long, self.learning = int(long), int(learning)
         self.size = self.long + int(self.windows.max()) + 1
         k = self.windows.size
-        self.raw = np.zeros((n, self.size))
+        self.raw = np.zeros((n, self.size), dtype=np.float32)  # as MultiWindowLikelihood
         self.sums, self.trail = np.zeros((n, k)), np.zeros((n, k))
         self.s1, self.s2 = np.zeros((n, k)), np.zeros((n, k))
         self.n = np.zeros(n, dtype=np.int64)
 
     def grow(self, n: int) -> None:
         k = self.windows.size
-        self.raw = np.vstack([self.raw, np.zeros((n, self.size))])
+        self.raw = np.vstack([self.raw, np.zeros((n, self.size), dtype=np.float32)])
         for name in ("sums", "trail", "s1", "s2"):
             setattr(self, name, np.vstack([getattr(self, name), np.zeros((n, k))]))
         self.n = np.concatenate([self.n, np.zeros(n, dtype=np.int64)])
@@ -120,6 +120,7 @@ class LikelihoodBank:
         n = self.n[rows] + 1
         self.n[rows] = n
         self.raw[rows, (n - 1) % size] = raw
+        raw = self.raw[rows, (n - 1) % size].astype(float)  # as kept: rounded to float32
         nc = n[:, None]
         leaving = np.where(nc - 1 >= w, self.raw[rows[:, None], (nc - w - 1) % size], 0.0)
         s = self.sums[rows] + raw[:, None] - leaving
@@ -298,7 +299,7 @@ class HybridBank:
                 bank.s1[r], bank.s2[r] = moments.s1, moments.s2
             for bank, lik in ((self.f_lik, e.forecast_likelihood), (self.s_lik, e.shift_likelihood),
                               (self.q_lik, e.season_likelihood)):
-                bank.raw[r] = np.frombuffer(lik.raw, dtype=float)
+                bank.raw[r] = np.frombuffer(lik.raw, dtype=np.float32)
                 bank.sums[r], bank.trail[r], bank.s1[r], bank.s2[r] = lik.sums, lik.trail, lik.s1, lik.s2
                 bank.n[r] = lik.n
 

@@ -150,7 +150,9 @@ class MultiWindowLikelihood:
     State layout (why it is small): the Gaussian needs, per window, the running sums of the
     last ``long`` means and of their squares, and each mean again when it leaves. Instead of
     a ``long``-value history per window (twelve 8640-value rings per hybrid series), one
-    ring keeps the last ``long + max(windows) + 1`` *raw* scores, and per window a trailing
+    ring keeps the last ``long + max(windows) + 1`` *raw* scores as float32 (4 bytes; every
+    raw score is used as so rounded, a change of at most 6e-8 of it, which moves no NAB
+    figure: README's detector table), and per window a trailing
     copy of the window sum replays, ``long`` points late, the very same float operations
     that made the sum then: the mean leaving the history is recomputed bit for bit. Every
     ``long`` points the sums are recomputed exactly (``math.fsum``) from the means of the
@@ -164,7 +166,7 @@ class MultiWindowLikelihood:
         if not self.windows or min(self.windows) < 1 or int(long) < 1:
             raise ValueError(f"windows and long must be >= 1, got {windows} and {long}")
         self.learning, self.long = int(learning), int(long)
-        self.raw = array("d", bytes(8 * (self.long + max(self.windows) + 1)))
+        self.raw = array("f", bytes(4 * (self.long + max(self.windows) + 1)))
         k = len(self.windows)
         self.sums = [0.0] * k  # sum of the last w raw scores, per window
         self.trail = [0.0] * k  # the same sums as they were `long` points ago
@@ -178,6 +180,7 @@ class MultiWindowLikelihood:
         n = self.n + 1  # this raw score is the n-th (1-based); it sits at (n - 1) % size
         self.n = n
         ring[(n - 1) % size] = raw
+        raw = ring[(n - 1) % size]  # the raw score as kept: rounded to float32
         held = n - 1 if n <= long else long  # means in the history before this one
         opinion = n > self.learning
         full = n > long
