@@ -10,8 +10,11 @@ the hybrids told ``SEASON_LENGTH`` = 24):
 - ``idle rows/s``: ``score_series`` of one fresh detector over ``--points`` points (what
   ``granite-panel detect`` and ``benchmarks/nab.py`` do), median of ``--repeats``;
 - ``live rows/s``: the engine's call, ``OnlineDetectors.score_block`` of one new point per
-  series per tick, ``--series`` series, after a ``--backfill``-point backfill (not timed);
-  median over ``--repeats`` runs of ``--ticks`` ticks;
+  series per tick (for ``zscore`` its live form, ``ZScoreDetector.score_many`` on the
+  window from the history), ``--series`` series, after a ``--backfill``-point backfill (not
+  timed); median over ``--repeats`` runs of ``--ticks`` ticks. From ``BANK_MIN_SERIES``
+  series on the hybrid runs as one ``HybridBank``; ``--crossover`` prints the hybrid's live
+  rows/s both ways at several N (where the bank starts to pay);
 - ``bytes/series``: what the live adapter holds per series once every history is full
   (``--points`` points each, 4 series): traced by ``tracemalloc``, and the size of its
   pickle (what a checkpoint stores, ``engine/persistence.py``).
@@ -30,7 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from granite_panel.detection.detectors import DETECTORS, make_detector  # noqa: E402
-from granite_panel.detection.live import OnlineDetectors  # noqa: E402
+from granite_panel.detection import live as live_module  # noqa: E402
+from granite_panel.detection.live import OnlineDetectors, ZScoreDetector  # noqa: E402
 from granite_panel.evaluation.synthetic import synthetic_stream  # noqa: E402
 
 SEASON_LENGTH = 24  # the dashboard's default, told to the hybrids live
@@ -56,14 +60,24 @@ def idle_rows_per_second(name: str, points: int, repeats: int) -> float:
 def live_rows_per_second(name: str, n_series: int, backfill: int, ticks: int,
                          repeats: int) -> float:
     values = synthetic_stream(1, n_series, backfill + ticks * repeats)[0]
-    live = OnlineDetectors(name, n_series, **live_kwargs(name))
-    live.score_block(values[:, :backfill])
+    if name == "zscore":  # live, the z-score reads its window from the engine's history
+        seed = ZScoreDetector()
+        w = seed.window_size
+
+        def tick(j):
+            seed.score_many(values[:, j - w : j], values[:, j : j + 1])
+    else:
+        live = OnlineDetectors(name, n_series, **live_kwargs(name))
+        live.score_block(values[:, :backfill])
+
+        def tick(j):
+            live.score_block(values[:, j : j + 1])
     rates = []
     for r in range(repeats):
         start = backfill + r * ticks
         t0 = time.perf_counter()
         for j in range(start, start + ticks):
-            live.score_block(values[:, j : j + 1])
+            tick(j)
         rates.append(n_series * ticks / (time.perf_counter() - t0))
     return statistics.median(rates)
 
@@ -89,6 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--points", type=int, default=10_000,
                         help="points per series for idle speed and memory")
+    parser.add_argument("--crossover", default="",
+                        help="comma-separated N: hybrid live rows/s per-series vs bank at each")
     args = parser.parse_args(argv)
     names = [d.strip() for d in args.detectors.split(",") if d.strip()]
     unknown = [n for n in names if n not in DETECTORS]
@@ -106,6 +122,21 @@ def main(argv=None) -> int:
         traced, pickled = bytes_per_series(name, args.points)
         print(f"{name:<16}{idle:>12,.0f}{live:>12,.0f}{traced / 1e3:>11.1f}{pickled / 1e3:>11.1f}",
               flush=True)
+    sizes = [int(n) for n in args.crossover.split(",") if n.strip()]
+    if sizes:
+        print(f"\nhybrid live rows/s (BANK_MIN_SERIES = {live_module.BANK_MIN_SERIES})")
+        print(f"{'series':>8}{'per-series':>12}{'bank':>12}")
+        keep = live_module.BANK_MIN_SERIES
+        try:
+            for n in sizes:
+                rates = []
+                for threshold in (10**9, 1):  # never the bank, always the bank
+                    live_module.BANK_MIN_SERIES = threshold
+                    rates.append(live_rows_per_second("hybrid", n, args.backfill, args.ticks,
+                                                      args.repeats))
+                print(f"{n:>8}{rates[0]:>12,.0f}{rates[1]:>12,.0f}", flush=True)
+        finally:
+            live_module.BANK_MIN_SERIES = keep
     return 0
 
 

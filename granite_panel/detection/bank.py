@@ -39,6 +39,9 @@ def _tail_scores(z: np.ndarray) -> np.ndarray:
     return out
 
 
+RESUM_CHUNK = 64  # series re-summed together: 64 x 4 windows x 8640 means, 18 MB
+
+
 class MomentsBank:
     """``RollingMoments`` of N streams: mean and sd of each one's last ``size`` values."""
 
@@ -144,8 +147,8 @@ class LikelihoodBank:
         self.s1[rows] = np.where(full, s1 + avg - old, s1 + avg)
         self.s2[rows] = np.where(full, s2 + avg * avg - old * old, s2 + avg * avg)
         due = rows[n % long == 0]
-        if due.size:
-            self._resum(due)
+        for start in range(0, due.size, RESUM_CHUNK):  # bounded memory: [chunk, k, long]
+            self._resum(due[start : start + RESUM_CHUNK])
         return scores
 
     def _resum(self, rows: np.ndarray) -> None:
