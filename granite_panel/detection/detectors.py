@@ -105,6 +105,132 @@ def tail_score(z: float) -> float:
     return math.log(tail) / LN_TAIL_FLOOR if tail < 1.0 else 0.0
 
 
+class ValueRing:
+    """The last ``size`` values of a stream in a preallocated ring of C doubles (8 bytes a
+    value, not a deque of Python floats at 32)."""
+
+    __slots__ = ("ring", "count", "head")
+
+    def __init__(self, size: int):
+        self.ring = array("d", bytes(8 * int(size)))
+        self.count = 0
+        self.head = 0  # where the next value goes
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, x: float) -> None:
+        ring, head = self.ring, self.head
+        ring[head] = x
+        self.head = head + 1 if head + 1 < len(ring) else 0
+        if self.count < len(ring):
+            self.count += 1
+
+    def back(self, lag: int) -> float:
+        """The value ``lag`` places back (1: the newest); ``lag`` <= ``len(self)``."""
+        return self.ring[(self.head - lag) % len(self.ring)]
+
+    def values(self) -> np.ndarray:
+        """The values held, oldest first."""
+        ring = np.frombuffer(self.ring, dtype=float)
+        if self.count < ring.size:
+            return ring[: self.count].copy()
+        return np.concatenate([ring[self.head :], ring[: self.head]])
+
+
+class MultiWindowLikelihood:
+    """Numenta's anomaly likelihood of one raw stream at several averaging windows at once.
+
+    For each window ``w`` the mean of the last ``w`` raw scores is compared with a Gaussian
+    fitted to the last ``long`` such means (Numenta's floors: mean 0.03, sd 0.0173); the
+    score is ``tail_score`` of that z; no opinion (0) during the first ``learning`` points.
+    ``update`` returns one score per window. Several windows instead of one chosen window: a
+    short burst and a slow drift both show at some scale.
+
+    State layout (why it is small): the Gaussian needs, per window, the running sums of the
+    last ``long`` means and of their squares, and each mean again when it leaves. Instead of
+    a ``long``-value history per window (twelve 8640-value rings per hybrid series), one
+    ring keeps the last ``long + max(windows) + 1`` *raw* scores as float32 (4 bytes; every
+    raw score is used as so rounded, a change of at most 6e-8 of it, which moves no NAB
+    figure: README's detector table), and per window a trailing
+    copy of the window sum replays, ``long`` points late, the very same float operations
+    that made the sum then: the mean leaving the history is recomputed bit for bit. Every
+    ``long`` points the sums are recomputed exactly (``math.fsum``) from the means of the
+    window, replayed the same way, so rounding error never accumulates.
+    """
+
+    __slots__ = ("windows", "learning", "long", "raw", "sums", "trail", "s1", "s2", "n")
+
+    def __init__(self, windows=(10, 20, 40, 80), long: int = 8640, learning: int = 288):
+        self.windows = tuple(int(w) for w in windows)
+        if not self.windows or min(self.windows) < 1 or int(long) < 1:
+            raise ValueError(f"windows and long must be >= 1, got {windows} and {long}")
+        self.learning, self.long = int(learning), int(long)
+        self.raw = array("f", bytes(4 * (self.long + max(self.windows) + 1)))
+        k = len(self.windows)
+        self.sums = [0.0] * k  # sum of the last w raw scores, per window
+        self.trail = [0.0] * k  # the same sums as they were `long` points ago
+        self.s1 = [0.0] * k  # sum of the last `long` window means
+        self.s2 = [0.0] * k  # ... and of their squares
+        self.n = 0  # raw scores seen
+
+    def update(self, raw: float) -> list[float]:
+        ring, size, long = self.raw, len(self.raw), self.long
+        sums, trail, s1, s2 = self.sums, self.trail, self.s1, self.s2
+        n = self.n + 1  # this raw score is the n-th (1-based); it sits at (n - 1) % size
+        self.n = n
+        ring[(n - 1) % size] = raw
+        raw = ring[(n - 1) % size]  # the raw score as kept: rounded to float32
+        held = n - 1 if n <= long else long  # means in the history before this one
+        opinion = n > self.learning
+        full = n > long
+        if full:  # the raw score entering the trailing window sums
+            entering = ring[(n - long - 1) % size]
+        out = []
+        for k, w in enumerate(self.windows):
+            s = sums[k] + raw - (ring[(n - w - 1) % size] if n - 1 >= w else 0.0)
+            sums[k] = s
+            avg = s / (w if w < n else n)
+            score = 0.0
+            if opinion:
+                mean = std = 0.0
+                if held:
+                    mean = s1[k] / held
+                    var = s2[k] / held - mean * mean
+                    std = 0.0 if var <= 1e-12 * (mean * mean + 1e-300) else math.sqrt(var)
+                score = tail_score((avg - max(mean, 0.03)) / max(std, 0.0173))
+            if full:  # the history is full: the mean of `long` points ago leaves it
+                t = n - long
+                old_sum = trail[k] + entering - (ring[(t - w - 1) % size] if t - 1 >= w else 0.0)
+                trail[k] = old_sum
+                old = old_sum / (w if w < t else t)
+                s1[k] = s1[k] + avg - old
+                s2[k] = s2[k] + avg * avg - old * old
+            else:
+                s1[k] += avg
+                s2[k] += avg * avg
+            out.append(score)
+        if n % long == 0:
+            self._resum()
+        return out
+
+    def window_means(self, k: int) -> list[float]:
+        """The means of window ``k`` in the history now, oldest first (replayed)."""
+        ring, size, w, n = self.raw, len(self.raw), self.windows[k], self.n
+        first = max(n - self.long, 0) + 1
+        s, means = self.trail[k], []
+        for t in range(first, n + 1):
+            s = s + ring[(t - 1) % size] - (ring[(t - w - 1) % size] if t - 1 >= w else 0.0)
+            means.append(s / (w if w < t else t))
+        return means
+
+    def _resum(self) -> None:
+        for k in range(len(self.windows)):
+            means = self.window_means(k)
+            self.s1[k] = math.fsum(means)
+            self.s2[k] = math.fsum(v * v for v in means)
+
+
 class AnomalyLikelihood:
     """Numenta's anomaly likelihood of a stream of raw scores in [0, 1].
 
@@ -112,70 +238,16 @@ class AnomalyLikelihood:
     to the long-run averaged scores (``long`` points); the score is the log of its upper tail
     probability mapped to [0, 1] (``tail_score``). No opinion (0) during the first
     ``learning`` points. Mean and variance have Numenta's lower bounds (0.03, 0.0003).
+    ``MultiWindowLikelihood`` with the one window ``short`` (its compact state).
     """
 
-    __slots__ = ("short", "learning", "recent", "r_sum", "history", "n")
+    __slots__ = ("likelihood",)
 
     def __init__(self, long: int = 8640, short: int = 10, learning: int = 300):
-        self.short = int(short)
-        self.learning = int(learning)
-        self.recent: deque[float] = deque()
-        self.r_sum = 0.0
-        self.history = RollingMoments(long)
-        self.n = 0
+        self.likelihood = MultiWindowLikelihood((short,), long, learning)
 
     def update(self, raw: float) -> float:
-        self.recent.append(raw)
-        self.r_sum += raw
-        if len(self.recent) > self.short:
-            self.r_sum -= self.recent.popleft()
-        avg = self.r_sum / len(self.recent)
-        self.n += 1
-        score = 0.0
-        if self.n > self.learning:
-            mean, std = self.history.mean_std()
-            std = max(std, 0.0173)
-            score = tail_score((avg - max(mean, 0.03)) / std)
-        self.history.add(avg)
-        return score
-
-
-class MultiWindowLikelihood:
-    """``AnomalyLikelihood`` of one raw stream at several averaging windows at once.
-
-    For each window ``w`` the mean of the last ``w`` raw scores is compared with a Gaussian
-    fitted to the last ``long`` such means (Numenta's floors); no opinion during the first
-    ``learning`` points. ``update`` returns one score per window. Several windows instead of
-    one chosen window: a short burst and a slow drift both show at some scale.
-    """
-
-    __slots__ = ("windows", "learning", "recent", "sums", "history", "n")
-
-    def __init__(self, windows=(10, 20, 40, 80), long: int = 8640, learning: int = 288):
-        self.windows = tuple(int(w) for w in windows)
-        self.learning = int(learning)
-        self.recent: deque[float] = deque(maxlen=max(self.windows))
-        self.sums = [0.0] * len(self.windows)
-        self.history = [RollingMoments(long) for _ in self.windows]
-        self.n = 0
-
-    def update(self, raw: float) -> list[float]:
-        recent, m = self.recent, len(self.recent)
-        for k, w in enumerate(self.windows):  # add raw, drop the value leaving each window
-            self.sums[k] = self.sums[k] + raw - (recent[m - w] if m >= w else 0.0)
-        recent.append(raw)
-        self.n += 1
-        n = len(recent)
-        out = []
-        for k, w in enumerate(self.windows):
-            avg = self.sums[k] / min(w, n)
-            score = 0.0
-            if self.n > self.learning:
-                mean, std = self.history[k].mean_std()
-                score = tail_score((avg - max(mean, 0.03)) / max(std, 0.0173))
-            self.history[k].add(avg)
-            out.append(score)
-        return out
+        return self.likelihood.update(raw)[0]
 
 
 # --------------------------------------------------------------------------- detectors
@@ -333,7 +405,7 @@ class SeasonalResidual:
 
     def __init__(self, history: int = 4000, every: int = 1000, first: int = 900,
                  scale_window: int = 1000):
-        self.hist: deque[float] = deque(maxlen=history)
+        self.hist = ValueRing(history)
         self.every, self.first = int(every), int(first)
         self.period = 0
         self.changes = 0
@@ -345,13 +417,13 @@ class SeasonalResidual:
         raw = None
         p = self.period
         if p and len(self.hist) >= p:
-            res = abs(value - self.hist[-p])
+            res = abs(value - self.hist.back(p))
             typical = self.abs_res.s1 / len(self.abs_res) if len(self.abs_res) else 0.0
             self.abs_res.add(res)
             raw = res / (res + typical) if typical > 0 else (1.0 if res > 0 else 0.0)
         self.hist.append(value)
         if self.n >= self.first and (self.n - self.first) % self.every == 0:
-            new = dominant_period(np.fromiter(self.hist, float, len(self.hist)))
+            new = dominant_period(self.hist.values())
             if new != self.period:
                 self.period = new
                 self.changes += 1

@@ -108,45 +108,83 @@ class ZScoreDetector:
         """Stateless: the window comes from the engine's history."""
 
 
+BANK_MIN_SERIES = 32  # from this many series on, the hybrid runs as one HybridBank
+
+
 class OnlineDetectors:
     """One ``granite_panel.detectors`` detector per series, as the engine expects.
 
-    The detectors keep their own state, so they need no window (``window_size`` 0).
+    The detectors keep their own state, so they need no window (``window_size`` 0). From
+    ``BANK_MIN_SERIES`` series on (at the start or as series appear), the default hybrid runs
+    as one ``HybridBank``: the same scores (bit for bit), its state in shared arrays, one
+    vectorised pass a tick instead of one Python detector a series. Below that, per-series
+    detectors are faster (the bank's cost a tick is mostly fixed).
     """
 
     window_size = 0
     score_label = "score"
+    bank = None  # the HybridBank once there is one (checkpoints from before it have none)
 
     def __init__(self, name: str, n_series: int, **detector_kwargs):
         from .detectors import SeriesDetectors
 
         self.name = name
-        self.series = SeriesDetectors(name, max(1, n_series), **detector_kwargs)
-        del self.series.detectors[n_series:]  # an engine may start with no series (push)
-        self.series.n_series = n_series
+        self.series = SeriesDetectors(name, 1, **detector_kwargs)  # validates the arguments
+        self.reset(n_series)
+
+    def _bankable(self) -> bool:
+        from .bank import HybridBank
+
+        return self.name == "hybrid" and set(self.series.kwargs) <= HybridBank.SUPPORTED
+
+    def _to_bank(self) -> None:
+        """Hand the per-series detectors to a bank once there are enough of them."""
+        from .bank import HybridBank
+
+        s = self.series
+        if self.bank is None and s.n_series >= BANK_MIN_SERIES and self._bankable():
+            self.bank = HybridBank(0, **s.kwargs)
+            self.bank.adopt(s.detectors)
+            s.detectors = []
 
     def grow(self, n: int) -> None:
         """Detectors for ``n`` new series (they appeared while the stream runs)."""
         from .detectors import make_detector
 
         s = self.series
-        s.detectors.extend(make_detector(s.name, **s.kwargs) for _ in range(n))
+        if self.bank is not None:
+            self.bank.grow(n)
+        else:
+            s.detectors.extend(make_detector(s.name, **s.kwargs) for _ in range(n))
         s.n_series += n
+        self._to_bank()
 
     def score(self, window: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.series.score(points)
+        scores = self.bank.score(points) if self.bank is not None else self.series.score(points)
         return scores, self.series.severity(scores)
 
     def score_block(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[n_series, k] points, oldest first: the same scores as ``k`` calls of ``score``."""
-        scores = self.series.score_block(values)
+        if self.bank is not None:
+            scores = self.bank.score_block(values)
+        else:
+            scores = self.series.score_block(values)
         return scores, self.series.severity(scores)
 
     def reset(self, n_series: int | None = None) -> None:
         """Fresh detectors, for ``n_series`` series (default: as many as now)."""
+        from .bank import HybridBank
+        from .detectors import make_detector
+
+        s = self.series
         if n_series is not None:
-            self.series.n_series = n_series
-        self.series.reset()
+            s.n_series = int(n_series)
+        self.bank = None
+        if s.n_series >= BANK_MIN_SERIES and self._bankable():
+            s.detectors = []
+            self.bank = HybridBank(s.n_series, **s.kwargs)
+        else:
+            s.detectors = [make_detector(s.name, **s.kwargs) for _ in range(s.n_series)]
 
 
 def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | OnlineDetectors:
