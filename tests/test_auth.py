@@ -438,3 +438,12 @@ def test_oauth_claims_map_to_the_highest_role():
     policy.default_role = "none"
     assert policy.role_from_claims({"groups": ["staff"]}) is None
     assert policy.user_identity("x@example.test", {"groups": ["staff"]}) is None
+
+
+def test_secret_key_is_still_read_as_cookie_secret():
+    from granite_panel.settings import Settings
+
+    old = Settings.from_env({"SECRET_KEY": "s" * 40}, env_file=None)
+    assert old.cookie_secret == "s" * 40
+    both = Settings.from_env({"SECRET_KEY": "s" * 40, "COOKIE_SECRET": "c" * 40}, env_file=None)
+    assert both.cookie_secret == "c" * 40
