@@ -17,6 +17,9 @@ import param
 DEFAULT_MODEL_NAME = "ibm-granite/granite-timeseries-ttm-r2"
 FALLBACK_MODELS = ("auto", "AutoETS", "AutoTheta", "MSTL", "SeasonalNaive")
 TRAINING_MODES = ("auto", "off")
+AUTH_MODES = ("none", "basic", "oauth")
+# An older name still read: SECRET_KEY -> COOKIE_SECRET.
+ALIASES = {"SECRET_KEY": "COOKIE_SECRET"}
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
 DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood", "hybrid_cad")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
@@ -37,7 +40,71 @@ class Settings(param.Parameterized):
     debug = param.Boolean(
         default=False, doc="Verbose (DEBUG) logging, tsfm_public's own messages included."
     )
-    secret_key = param.String(default="", doc="Secret for signed session ids (optional).")
+    cookie_secret = param.String(
+        default="",
+        doc="Secret that signs the login cookies (at least 32 characters; required when AUTH "
+        "is on). SECRET_KEY, its older name, is still read.",
+    )
+    auth = param.Selector(
+        default="none",
+        objects=list(AUTH_MODES),
+        doc="Who may use the dashboard and the API: none (anyone who can reach it; allowed "
+        "without --insecure only on a loopback address), basic (a login page checking "
+        "AUTH_USERS) or oauth (Panel's generic OpenID Connect provider, OAUTH_* settings).",
+    )
+    auth_users = param.String(
+        default="users.json",
+        doc="AUTH=basic: JSON file of users, name -> {password_hash, role} (granite-panel user "
+        "add writes it; roles: viewer, operator, admin).",
+    )
+    api_tokens = param.String(
+        default="",
+        doc="JSON file of API tokens for machines, name -> {sha256, role, scopes} (granite-panel "
+        "token create writes it); empty: no tokens.",
+    )
+    oauth_key = param.String(default="", doc="AUTH=oauth: the client id registered at the provider.")
+    oauth_secret = param.String(default="", doc="AUTH=oauth: the client secret.")
+    oauth_authorize_url = param.String(
+        default="", doc="AUTH=oauth: the provider's authorization endpoint."
+    )
+    oauth_token_url = param.String(default="", doc="AUTH=oauth: the provider's token endpoint.")
+    oauth_user_url = param.String(
+        default="", doc="AUTH=oauth: the provider's userinfo endpoint (optional with an id_token)."
+    )
+    oauth_redirect_uri = param.String(
+        default="",
+        doc="AUTH=oauth: this server's /login URL as registered at the provider (empty: derived "
+        "from the request).",
+    )
+    oauth_scope = param.String(
+        default="openid email profile", doc="AUTH=oauth: the scopes asked for, space-separated."
+    )
+    oauth_user_key = param.String(
+        default="email", doc="AUTH=oauth: the claim that names the user."
+    )
+    oauth_role_claim = param.String(
+        default="groups", doc="AUTH=oauth: the claim (a string or a list) mapped to a role."
+    )
+    oauth_roles = param.String(
+        default="",
+        doc="AUTH=oauth: claim value -> role, comma-separated (e.g. ops=operator,sre=admin); the "
+        "highest role matched wins.",
+    )
+    oauth_default_role = param.Selector(
+        default="viewer",
+        objects=["none", "viewer", "operator", "admin"],
+        doc="AUTH=oauth: the role of a user no OAUTH_ROLES entry matches (none: refused).",
+    )
+    oauth_encryption_key = param.String(
+        default="",
+        doc="AUTH=oauth: Fernet key that encrypts the provider's tokens in cookies (optional).",
+    )
+    allow_websocket_origin = param.String(
+        default="",
+        doc="Comma-separated host[:port] a browser page may open the dashboard's websocket "
+        "from, besides localhost, 127.0.0.1 and ADDRESS:PORT (serve --allow-websocket-origin "
+        "adds to it); * allows any, which is never the default.",
+    )
     autostart = param.Boolean(default=False, doc="Start the stream as soon as the server starts.")
     model_name = param.String(
         default=DEFAULT_MODEL_NAME,
@@ -229,6 +296,9 @@ class Settings(param.Parameterized):
         """Build settings from ``env_file`` (if it exists) overlaid by ``environ``."""
         raw = read_env_file(env_file) if env_file else {}
         raw.update(os.environ if environ is None else environ)
+        for old_name, new_name in ALIASES.items():
+            if raw.get(old_name, "").strip() and not raw.get(new_name, "").strip():
+                raw[new_name] = raw[old_name]
         values = {}
         for name in field_names():
             key = name.upper()

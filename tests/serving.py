@@ -59,8 +59,9 @@ def running_server(*args: str, env: dict | None = None, timeout: float = 90.0):
 
 
 def _answers(base: str) -> bool:
+    """Up: /api/status answers (401 is an answer too, from a server with auth on)."""
     try:
-        return requests.get(f"{base}/api/status", timeout=2).status_code == 200
+        return requests.get(f"{base}/api/status", timeout=2).status_code in (200, 401)
     except requests.RequestException:
         return False
 

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .access import add_token_parser, add_user_parser
 from .detect import add_detect_parser
 from .forecast import add_forecast_parser
 from .train import add_train_parser
@@ -54,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="how often closed browser sessions are released (milliseconds)",
     )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow AUTH=none on a non-loopback address (anyone who reaches it may control it)",
+    )
+    serve.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a host a browser page may reach the dashboard as (repeatable; adds to "
+        "ALLOW_WEBSOCKET_ORIGIN; localhost and ADDRESS:PORT are always allowed)",
+    )
     serve.set_defaults(func=serve_command)
     fetch = commands.add_parser(
         "fetch-model",
@@ -64,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_detect_parser(commands)
     add_forecast_parser(commands)
     add_train_parser(commands)
+    add_token_parser(commands)
+    add_user_parser(commands)
     return parser
 
 
@@ -103,6 +119,20 @@ def serve_command(args: argparse.Namespace) -> int:
         database_url=args.database_url,
     )
     configure_logging(settings.debug)
+    from ..server import auth, hardening
+
+    # every refusal comes before the engine and the model load: one line, exit 2
+    access = auth.install(auth.Auth.from_settings(settings))
+    if not access.enabled and not hardening.is_loopback(settings.address):
+        if not args.insecure:
+            raise SettingsError(
+                f"ADDRESS={settings.address!r} is not a loopback address and AUTH=none: anyone "
+                "who reaches it could control the stream; set AUTH=basic or AUTH=oauth "
+                "(README: Security), or pass --insecure"
+            )
+        print(f"granite-panel: warning: serving {settings.address} without authentication "
+              "(--insecure): anyone who reaches it may control the stream", file=sys.stderr,
+              flush=True)
     import panel as pn
 
     from ..server import api, app, runtime
@@ -121,24 +151,32 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _serve(pn, settings, args, app, api) -> None:
-    origins = {f"localhost:{settings.port}", f"127.0.0.1:{settings.port}"}
-    origins.add(f"{settings.address}:{settings.port}")
-    if settings.address in ("0.0.0.0", "::"):
-        origins = {"*"}
-    print(f"granite-panel: serving on http://{settings.address}:{settings.port}/", flush=True)
-    pn.serve(
+    from ..server import auth, hardening
+
+    allowed = settings.allow_websocket_origin.split(",") + list(args.allow_websocket_origin)
+    origins = hardening.websocket_origins(settings.address, settings.port, allowed)
+    access = auth.current()
+    print(f"granite-panel: serving on http://{settings.address}:{settings.port}/"
+          f" (auth: {access.mode})", flush=True)
+    server = pn.serve(
         {"/": app.serve_page},
         port=settings.port,
         address=settings.address,
         show=args.show,
         title=app.TITLE,
         extra_patterns=api.ROUTES,
-        websocket_origin=sorted(origins),
+        websocket_origin=origins,
         check_unused_sessions_milliseconds=args.session_check_ms,
         unused_session_lifetime_milliseconds=args.session_check_ms,
-        cookie_secret=settings.secret_key or None,
+        http_server_kwargs=hardening.http_server_options(settings.ingest_max_bytes),
         verbose=False,
+        start=False,
+        **({"cookie_secret": settings.cookie_secret} if settings.cookie_secret else {}),
+        **access.panel_options(settings),
     )
+    hardening.add_security_headers(server)
+    server.start()
+    server.io_loop.start()
 
 
 def quiet_hub_logging() -> None:

@@ -2,6 +2,10 @@
 ranges), ``/api/ingest`` (acknowledged after the store commits), ``/api/export`` (streamed),
 ``/api/incidents`` (grouped flagged points; acknowledge) and ``/api/mute`` (per series).
 
+Every route is behind the process's auth (``auth.current()``): Panel's login cookie or
+``Authorization: Bearer TOKEN``; 401 without credentials, 403 for a role or scope that may
+not (each handler names the action each method needs). Always JSON, never a traceback.
+
 Usable from ``granite-panel serve`` (``pn.serve(extra_patterns=ROUTES)``) and from
 ``panel serve granite_panel/app.py --plugins granite_panel.api``. Handlers read the shared
 engine's snapshot, never the widgets; bad query parameters get a JSON error.
@@ -16,15 +20,16 @@ import math
 import time
 
 import numpy as np
-from tornado.web import RequestHandler
+from tornado.web import RequestHandler, stream_request_body
 
-from . import runtime
+from . import auth, runtime
 from ..detection.live import SEVERITY_NAMES
 from ..engine.core import GAP, Engine, iso_list
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 COMMIT_TIMEOUT_S = 10.0  # a push waits this long for its commit, then gets 503 (retry)
 INCIDENTS_DEFAULT, INCIDENTS_MAX = 100, 1000
+SMALL_BODY_MAX = 64 * 1024  # a mute or acknowledge body; only /api/ingest takes more
 
 
 class BadQuery(ValueError):
@@ -188,6 +193,34 @@ def incidents_payload(engine: Engine, limit: int = INCIDENTS_DEFAULT, series: st
 
 
 class JSONHandler(RequestHandler):
+    # the action (auth.ACTIONS) each HTTP method needs; a method not named needs "read"
+    actions: dict[str, str] = {}
+    identity: auth.Identity | None = None
+
+    def prepare(self):
+        """Refuse before any work: 401 without valid credentials, 403 without the right."""
+        action = self.actions.get(self.request.method, "read")
+        identity, why = auth.current().request_identity(self)
+        if identity is None:
+            self.set_header("WWW-Authenticate", 'Bearer realm="granite-panel"')
+            self.send_json({"error": why, "status": 401}, 401)
+            return
+        if not identity.may(action):
+            needs = (f"the {auth.SCOPED_ACTIONS[action]!r} scope"
+                     if identity.via == "token" and action in auth.SCOPED_ACTIONS
+                     else f"role {auth.ACTIONS[action]} or above")
+            self.send_json({"error": f"{identity.name!r} ({identity.role}) may not {action}: "
+                            f"it needs {needs}", "status": 403}, 403)
+            return
+        self.identity = identity
+        if not self._stream_body() and len(self.request.body) > SMALL_BODY_MAX:
+            self.send_json({"error": f"body of {len(self.request.body):,} bytes is over the "
+                            f"limit of {SMALL_BODY_MAX:,} for {self.request.path}",
+                            "status": 413}, 413)
+
+    def _stream_body(self) -> bool:
+        return False
+
     def engine(self) -> Engine:
         return runtime.shared_engine()
 
@@ -243,6 +276,8 @@ class IncidentsHandler(JSONHandler):
 class AcknowledgeHandler(JSONHandler):
     """``POST /api/incidents/<id>/ack``: 200 with the incident, 404 for an unknown id."""
 
+    actions = {"POST": "acknowledge"}
+
     def post(self, incident_id: str):
         try:
             incident = self.engine().incidents.acknowledge(incident_id)
@@ -257,6 +292,8 @@ class MuteHandler(JSONHandler):
     """``POST /api/mute`` {"series", "seconds"}: no toasts for that series for a while (its
     incidents are still recorded); ``DELETE /api/mute?series=`` (or the same JSON) ends it;
     ``GET /api/mute`` lists the muted series and when each mute ends."""
+
+    actions = {"POST": "mute", "DELETE": "mute"}
 
     def get(self):
         self.send_json({"muted": self.engine().incidents.mutes(time.time())})
@@ -314,6 +351,7 @@ class MuteHandler(JSONHandler):
         return series
 
 
+@stream_request_body
 class IngestHandler(JSONHandler):
     """``POST /api/ingest``: JSON, long CSV or InfluxDB line protocol; all or nothing.
 
@@ -321,7 +359,38 @@ class IngestHandler(JSONHandler):
     naming the line or row of a malformed body (nothing applied); 413 over INGEST_MAX_BYTES;
     415 for another media type; 503 while the store cannot commit (nothing acknowledged: the
     sender retries, and a point sent twice is stored once).
+
+    The body is streamed in: a declared Content-Length over the limit is refused before
+    one byte of it is read, and a chunked body stops being kept once it passes the limit.
     """
+
+    actions = {"POST": "ingest"}
+
+    def _stream_body(self) -> bool:
+        return True
+
+    def prepare(self):
+        super().prepare()
+        self._chunks, self._received = [], 0
+        if self._finished:
+            return
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self._limit():
+            self._too_large(int(declared))
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received <= self._limit():
+            self._chunks.append(chunk)
+        else:
+            self._chunks = []
+
+    def _limit(self) -> int:
+        return self.engine().settings.ingest_max_bytes
+
+    def _too_large(self, size: int) -> None:
+        self.send_json({"error": f"body of {size:,} bytes is over the limit of "
+                        f"{self._limit():,} (INGEST_MAX_BYTES)", "status": 413}, 413)
 
     def unavailable(self, reason: str) -> None:
         self.set_header("Retry-After", "5")
@@ -329,12 +398,10 @@ class IngestHandler(JSONHandler):
 
     async def post(self):
         engine = self.engine()
-        limit = engine.settings.ingest_max_bytes
-        if len(self.request.body) > limit:
-            self.send_json(
-                {"error": f"body of {len(self.request.body):,} bytes is over the limit of "
-                 f"{limit:,} (INGEST_MAX_BYTES)", "status": 413}, 413)
+        if self._received > self._limit():
+            self._too_large(self._received)
             return
+        body = b"".join(self._chunks)
         from ..sources.points import InputError
         from ..sources.push import UnsupportedMediaType, parse_body
 
@@ -346,7 +413,7 @@ class IngestHandler(JSONHandler):
         loop = asyncio.get_running_loop()
         try:  # parsing and the engine's lock stay off the event loop the dashboards share
             points = await loop.run_in_executor(
-                None, parse_body, self.request.body, content_type,
+                None, parse_body, body, content_type,
                 self.get_argument("precision", None),
             )
         except UnsupportedMediaType as exc:
@@ -373,6 +440,8 @@ class ExportHandler(JSONHandler):
     Streamed in chunks read off the event loop, so a long export holds one chunk in memory.
     With ``DATABASE_URL=memory`` it exports what is in memory.
     """
+
+    actions = {"GET": "export"}
 
     async def get(self):
         engine = self.engine()

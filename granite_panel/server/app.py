@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import panel as pn
 
-from granite_panel.server import runtime
+from granite_panel.server import auth, runtime
 from ..ui.dashboard import Dashboard, extension
 
 TITLE = "granite-panel"
 
 
-def create_app() -> Dashboard:
-    """A Dashboard for the current session; its callbacks end with the session."""
-    dashboard = Dashboard(engine=runtime.shared_engine())
+def create_app() -> Dashboard | pn.pane.Markdown:
+    """A Dashboard for the current session, with what its user's role may do; its
+    callbacks end with the session. A signed-in user without a role gets a refusal."""
+    identity = auth.current().session_identity()
+    if identity is None:
+        return pn.pane.Markdown(
+            f"## Access refused\n\n{pn.state.user or 'This account'} has no role on this "
+            "dashboard. [Log out](./logout)", css_classes=["gp-refused"])
+    user = identity.name if identity.via == "session" else ""
+    dashboard = Dashboard(engine=runtime.shared_engine(), role=identity.role, user=user)
     dashboard.controller.select_series(requested_series())
     runtime.viewer_joined()
 

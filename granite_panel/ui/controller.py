@@ -8,10 +8,14 @@ which is replaced whole. One batched update per poll, however many ticks it cove
 The feed lists incidents (``engine.incidents``: flagged points grouped per series), not
 points; a poll raises at most one toast per incident, when it opened or escalated at high
 or critical severity, and none for a muted series (``IncidentEvent.toast``).
+
+Every command checks this viewer's ``role`` itself (the buttons a role may not use are
+disabled too, but a browser can send any event: a viewer's forged click changes nothing).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import holoviews as hv
@@ -21,6 +25,9 @@ import panel as pn
 import param
 
 from ..engine.core import Engine, Prediction, Tick
+from ..server.auth import ACTIONS, ROLES, role_rank
+
+log = logging.getLogger(__name__)
 
 ALERTS_SHOWN = 50
 INCIDENTS_SHOWN = 50
@@ -80,6 +87,14 @@ class StreamController(param.Parameterized):
     poll_period = param.Integer(
         default=250, bounds=(20, 60_000), doc="Milliseconds between polls of the engine."
     )
+    role = param.Selector(
+        default="admin", objects=list(ROLES), constant=True,
+        doc="What this viewer may do (viewer: watch and export; operator: also Start/Stop/"
+        "Reset, acknowledge and mute); admin where there is no auth (notebooks, AUTH=none).",
+    )
+    refused = param.Integer(
+        default=0, doc="Commands refused to this viewer's role (forged events included)."
+    )
 
     def __init__(self, engine: Engine, **params):
         super().__init__(**params)
@@ -98,17 +113,33 @@ class StreamController(param.Parameterized):
 
     # ------------------------------------------------------------ commands
 
+    def permits(self, action: str) -> bool:
+        """Whether this viewer's role may ``action`` (an ``auth.ACTIONS`` key)."""
+        return role_rank(self.role) >= role_rank(ACTIONS[action])
+
+    def _allowed(self, action: str) -> bool:
+        if self.permits(action):
+            return True
+        self.refused += 1
+        log.warning("refused %s to a %s session", action, self.role)
+        if pn.state.notifications is not None:
+            pn.state.notifications.error(f"A {self.role} may not {action}.", duration=4000)
+        return False
+
     def start(self, *_):
-        self.engine.start()
-        self.poll()
+        if self._allowed("control"):
+            self.engine.start()
+            self.poll()
 
     def stop(self, *_):
-        self.engine.stop()
-        self.poll()
+        if self._allowed("control"):
+            self.engine.stop()
+            self.poll()
 
     def reset(self, *_):
-        self.engine.reset()
-        self.poll()
+        if self._allowed("control"):
+            self.engine.reset()
+            self.poll()
 
     def step(self):
         """Run one engine tick now and show it (notebooks, tests)."""
@@ -130,7 +161,7 @@ class StreamController(param.Parameterized):
     def acknowledge(self, *_) -> int:
         """Acknowledge the selected series' unacknowledged incidents; how many there were."""
         tracker, name = self.engine.incidents, self.series_name
-        if name is None:
+        if name is None or not self._allowed("acknowledge"):
             return 0
         pending = [i["id"] for i in tracker.recent(series=name) if not i["acknowledged"]]
         for incident_id in pending:
@@ -140,12 +171,12 @@ class StreamController(param.Parameterized):
 
     def mute(self, seconds: float) -> None:
         """No toasts for the selected series for ``seconds`` (its incidents still show)."""
-        if self.series_name is not None:
+        if self.series_name is not None and self._allowed("mute"):
             self.engine.incidents.mute(self.series_name, seconds, time.time())
             self._refresh_incidents()
 
     def unmute(self, *_) -> None:
-        if self.series_name is not None:
+        if self.series_name is not None and self._allowed("mute"):
             self.engine.incidents.unmute(self.series_name)
             self._refresh_incidents()
 

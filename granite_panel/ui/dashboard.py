@@ -280,10 +280,13 @@ class Dashboard(pn.viewable.Viewer):
     """Live forecasting and anomaly dashboard for one viewer of an engine."""
 
     controller = param.ClassSelector(class_=StreamController, doc="This viewer's controller.")
+    user = param.String(default="", doc="Who is signed in (empty without auth).")
 
-    def __init__(self, engine: Engine | None = None, autopoll: bool = True, **params):
+    def __init__(self, engine: Engine | None = None, autopoll: bool = True,
+                 role: str = "admin", **params):
         if "controller" not in params:
-            params["controller"] = StreamController(engine or Engine(Settings.from_env()))
+            params["controller"] = StreamController(engine or Engine(Settings.from_env()),
+                                                    role=role)
         super().__init__(**params)
         if autopoll:
             self.controller.attach()
@@ -365,12 +368,15 @@ class Dashboard(pn.viewable.Viewer):
     def _incident_controls(self) -> pn.Row:
         """Acknowledge and mute, both for the series selected in the chart."""
         c = self.controller
-        acknowledge = pn.widgets.Button(label="Acknowledge", color="primary", width=120)
+        locked = not c.permits("mute")  # the controller refuses anyway: this is for the eye
+        acknowledge = pn.widgets.Button(label="Acknowledge", color="primary", width=120,
+                                        disabled=not c.permits("acknowledge"))
         duration = pn.widgets.Select(
-            label="Mute for", options=MUTE_DURATIONS, value=MUTE_DURATIONS["1 hour"], width=120
+            label="Mute for", options=MUTE_DURATIONS, value=MUTE_DURATIONS["1 hour"], width=120,
+            disabled=locked,
         )
-        mute = pn.widgets.Button(label="Mute series", width=110)
-        unmute = pn.widgets.Button(label="Unmute", width=90)
+        mute = pn.widgets.Button(label="Mute series", width=110, disabled=locked)
+        unmute = pn.widgets.Button(label="Unmute", width=90, disabled=locked)
         acknowledge.on_click(c.acknowledge)
         mute.on_click(lambda _: c.mute(duration.value))
         unmute.on_click(c.unmute)
@@ -378,9 +384,10 @@ class Dashboard(pn.viewable.Viewer):
 
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller
-        start = pn.widgets.Button(label="Start", color="success", width=90)
-        stop = pn.widgets.Button(label="Stop", color="warning", width=90)
-        reset = pn.widgets.Button(label="Reset", color="danger", width=90)
+        locked = not c.permits("control")  # the controller refuses anyway: this is for the eye
+        start = pn.widgets.Button(label="Start", color="success", width=90, disabled=locked)
+        stop = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=locked)
+        reset = pn.widgets.Button(label="Reset", color="danger", width=90, disabled=locked)
         start.on_click(c.start)
         stop.on_click(c.stop)
         reset.on_click(c.reset)
@@ -405,8 +412,14 @@ class Dashboard(pn.viewable.Viewer):
             self.fleet.active = not event.new
 
         fleet_card.param.watch(open_fleet, "collapsed")
+        title = "## granite-panel · live forecast and anomalies"
+        signed_in = []
+        if self.user:
+            signed_in = [pn.pane.HTML(
+                f'<span class="gp-user">{html.escape(self.user)} ({c.role})</span> &middot; '
+                '<a href="./logout">log out</a>', align="center", margin=(0, 10))]
         return pn.Column(
-            pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
+            pn.Row(pn.pane.Markdown(title, margin=(0, 10)), *signed_in),
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
             fleet_card,
