@@ -40,6 +40,7 @@ RECENT_TICKS = 256  # ticks kept for readers that poll (a slower reader resyncs 
 ALERTS_KEPT = 200
 TRAIN_HISTORY_SLOTS = 8192  # slots per series the trainer reads from a store (memory: fewer)
 PREDICTIONS_KEPT = 10
+CATCH_UP_TICKS = 30  # ticks the stream thread may run late and still catch up on
 
 
 @dataclass(frozen=True)
@@ -557,7 +558,14 @@ class Engine:
                 break
             if not interval:
                 continue
-            next_at = max(next_at + interval, time.monotonic())
+            # Keep the schedule: after a slow tick the next ones start at once until the
+            # stream is back on time (ticks then stay on the grid of slots); a stall longer
+            # than CATCH_UP_TICKS intervals (a suspended host) restarts the schedule instead.
+            next_at += interval
+            if time.monotonic() - next_at > CATCH_UP_TICKS * interval:
+                log.warning("engine %.1f s behind schedule: restarting it",
+                            time.monotonic() - next_at)
+                next_at = time.monotonic()
             stop.wait(max(0.0, next_at - time.monotonic()))
 
     # ------------------------------------------------------------------ ticks
@@ -828,14 +836,19 @@ class Engine:
 
     def _forecast_rows(self, n: int) -> np.ndarray | None:
         """The rows this tick forecasts: every FORECAST_EVERY-th row, a different share each
-        tick (round robin), so each series is forecast every FORECAST_EVERY ticks; None:
-        all of them (FORECAST_EVERY=1)."""
+        tick (round robin), so each series is forecast every FORECAST_EVERY ticks, plus the
+        series with points that have no forecast yet (the first tick forecasts all, a new
+        series is forecast at once); None: all of them (FORECAST_EVERY=1)."""
         every = self.settings.forecast_every
         if every <= 1:
             return None
         turn = self._forecast_turn % every
         self._forecast_turn += 1
-        return np.arange(turn, n, every)
+        made = np.full(n, np.nan)
+        made[: min(n, len(self.forecast_made_at))] = self.forecast_made_at[:n]
+        never = np.isnan(made) & (self.valid_count[:n] > 0)
+        never[turn::every] = True
+        return np.flatnonzero(never)
 
     def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
         values, score, severity, alerts, flags, incidents = self._ingest(batch, live_from, flags)
