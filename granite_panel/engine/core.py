@@ -955,22 +955,39 @@ class Engine:
             raise ValueError(
                 f"batch has {batch.values.shape[0]} series, the source names {len(names)}"
             )
-        for name in names:
-            self._row(name)  # new names from the source; None past MAX_SERIES (counted below)
         k = len(batch.timestamps)
         values, bad = coerce_points(batch.values)
         out = np.full((self.n_series, k), np.nan)
         flags = np.full((self.n_series, k), GAP, dtype=np.int8)
         labels = None if batch.labels is None else np.zeros((self.n_series, k), batch.labels.dtype)
-        for j, name in enumerate(names):
-            row = self.rows.get(name)
-            if row is None:  # refused past MAX_SERIES (counted by _row)
-                continue
-            out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+        if names is self._initial_names or list(names) == self.names[: len(names)]:
+            # the source's series are the first rows, in order (a synthetic stream, a file):
+            # whole arrays, no per-series look-up
+            m = len(names)
+            out[:m] = values
+            flags[:m] = np.where(bad, BAD, OK)
             if batch.missing is not None:
-                flags[row, batch.missing[j]] = GAP
+                flags[:m][np.asarray(batch.missing, dtype=bool)] = GAP
             if labels is not None:
-                labels[row] = batch.labels[j]
+                labels[:m] = batch.labels
+        else:
+            for name in names:
+                self._row(name)  # new names; None past MAX_SERIES (counted below)
+            if self.n_series > out.shape[0]:
+                grow = self.n_series - out.shape[0]
+                out = np.vstack([out, np.full((grow, k), np.nan)])
+                flags = np.vstack([flags, np.full((grow, k), GAP, dtype=np.int8)])
+                if labels is not None:
+                    labels = np.vstack([labels, np.zeros((grow, k), labels.dtype)])
+            for j, name in enumerate(names):
+                row = self.rows.get(name)
+                if row is None:  # refused past MAX_SERIES (counted by _row)
+                    continue
+                out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+                if batch.missing is not None:
+                    flags[row, batch.missing[j]] = GAP
+                if labels is not None:
+                    labels[row] = batch.labels[j]
         self._take_pending(out, flags, self.ring.count, self.ring.count + k - 1)
         return Batch(timestamps=batch.timestamps, values=out, labels=labels), flags
 
