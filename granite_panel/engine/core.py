@@ -1261,6 +1261,18 @@ class Engine:
                 },
             }
 
+    def series_accuracy(self) -> dict[str, np.ndarray]:
+        """Per series over the accuracy window: live MASE of the serving model's own
+        forecasts and of seasonal naive, and how many matured forecasts each has
+        (``AccuracyTracker.series_summary``); cached until another forecast matures."""
+        with self._state_lock:
+            key = (self.generation, self.accuracy.scored, self.n_series)
+            if getattr(self, "_series_accuracy", (None,))[0] != key:
+                serving = self.predictions[-1].model if self.predictions else None
+                self._series_accuracy = (
+                    key, self.accuracy.series_summary(self.n_series, model=serving))
+            return self._series_accuracy[1]
+
     def forecast_ages(self) -> np.ndarray:
         """Per series: seconds from its newest forecast to the newest closed slot (the
         grid's time, not the wall clock); NaN where a series has no forecast yet."""
