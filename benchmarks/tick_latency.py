@@ -91,6 +91,11 @@ def ttm_shaped_loader(shape: str):
 
 
 def build_engine(settings: Settings, kind: str, ttm_shape: str = "r2") -> Engine:
+    return Engine(settings, forecasts=build_forecasts(settings, kind, ttm_shape))
+
+
+def build_forecasts(settings: Settings, kind: str, ttm_shape: str = "r2") -> ForecastService:
+    """The forecast service of a benchmark engine, its model loaded."""
     fallback = StatisticalForecaster(
         model=settings.fallback_model,
         horizon=settings.forecast_horizon,
@@ -107,7 +112,7 @@ def build_engine(settings: Settings, kind: str, ttm_shape: str = "r2") -> Engine
     state = forecasts.wait_until_loaded(600)
     if kind == "ttm-shaped" and state != "ready":
         raise SystemExit(f"could not build the TTM-shaped model: {forecasts.error}")
-    return Engine(settings, forecasts=forecasts)
+    return forecasts
 
 
 def fit_fallback(engine: Engine) -> str:

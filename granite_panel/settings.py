@@ -120,6 +120,14 @@ class Settings(param.Parameterized):
         default=False, doc="Prefer TTM revisions trained with a frequency token (-ft-)."
     )
     forecast_horizon = param.Integer(default=96, bounds=(1, 720), doc="Points forecast ahead.")
+    forecast_every = param.Integer(
+        default=1,
+        bounds=(1, 3600),
+        doc="Ticks between two forecasts of one series: each tick forecasts every "
+        "FORECAST_EVERY-th series in turn (round robin, one batched model call), so a tick "
+        "costs about 1/FORECAST_EVERY of a forecast of all series and no forecast is older "
+        "than FORECAST_EVERY ticks. 1: every series every tick. 1,000 series at 1 s: 10.",
+    )
     context_length = param.Integer(
         default=512, bounds=(16, 4096), doc="Points of history the model sees per forecast."
     )

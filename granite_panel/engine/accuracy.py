@@ -11,6 +11,7 @@ error (the MASE scale), so one calibration serves any number of series at the co
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,10 +64,13 @@ class ConformalBands:
 
     def add(self, actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> None:
         """Learn from matured forecasts: ``actual``/``predicted`` are [n_series, horizon]."""
-        for a, p, s in zip(actual, predicted, scale, strict=True):
-            if np.isfinite(a).all() and np.isfinite(p).all():
-                self._actual.append(a / s)
-                self._predicted.append(p / s)
+        if not len(actual) == len(predicted) == len(scale):
+            raise ValueError(f"actual, predicted and scale have {len(actual)}, "
+                             f"{len(predicted)} and {len(scale)} series; expected the same")
+        whole = np.isfinite(actual).all(axis=1) & np.isfinite(predicted).all(axis=1)
+        scale = np.asarray(scale, dtype=float)[whole, None]
+        self._actual.extend(actual[whole] / scale)  # one row per (series, forecast) pair
+        self._predicted.extend(predicted[whole] / scale)
         if len(self._actual) >= self.min_samples:
             self._calibrate()
 
@@ -99,6 +103,8 @@ class PendingForecast:
     lower: np.ndarray | None
     upper: np.ndarray | None
     own: np.ndarray | None = None  # the model's own forecast before any per-series fallback
+    rows: np.ndarray | None = None  # engine rows of ``values`` (None: 0..len(values)-1)
+    n_series: int | None = None  # series in the engine when it was made (per-series scores)
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,39 @@ def score_forecast(actual: np.ndarray, pending: PendingForecast) -> Score:
     )
 
 
+def series_summary(scores, n_series: int) -> dict[str, np.ndarray]:
+    """{"mase", "naive_mase", "scored"}: per series [n_series], the mean per-series MASE of
+    ``scores`` (Score objects) where both were scored, NaN (and 0 scored) where never; a
+    score older than a series (shorter arrays) has not scored it."""
+    own_sum, naive_sum = np.zeros(n_series), np.zeros(n_series)
+    count = np.zeros(n_series, dtype=np.int64)
+    for score in scores:
+        if score.series_mase is None:
+            continue
+        width = min(n_series, len(score.series_mase))
+        own, naive = score.series_mase[:width], score.series_naive_mase[:width]
+        both = np.isfinite(own) & np.isfinite(naive)
+        own_sum[:width] += np.where(both, own, 0.0)
+        naive_sum[:width] += np.where(both, naive, 0.0)
+        count[:width] += both
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mase = np.where(count > 0, own_sum / count, np.nan)
+        naive_mase = np.where(count > 0, naive_sum / count, np.nan)
+    return {"mase": mase, "naive_mase": naive_mase, "scored": count}
+
+
+def widen(score: Score, pending: PendingForecast) -> Score:
+    """A score of some rows with per-series MASE over all ``pending.n_series`` (NaN: not
+    forecast then), so per-series windows line up whichever share a forecast covered."""
+    width = pending.n_series if pending.n_series is not None else int(pending.rows.max()) + 1
+    full = {}
+    for key in ("series_mase", "series_naive_mase"):
+        wide = np.full(width, np.nan)
+        wide[pending.rows] = getattr(score, key)
+        full[key] = wide
+    return dataclasses.replace(score, **full)
+
+
 def per_series_mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """[n_series] mean |actual - forecast| / scale over a matured horizon (NaN: no valid point)."""
     error = np.abs(actual - forecast) / scale[:, None]
@@ -151,11 +190,16 @@ def per_series_mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray)
 
 
 class AccuracyTracker:
-    """Forecasts waiting to mature, rolling scores of the last ``window``, and the bands."""
+    """Forecasts waiting to mature, rolling scores of the last ``window``, and the bands.
 
-    def __init__(self, horizon: int, level: float = 0.8, window: int = 50):
+    ``share``: how many forecasts it takes to cover every series once (FORECAST_EVERY,
+    when each tick forecasts a share of the series in turn); the rolling window keeps
+    ``window * share`` of them, so each series has ``window`` scores in it as with
+    ``share`` 1. A forecast of some rows scores those rows (``record(rows=...)``)."""
+
+    def __init__(self, horizon: int, level: float = 0.8, window: int = 50, share: int = 1):
         self.horizon = horizon
-        self.window = window
+        self.window = window * max(1, share)
         self.bands = ConformalBands(horizon, level)
         self.reset()
 
@@ -167,16 +211,20 @@ class AccuracyTracker:
 
     def record(
         self, start: int, model: str, values: np.ndarray, naive: np.ndarray, scale: np.ndarray,
-        own: np.ndarray | None = None,
+        own: np.ndarray | None = None, rows: np.ndarray | None = None,
+        n_series: int | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Keep a new forecast until it matures; return its band (None until calibrated).
 
         ``own``: the model's forecast before per-series fallbacks replaced some rows (scored
-        per series, so a series that fell back can come back when the model wins again)."""
+        per series, so a series that fell back can come back when the model wins again).
+        ``rows``: the engine rows of ``values`` when it forecast some series only, of
+        ``n_series`` in all (per-series scores are then NaN for the others)."""
         lower = upper = None
         if self.bands.ready:
             lower, upper = self.bands.bands(values, scale)
-        self.pending.append(PendingForecast(start, model, values, naive, scale, lower, upper, own))
+        self.pending.append(PendingForecast(
+            start, model, values, naive, scale, lower, upper, own, rows, n_series))
         return lower, upper
 
     def naive_better(self, n_series: int, model: str, min_scores: int = 10) -> np.ndarray:
@@ -202,6 +250,13 @@ class AccuracyTracker:
         mask[:width] = enough & (naive_mean < own_mean)
         return mask
 
+    def series_summary(self, n_series: int, model: str | None = None) -> dict[str, np.ndarray]:
+        """Per series over the rolling window: live MASE of the model's own forecast and of
+        seasonal naive, and how many matured forecasts each mean has (see
+        ``series_summary``); ``model``: only that model's scores."""
+        scores = [s for s in self.scores if model is None or s.model == model]
+        return series_summary(scores, n_series)
+
     def mature(self, count: int, values_at: Callable[[int, int], np.ndarray | None]) -> int:
         """Score every forecast whose horizon ended before point ``count``; returns how many.
 
@@ -214,8 +269,12 @@ class AccuracyTracker:
             actual = values_at(pending.start, self.horizon)
             if actual is None:
                 continue
-            actual = actual[: pending.values.shape[0]]  # series that appeared later: not scored
-            self.scores.append(score_forecast(actual, pending))
+            if pending.rows is None:
+                actual = actual[: pending.values.shape[0]]  # series that appeared later: not scored
+                self.scores.append(score_forecast(actual, pending))
+            else:
+                actual = actual[pending.rows]
+                self.scores.append(widen(score_forecast(actual, pending), pending))
             self.bands.add(actual, pending.values, pending.scale)
             self.scored += 1
             matured += 1

@@ -40,6 +40,7 @@ RECENT_TICKS = 256  # ticks kept for readers that poll (a slower reader resyncs 
 ALERTS_KEPT = 200
 TRAIN_HISTORY_SLOTS = 8192  # slots per series the trainer reads from a store (memory: fewer)
 PREDICTIONS_KEPT = 10
+CATCH_UP_TICKS = 30  # ticks the stream thread may run late and still catch up on
 
 
 @dataclass(frozen=True)
@@ -66,31 +67,58 @@ class Alert:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One forecast of every series, made at ``made_at`` for ``timestamps`` ahead."""
+    """One forecast of the series ``rows`` (every series when None), made at ``made_at``
+    for ``timestamps`` ahead; ``values[j]`` is the forecast of engine row ``rows[j]``.
+
+    With FORECAST_EVERY > 1 each tick forecasts a share of the series (round robin), so
+    the newest forecast of a series is in the newest prediction that covers it
+    (``latest_forecast``)."""
 
     made_at: float
     timestamps: np.ndarray  # (horizon,)
-    values: np.ndarray  # [n_series, horizon]
+    values: np.ndarray  # [len(rows), horizon]
     model: str
     reason: str
     inference_ms: float
-    lower: np.ndarray | None = None  # [n_series, horizon] conformal band, once calibrated
+    lower: np.ndarray | None = None  # [len(rows), horizon] conformal band, once calibrated
     upper: np.ndarray | None = None
+    rows: np.ndarray | None = None  # engine rows forecast, ascending (None: 0..len(values)-1)
+
+    def index_of(self, series: int) -> int | None:
+        """Where ``series`` (an engine row) is in ``values``; None if not forecast here."""
+        if self.rows is None:
+            return series if 0 <= series < self.values.shape[0] else None
+        j = int(np.searchsorted(self.rows, series))
+        return j if j < len(self.rows) and self.rows[j] == series else None
+
+    def covered(self) -> np.ndarray:
+        """The engine rows this prediction forecast, in the order of ``values``."""
+        return np.arange(self.values.shape[0]) if self.rows is None else self.rows
 
     def as_dict(self, series: list[int], names: list[str]) -> dict:
-        """JSON for the rows ``series`` (keyed by name; rows newer than the forecast skipped)."""
-        rows = [i for i in series if i < self.values.shape[0]]
+        """JSON for the rows ``series`` (keyed by name; rows this forecast lacks skipped)."""
+        where = [(i, self.index_of(i)) for i in series]
+        rows = [(i, j) for i, j in where if j is not None]
         payload = {
             "made_at": iso(self.made_at),
             "model": self.model,
             "inference_ms": round(self.inference_ms, 3),
             "timestamps": iso_list(self.timestamps),
-            "series": {names[i]: finite_list(self.values[i]) for i in rows},
+            "series": {names[i]: finite_list(self.values[j]) for i, j in rows},
         }
         if self.lower is not None:
-            payload["lower"] = {names[i]: finite_list(self.lower[i]) for i in rows}
-            payload["upper"] = {names[i]: finite_list(self.upper[i]) for i in rows}
+            payload["lower"] = {names[i]: finite_list(self.lower[j]) for i, j in rows}
+            payload["upper"] = {names[i]: finite_list(self.upper[j]) for i, j in rows}
         return payload
+
+
+def latest_forecast(predictions, series: int) -> tuple[Prediction, int] | None:
+    """(the newest prediction that forecast ``series``, its index there), or None."""
+    for prediction in reversed(predictions):
+        j = prediction.index_of(series)
+        if j is not None:
+            return prediction, j
+    return None
 
 
 @dataclass(frozen=True)
@@ -150,6 +178,11 @@ class IngestResult:
             "new_series": list(self.new_series),
             "reasons": list(self.reasons),
         }
+
+
+def _max_or_none(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if len(finite) else None
 
 
 def iso(epoch_seconds: float) -> str:
@@ -266,8 +299,11 @@ class Ring:
             return None
         return self.values[:, np.arange(start, start + length) % self.capacity]
 
-    def last_values(self, last: int) -> np.ndarray:
-        return self.values[:, self._order(last)]
+    def last_values(self, last: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """[rows, last] newest values (all rows by default), oldest first."""
+        if rows is None:
+            return self.values[:, self._order(last)]
+        return self.values[np.ix_(rows, self._order(last))]
 
     def last(self, last: int):
         """(timestamps, values, score, severity, flag) of the newest ``last`` slots."""
@@ -337,7 +373,8 @@ class Engine:
         self._initial_names = tuple(getattr(self.source, "series_names", ()))
         self.detector = detector or live_detector(s, len(self._initial_names))
         self.accuracy = AccuracyTracker(
-            s.forecast_horizon, level=s.interval_level, window=s.accuracy_window
+            s.forecast_horizon, level=s.interval_level, window=s.accuracy_window,
+            share=s.forecast_every,
         )
         self.incidents = IncidentTracker(gap=s.incident_gap)  # thread-safe on its own
         self._state_lock = threading.RLock()  # guards every field readers see
@@ -405,8 +442,12 @@ class Engine:
         self.seq = 0
         self.recent_ticks: deque[Tick] = deque(maxlen=RECENT_TICKS)
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
-        self.predictions: deque[Prediction] = deque(maxlen=PREDICTIONS_KEPT)
+        # enough predictions that every series' newest forecast is among them
+        self.predictions: deque[Prediction] = deque(
+            maxlen=max(PREDICTIONS_KEPT, self.settings.forecast_every))
         self.naive_mask = np.zeros(0, dtype=bool)  # series that fell back to seasonal naive
+        self.forecast_made_at = np.full(len(self.names), np.nan)  # per series: newest forecast
+        self._forecast_turn = 0  # which share of the series the next tick forecasts
 
     @property
     def running(self) -> bool:
@@ -524,7 +565,14 @@ class Engine:
                 break
             if not interval:
                 continue
-            next_at = max(next_at + interval, time.monotonic())
+            # Keep the schedule: after a slow tick the next ones start at once until the
+            # stream is back on time (ticks then stay on the grid of slots); a stall longer
+            # than CATCH_UP_TICKS intervals (a suspended host) restarts the schedule instead.
+            next_at += interval
+            if time.monotonic() - next_at > CATCH_UP_TICKS * interval:
+                log.warning("engine %.1f s behind schedule: restarting it",
+                            time.monotonic() - next_at)
+                next_at = time.monotonic()
             stop.wait(max(0.0, next_at - time.monotonic()))
 
     # ------------------------------------------------------------------ ticks
@@ -793,28 +841,48 @@ class Engine:
             np.full((rows, k), GAP, dtype=np.int8),
         )
 
+    def _forecast_rows(self, n: int) -> np.ndarray | None:
+        """The rows this tick forecasts: every FORECAST_EVERY-th row, a different share each
+        tick (round robin), so each series is forecast every FORECAST_EVERY ticks, plus the
+        series with points that have no forecast yet (the first tick forecasts all, a new
+        series is forecast at once); None: all of them (FORECAST_EVERY=1)."""
+        every = self.settings.forecast_every
+        if every <= 1:
+            return None
+        turn = self._forecast_turn % every
+        self._forecast_turn += 1
+        made = np.full(n, np.nan)
+        made[: min(n, len(self.forecast_made_at))] = self.forecast_made_at[:n]
+        never = np.isnan(made) & (self.valid_count[:n] > 0)
+        never[turn::every] = True
+        return np.flatnonzero(never)
+
     def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
         values, score, severity, alerts, flags, incidents = self._ingest(batch, live_from, flags)
         with self._state_lock:
-            context = self.ring.last_values(self.settings.context_length)
+            n = self.n_series
+            rows = self._forecast_rows(n)
+            context = self.ring.last_values(self.settings.context_length, rows)
             n_valid = int(self.valid_count.max()) if len(self.valid_count) else 0
             start = self.ring.count
             serving = self.predictions[-1].model if self.predictions else ""
-            self.naive_mask = self.accuracy.naive_better(len(context), serving)
+            self.naive_mask = self.accuracy.naive_better(n, serving)
+            prefer_naive = self.naive_mask if rows is None else self.naive_mask[rows]
         prediction, error = None, None
         has_data = np.isfinite(context).any(axis=1) if context.size else np.zeros(0, bool)
         if context.shape[1] > 0 and has_data.any():
             try:
                 # series with no point in the context yet get no forecast (NaN)
                 result = self.forecasts.predict(
-                    np.where(has_data[:, None], context, 0.0), n_valid, prefer_naive=self.naive_mask
+                    np.where(has_data[:, None], context, 0.0), n_valid, prefer_naive=prefer_naive
                 )
             except Exception as exc:  # the points are stored already: the tick still goes out
                 log.exception("forecast failed; the tick goes out without one")
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 result.values[~has_data] = np.nan
-                prediction = self._prediction(batch.timestamps[-1], result, context, start)
+                prediction = self._prediction(
+                    batch.timestamps[-1], result, context, start, rows, n)
         with self._state_lock:
             if error is not None:
                 self.counters["errors"] += 1
@@ -823,6 +891,10 @@ class Engine:
                 self.predictions.append(prediction)
                 self.counters["total_predictions"] += int(has_data.sum())
                 self.last_inference_ms = prediction.inference_ms
+                made = self.forecast_made_at
+                if len(made) < n:
+                    made = self.forecast_made_at = np.append(made, np.full(n - len(made), np.nan))
+                made[prediction.covered()[has_data]] = prediction.made_at
             self.counters["ticks"] += 1
             self.seq += 1
             tick = Tick(
@@ -858,15 +930,18 @@ class Engine:
         return model / naive if model is not None and naive else None
 
     def _prediction(
-        self, last_time: float, result: ForecastResult, context: np.ndarray, start: int
+        self, last_time: float, result: ForecastResult, context: np.ndarray, start: int,
+        rows: np.ndarray | None = None, n_series: int | None = None,
     ) -> Prediction:
-        """The forecast with its band; it is kept to be scored when its horizon matures."""
+        """The forecast of ``rows`` (None: all) with its band; kept to be scored when its
+        horizon matures."""
         season = self.settings.season_length
         horizon = result.values.shape[1]
         naive = seasonal_naive(fill_gaps(context), horizon, season)
         with self._state_lock:
             lower, upper = self.accuracy.record(
-                start, result.model, result.values, naive, mase_scale(context, season), result.own
+                start, result.model, result.values, naive, mase_scale(context, season),
+                result.own, rows=rows, n_series=n_series,
             )
         steps = np.arange(1, horizon + 1)
         return Prediction(
@@ -878,6 +953,7 @@ class Engine:
             inference_ms=result.inference_ms,
             lower=lower,
             upper=upper,
+            rows=rows,
         )
 
     def _batch_rows(self, batch: Batch) -> tuple[Batch, np.ndarray]:
@@ -891,22 +967,39 @@ class Engine:
             raise ValueError(
                 f"batch has {batch.values.shape[0]} series, the source names {len(names)}"
             )
-        for name in names:
-            self._row(name)  # new names from the source; None past MAX_SERIES (counted below)
         k = len(batch.timestamps)
         values, bad = coerce_points(batch.values)
         out = np.full((self.n_series, k), np.nan)
         flags = np.full((self.n_series, k), GAP, dtype=np.int8)
         labels = None if batch.labels is None else np.zeros((self.n_series, k), batch.labels.dtype)
-        for j, name in enumerate(names):
-            row = self.rows.get(name)
-            if row is None:  # refused past MAX_SERIES (counted by _row)
-                continue
-            out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+        if names is self._initial_names or list(names) == self.names[: len(names)]:
+            # the source's series are the first rows, in order (a synthetic stream, a file):
+            # whole arrays, no per-series look-up
+            m = len(names)
+            out[:m] = values
+            flags[:m] = np.where(bad, BAD, OK)
             if batch.missing is not None:
-                flags[row, batch.missing[j]] = GAP
+                flags[:m][np.asarray(batch.missing, dtype=bool)] = GAP
             if labels is not None:
-                labels[row] = batch.labels[j]
+                labels[:m] = batch.labels
+        else:
+            for name in names:
+                self._row(name)  # new names; None past MAX_SERIES (counted below)
+            if self.n_series > out.shape[0]:
+                grow = self.n_series - out.shape[0]
+                out = np.vstack([out, np.full((grow, k), np.nan)])
+                flags = np.vstack([flags, np.full((grow, k), GAP, dtype=np.int8)])
+                if labels is not None:
+                    labels = np.vstack([labels, np.zeros((grow, k), labels.dtype)])
+            for j, name in enumerate(names):
+                row = self.rows.get(name)
+                if row is None:  # refused past MAX_SERIES (counted by _row)
+                    continue
+                out[row], flags[row] = values[j], np.where(bad[j], BAD, OK)
+                if batch.missing is not None:
+                    flags[row, batch.missing[j]] = GAP
+                if labels is not None:
+                    labels[row] = batch.labels[j]
         self._take_pending(out, flags, self.ring.count, self.ring.count + k - 1)
         return Batch(timestamps=batch.timestamps, values=out, labels=labels), flags
 
@@ -1093,16 +1186,17 @@ class Engine:
     def _band_at(self, row: int, timestamp: float) -> dict | None:
         """The newest forecast made before ``timestamp`` that covers it, for ``row``."""
         for prediction in reversed(self.predictions):
-            if prediction.made_at >= timestamp or row >= prediction.values.shape[0]:
+            i = prediction.index_of(row)
+            if prediction.made_at >= timestamp or i is None:
                 continue
             where = np.flatnonzero(np.abs(prediction.timestamps - timestamp) <= self.step_seconds / 2)
             if not len(where):
                 continue
             j = int(where[0])
             return {
-                "forecast": float(prediction.values[row, j]),
-                "lower": None if prediction.lower is None else float(prediction.lower[row, j]),
-                "upper": None if prediction.upper is None else float(prediction.upper[row, j]),
+                "forecast": float(prediction.values[i, j]),
+                "lower": None if prediction.lower is None else float(prediction.lower[i, j]),
+                "upper": None if prediction.upper is None else float(prediction.upper[i, j]),
             }
         return None
 
@@ -1160,6 +1254,7 @@ class Engine:
                 "notifications": (self.notifier.status() if self.notifier is not None
                                   else {"enabled": False}),
                 "accuracy": self.accuracy.summary(),
+                "forecast_age_max_s": _max_or_none(self.forecast_ages()),
                 "naive_series": [self.names[i] for i in np.flatnonzero(self.naive_mask)],
                 "n_series": self.n_series,
                 "series": list(self.names),
@@ -1177,8 +1272,32 @@ class Engine:
                     "incident_gap": s.incident_gap,
                     "interval_level": s.interval_level,
                     "n_series": s.n_series,
+                    "forecast_every": s.forecast_every,
                 },
             }
+
+    def series_accuracy(self) -> dict[str, np.ndarray]:
+        """Per series over the accuracy window: live MASE of the serving model's own
+        forecasts and of seasonal naive, and how many matured forecasts each has
+        (``AccuracyTracker.series_summary``); cached until another forecast matures."""
+        with self._state_lock:
+            key = (self.generation, self.accuracy.scored, self.n_series)
+            if getattr(self, "_series_accuracy", (None,))[0] != key:
+                serving = self.predictions[-1].model if self.predictions else None
+                self._series_accuracy = (
+                    key, self.accuracy.series_summary(self.n_series, model=serving))
+            return self._series_accuracy[1]
+
+    def forecast_ages(self) -> np.ndarray:
+        """Per series: seconds from its newest forecast to the newest closed slot (the
+        grid's time, not the wall clock); NaN where a series has no forecast yet."""
+        with self._state_lock:
+            ages = np.full(self.n_series, np.nan)
+            if self.ring.count:
+                newest = self.ring.timestamps[(self.ring.count - 1) % self.ring.capacity]
+                made = self.forecast_made_at[: self.n_series]
+                ages[: len(made)] = newest - made
+            return ages
 
     def storage_status(self) -> dict:
         """Where points are kept and whether writes commit: {kind, state, reason, queued...}."""

@@ -88,16 +88,26 @@ def memory_copy(engine) -> Store:
     store = open_store("memory")
     snap = engine.snapshot()
     flags = snap.flag if snap.flag is not None else np.zeros(snap.values.shape, np.int8)
-    forecasts = [
-        {"series": name, "made_at": p.made_at, "model": p.model, "horizon": p.values[i],
-         "lower": None if p.lower is None else p.lower[i],
-         "upper": None if p.upper is None else p.upper[i]}
-        for p in snap.predictions for i, name in enumerate(snap.names[: len(p.values)])
-        if np.isfinite(p.values[i]).all()]
+    forecasts = [row for p in snap.predictions
+                 for row in forecast_rows(p, snap.names, np.arange(len(p.values)))]
     store.submit(StoreBatch(
         points=point_rows(snap.names, snap.timestamps, snap.values, snap.score, snap.severity,
                           flags), forecasts=forecasts)).result(60)
     return store
+
+
+def forecast_rows(prediction, names, chosen: np.ndarray) -> list[dict]:
+    """Store rows of the forecasts at positions ``chosen`` of ``prediction.values`` (the
+    finite ones), named by the engine rows they forecast."""
+    rows = prediction.covered()
+    lower, upper = prediction.lower, prediction.upper
+    return [
+        {"series": names[rows[j]], "made_at": prediction.made_at, "model": prediction.model,
+         "horizon": prediction.values[j],
+         "lower": None if lower is None else lower[j],
+         "upper": None if upper is None else upper[j]}
+        for j in chosen.tolist()
+        if rows[j] < len(names) and np.isfinite(prediction.values[j]).all()]
 
 
 class Persistence:
@@ -107,7 +117,8 @@ class Persistence:
         self.store = store
         self.horizon = horizon
         self.history_limit = history_limit
-        self._forecast_due = -np.inf  # made_at after which the next forecast is stored
+        # per engine row: made_at from which its next forecast is stored (one a horizon)
+        self._forecast_due = np.full(0, -np.inf)
         self._model = None  # the model that served at the last stored model run
         self._checkpoint_at = time.monotonic()
         self._slots_since_checkpoint = 0
@@ -121,15 +132,14 @@ class Persistence:
         batch = StoreBatch(points=rows)
         prediction = tick.prediction
         if prediction is not None:
-            if prediction.made_at >= self._forecast_due:
-                self._forecast_due = prediction.made_at + self.horizon * step
-                batch.forecasts = [
-                    {"series": name, "made_at": prediction.made_at, "model": prediction.model,
-                     "horizon": prediction.values[i],
-                     "lower": None if prediction.lower is None else prediction.lower[i],
-                     "upper": None if prediction.upper is None else prediction.upper[i]}
-                    for i, name in enumerate(tick.names[: len(prediction.values)])
-                    if np.isfinite(prediction.values[i]).all()]
+            covered = prediction.covered()
+            if len(covered) and covered.max() >= len(self._forecast_due):
+                grow = covered.max() + 1 - len(self._forecast_due)
+                self._forecast_due = np.append(self._forecast_due, np.full(grow, -np.inf))
+            due = np.flatnonzero(prediction.made_at >= self._forecast_due[covered])
+            if len(due):
+                self._forecast_due[covered[due]] = prediction.made_at + self.horizon * step
+                batch.forecasts = forecast_rows(prediction, tick.names, due)
             if prediction.model != self._model:
                 self._model = prediction.model
                 batch.model_runs = [{"model": prediction.model, "started": prediction.made_at,

@@ -24,7 +24,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from ..engine.core import Engine, Prediction, Tick
+from ..engine.core import Engine, Prediction, Tick, latest_forecast
 from ..server.auth import ACTIONS, ROLES, role_rank
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,14 @@ def marker_frame(timestamps=(), values=(), severity=()) -> pd.DataFrame:
 
 def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
     """The forecast of one series with its band (lower = upper = value until calibrated)."""
-    if prediction is None or series >= prediction.values.shape[0]:
+    j = None if prediction is None else prediction.index_of(series)
+    if j is None:
         frame = history_frame()
         return frame.assign(lower=frame["value"], upper=frame["value"])
-    frame = history_frame(prediction.timestamps, prediction.values[series])
+    frame = history_frame(prediction.timestamps, prediction.values[j])
     if prediction.lower is None:
         return frame.assign(lower=frame["value"], upper=frame["value"])
-    return frame.assign(lower=prediction.lower[series], upper=prediction.upper[series])
+    return frame.assign(lower=prediction.lower[j], upper=prediction.upper[j])
 
 
 def score_text(alert: dict) -> str:
@@ -237,8 +238,8 @@ class StreamController(param.Parameterized):
                     snap.timestamps[flagged], snap.values[i][flagged], snap.severity[i][flagged]
                 )
             )
-        last = snap.predictions[-1] if snap.predictions else None
-        self.forecast.send(forecast_frame(last, i))
+        last = latest_forecast(snap.predictions, i)  # FORECAST_EVERY > 1: maybe an older one
+        self.forecast.send(forecast_frame(last[0] if last else None, i))
         alerts = [a.as_dict() for a in reversed(snap.alerts)][:ALERTS_SHOWN]
         self.param.update(
             alerts=alerts, status=snap.status, running=snap.status["running"],
@@ -264,8 +265,9 @@ class StreamController(param.Parameterized):
             self.markers.send(
                 marker_frame(timestamps[flagged], values[flagged], severity[flagged])
             )
-        predictions = [t.prediction for t in ticks if t.prediction is not None]
-        if predictions:
+        predictions = [t.prediction for t in ticks
+                       if t.prediction is not None and t.prediction.index_of(i) is not None]
+        if predictions:  # this series' forecast was refreshed (FORECAST_EVERY: not each tick)
             self.forecast.send(forecast_frame(predictions[-1], i))
         new_alerts = [a for t in ticks for a in t.alerts]
         if new_alerts:

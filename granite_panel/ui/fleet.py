@@ -1,7 +1,8 @@
 """The fleet view: every series at a glance, the most anomalous first, updated live.
 
 A ``pn.widgets.Tabulator`` with one row per series (name, last value, a sparkline of the
-last points, the anomaly score now, the open incident, incidents in the last hour) and a
+last points, the anomaly score now, the open incident, incidents in the last hour, the
+live MASE of its forecasts) and a
 HoloViews ``Image`` (a heat map) of the anomaly score of the top N series over the last
 slots. A click on a row selects that series in the main chart (``controller.series``).
 
@@ -29,15 +30,20 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
+from bokeh.palettes import YlOrRd9
 
 from ..detection.incidents import iso
 from ..detection.live import SEVERITY_NAMES
 from .controller import StreamController
 
 SPARK_CHARS = np.array(list("▁▂▃▄▅▆▇█"))
+# Brewer YlOrRd, low to high, as colours: a named map made HoloViews resolve it through
+# matplotlib when the card opened (1.0 s of the first render on the loaded 2-core machine)
+HEAT_COLOURS = list(YlOrRd9[::-1])
 NO_SERIES = "(no series yet)"
 TREND_POINTS = 30  # slots in each row's sparkline
-COLUMNS = ["series", "last", "trend", "score", "severity", "open incident", "incidents 1h"]
+COLUMNS = ["series", "last", "trend", "score", "severity", "open incident", "incidents 1h",
+           "live MASE"]
 
 
 def sparklines(values: np.ndarray) -> list[str]:
@@ -101,12 +107,14 @@ def _incident_columns(names, incidents: list[dict], now: float) -> tuple[list[st
 
 
 def fleet_frame(snapshot, incidents: list[dict], now: float,
-                trend_points: int = TREND_POINTS) -> pd.DataFrame:
+                trend_points: int = TREND_POINTS, mase: np.ndarray | None = None) -> pd.DataFrame:
     """One row per series of ``snapshot``, the most anomalous first; index = engine row.
 
     ``incidents``: the tracker's incidents as ``IncidentTracker.recent()`` lists them;
     ``score``: the magnitude of the detector's score at each series' newest point (|z| for
-    the z-score detector, the score in [0, 1] for the others).
+    the z-score detector, the score in [0, 1] for the others); ``mase``: per series, the
+    serving model's live MASE over the accuracy window (``Engine.series_accuracy``; NaN,
+    shown empty, until a forecast of it matured).
     """
     names = list(snapshot.names)
     n = len(names)
@@ -119,6 +127,9 @@ def fleet_frame(snapshot, incidents: list[dict], now: float,
     score_now = np.where(has, np.abs(score[rows, column]), 0.0) if values.shape[1] else np.zeros(n)
     severity_now = severity[rows, column] if values.shape[1] else np.zeros(n, dtype=int)
     open_incident, last_hour = _incident_columns(names, incidents, now)
+    live_mase = np.full(n, np.nan)
+    if mase is not None:
+        live_mase[: min(n, len(mase))] = np.round(np.asarray(mase, dtype=float)[:n], 3)
     frame = pd.DataFrame(
         {
             "series": names,
@@ -128,6 +139,7 @@ def fleet_frame(snapshot, incidents: list[dict], now: float,
             "severity": [SEVERITY_NAMES[int(s)] if h else "" for s, h in zip(severity_now, has)],
             "open incident": open_incident,
             "incidents 1h": last_hour,
+            "live MASE": live_mase,
         },
         index=pd.RangeIndex(n, name="row"),
         columns=COLUMNS,
@@ -196,7 +208,8 @@ class FleetView(pn.viewable.Viewer):
                 "open incident": {"type": "input", "func": "like", "placeholder": "severity"},
             },
             formatters={"score": NumberFormatter(format="0.000"),
-                        "last": NumberFormatter(format="0.[000]")},
+                        "last": NumberFormatter(format="0.[000]"),
+                        "live MASE": NumberFormatter(format="0.00", nan_format="")},
             disabled=True,
             selectable=1,
             show_index=False,
@@ -220,7 +233,8 @@ class FleetView(pn.viewable.Viewer):
         snapshot = engine.snapshot(last=max(TREND_POINTS, self.heatmap_slots))
         if self._incidents[0] != engine.incidents.version:  # as_json of each: not every second
             self._incidents = (engine.incidents.version, engine.incidents.recent())
-        frame = fleet_frame(snapshot, self._incidents[1], time.time())
+        frame = fleet_frame(snapshot, self._incidents[1], time.time(),
+                            mase=engine.series_accuracy()["mase"])
         self.heatmap.send(heatmap_grid(snapshot, frame.index[: self.top_n], self.heatmap_slots))
         return frame
 
@@ -296,7 +310,7 @@ class FleetView(pn.viewable.Viewer):
             axis.major_label_overrides = {count - 1 - i: name for i, name in enumerate(names)}
 
         plot = hv.DynamicMap(image, streams=[self.heatmap]).opts(
-            cmap="YlOrRd", colorbar=True, tools=["hover"], responsive=True, height=420,
+            cmap=HEAT_COLOURS, colorbar=True, tools=["hover"], responsive=True, height=420,
             xlabel="seconds before the newest slot", ylabel="",
             title=f"Anomaly score, top {self.top_n} now",
             framewise=True, hooks=[label_rows], clim=(0, None),
