@@ -273,6 +273,7 @@ class AcknowledgeHandler(JSONHandler):
 
     openapi = {"post": operation("Acknowledge an incident (its id URL-encoded)", {
         200: answer("the incident, acknowledged", ref("Incident")),
+        400: answer("the id is not URL-encoded UTF-8"),
         404: answer("no incident with this id is kept")})}
 
     def post(self, incident_id: str):
@@ -313,6 +314,9 @@ class MuteHandler(JSONHandler):
             series = self._series(body)
             if "seconds" not in body:
                 raise BadQuery('body has no "seconds": expected {"series": NAME, "seconds": N}')
+            if type(body["seconds"]) not in (int, float):  # JSON true or "5" is not a number
+                raise BadQuery(f"seconds={body['seconds']!r:.40} is not allowed: expected a "
+                               "number of seconds")
             until = self.engine().incidents.mute(series, body["seconds"], time.time())
         except LookupError as exc:
             self.send_json({"error": exc.args[0], "status": 404}, 404)
