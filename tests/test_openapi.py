@@ -15,7 +15,7 @@ from granite_panel.server.api import ROUTES, JSONHandler
 from granite_panel.server.openapi import document, path_of, served_methods
 
 from .openapi_check import check_answer
-from .serving import running_server, status, wait_for
+from .serving import running_server, status, wait_for, wait_until_model_settled
 
 
 def test_every_route_is_a_documented_path_and_every_path_a_route():
@@ -74,7 +74,8 @@ def test_served_answers_match_the_document(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'gp.db'}", "INGEST_MAX_BYTES": "2048",
            "DATA_GENERATION_INTERVAL": "0.2", "ANOMALY_PROBABILITY": "0.3",
            "FALLBACK_MODEL": "SeasonalNaive", "MODEL_NAME": "/nonexistent"}
-    with running_server("--autostart", env=env) as base:
+    with running_server("--autostart", env=env, timeout=180) as base:
+        wait_until_model_settled(base)
         doc = requests.get(f"{base}/api/openapi.json", timeout=5).json()
         assert doc == document(ROUTES)
         wait_for(lambda: _incidents_kept(base) >= 1, timeout=60)
