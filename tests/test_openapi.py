@@ -102,6 +102,7 @@ def test_served_answers_match_the_document(tmp_path):
         ident = requests.utils.quote(listed[0]["id"], safe="")
         assert call("POST", f"/api/incidents/{ident}/ack", 200).json()["acknowledged"]
         call("POST", "/api/incidents/nope/ack", 404)
+        call("POST", "/api/incidents/%ff/ack", 400)  # not UTF-8 once decoded
         call("POST", "/api/mute", 200, json={"series": "synthetic-0", "seconds": 60})
         call("GET", "/api/mute", 200)
         call("POST", "/api/mute", 400, json={"series": "synthetic-0"})
@@ -128,6 +129,7 @@ def test_served_answers_match_the_document(tmp_path):
         # (tests/test_faults.py: a full disk) was seen
         untried = {op: codes - seen.get(op.replace("{incident_id}", "nope"), set())
                    - seen.get(op.replace("{incident_id}", ident), set())
+                   - seen.get(op.replace("{incident_id}", "%ff"), set())
                    for op, codes in documented.items()}
         assert {op: codes for op, codes in untried.items() if codes} == {
             "POST /api/ingest": {503}}
