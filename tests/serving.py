@@ -81,3 +81,18 @@ def wait_for(predicate, timeout: float = 30.0, process=None, interval: float = 0
 
 def status(base: str) -> dict:
     return requests.get(f"{base}/api/status", timeout=5).json()
+
+
+def wait_until_model_settled(base: str, timeout: float = 180.0) -> None:
+    """Until the background model load has finished (loaded or fallen back). Importing
+    tsfm_public takes tens of seconds on a loaded machine; while the loader holds that
+    import, a tick that needs the conformal processor waits for it with the engine's lock
+    held, and so do pushes: tests that time their requests start after it."""
+
+    def settled():
+        try:
+            return status(base)["model_state"] != "loading"
+        except requests.RequestException:
+            return False
+
+    wait_for(settled, timeout)

@@ -157,11 +157,22 @@ def test_serve_source_prometheus_shows_the_series_prometheus_returns(prometheus)
             wait_for(lambda: status(base)["source"]["state"] == "down", timeout=20)
             down = status(base)
             assert down["source"]["error"] and down["data_points"] >= first["data_points"]
+            from granite_panel.ui.dashboard import render_model
+
+            assert "gp-source-down" in render_model(down)  # the dashboard's banner says so
         finally:
             prometheus.start()
         wait_for(lambda: status(base)["source"]["state"] == "ok", timeout=30)
         resumed = status(base)["data_points"]
         wait_for(lambda: status(base)["data_points"] > resumed, timeout=30)
+        from granite_panel.ui.dashboard import render_model
+
+        assert "gp-source-down" not in render_model(status(base))
+        for name in expected:  # points resumed without duplicates across the outage
+            points = requests.get(f"{base}/api/history", params={"series": name, "limit": 64},
+                                  timeout=5).json()["points"]
+            stamps = [p["timestamp"] for p in points]
+            assert len(stamps) == len(set(stamps)) and stamps == sorted(stamps), name
 
 
 @pytest.mark.parametrize("env, message", [

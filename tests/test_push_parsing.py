@@ -206,3 +206,45 @@ def test_whole_body_fast_path_agrees_with_the_line_by_line_parser():
     for precision in ("s", "h"):
         small = parse_body(b"m f=1 5\nm f=2 6", "text/plain", precision=precision)
         assert small.timestamps.tolist() == ([5.0, 6.0] if precision == "s" else [18000.0, 21600.0])
+
+
+# ------------------------------------------------------- out of range (found by fuzzing)
+BIG = "9" * 400  # an integer no float holds
+
+
+@pytest.mark.parametrize("body, content_type, message", [
+    (f'{{"series": "a", "points": [[{BIG}, 1]]}}', "application/json",
+     f"object 0 (a), point 0: timestamp {BIG[:30]} is not finite"),
+    ('{"series": "a", "points": [[1e300, 1]]}', "application/json",
+     "point 1 ('a'): timestamp 1e+297 s is out of range: expected a time in the years 1 to 5138"),
+    ('{"series": "a", "points": [[-1e14, 1]]}', "application/json",  # milliseconds
+     "point 1 ('a'): timestamp -1e+11 s is out of range: expected a time in the years 1 to 5138"),
+    ("series,timestamp,value\na,1,1\nb,1e300,1\n", "text/csv",
+     "point 2 ('b'): timestamp 1e+297 s is out of range: expected a time in the years 1 to 5138"),
+    (f"m f=1 {BIG}", "text/plain", f"line 1: timestamp {BIG[:30]} is out of range: 'm f=1 {BIG[:74]}'"),
+    ("m f=1 9223372036854775807\nm f=1 9223372036854775808", "text/plain",
+     "line 2: timestamp 9223372036854775808 is out of range: 'm f=1 9223372036854775808'"),
+    ('{"series": "\\ud800", "points": [[1, 1]]}', "application/json",
+     "series name '\\ud800' is not allowed: it is not valid Unicode (a lone surrogate)"),
+    ('{"series": "a\\u0000b", "points": [[1, 1]]}', "application/json",
+     "series name 'a\\x00b' is not allowed: it contains a NUL character"),
+    ('{"series": " ", "points": [[1, 1]]}', "application/json",
+     "series name ' ' is not allowed: it is empty"),
+    ("series,timestamp,value\n,1,1\n", "text/csv", "series name '' is not allowed: it is empty"),
+    ('{"series": "%s", "points": [[1, 1]]}' % ("x" * 513), "application/json",
+     f"series name '{'x' * 60}' is not allowed: 513 characters, at most 512"),
+])
+def test_numbers_beyond_range_and_names_the_store_cannot_keep_are_400(body, content_type, message):
+    """Each of these answered 500 (OverflowError) or, for the names, was acknowledged and then
+    failed every commit, leaving the store degraded for good."""
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        parse_body(body.encode(), content_type)
+
+
+def test_integers_beyond_float_range_as_values_are_bad_points():
+    body = f'{{"series": "a", "points": [[1, {BIG}], [2, 3]]}}'.encode()
+    assert rows(parse_body(body, "application/json")) == [("a", 1.0, None), ("a", 2.0, 3.0)]
+    line = parse_body(f"m f={BIG}i 1\nm f={BIG}u 2\nm f=1e400 3".encode(), "text/plain",
+                      precision="s")
+    assert rows(line) == [("m.f", 1.0, None), ("m.f", 2.0, None), ("m.f", 3.0, None)]
+    assert rows(parse_body(b"series,timestamp,value\na,1,1e400\n", "text/csv")) == [("a", 1.0, None)]

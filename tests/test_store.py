@@ -91,6 +91,22 @@ def test_export_round_trip(url):
     store.close()
 
 
+def test_incidents_export_as_parquet_has_every_column_of_the_csv(tmp_path):
+    """Regression (found by tests/test_openapi.py): schema version 3's last_flagged and muted
+    columns had no parquet type, so ?format=parquet&kind=incidents answered 500."""
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.submit(Batch(incidents=[{"id": "x", "series": "s2", "start": 5.0, "end": None,
+                                   "last_flagged": 7.0, "peak_score": 0.7, "severity": 1,
+                                   "points": 3, "muted": True, "band": {"lower": 1.0}}])).result(10)
+    table = pq.read_table(io.BytesIO(b"".join(store.export(kind="incidents", fmt="parquet"))))
+    csv = pd.read_csv(io.BytesIO(b"".join(store.export(kind="incidents"))))
+    assert table.column_names == list(csv.columns)
+    row = table.to_pylist()[0]
+    assert row["last_flagged"] == 7.0 and row["muted"] is True and row["end"] is None
+    assert row["band"] == '{"lower": 1.0}'
+    store.close()
+
+
 def test_export_streams_in_chunks(tmp_path, monkeypatch):
     from granite_panel.store import store as store_module
     monkeypatch.setattr(store_module, "EXPORT_CHUNK_ROWS", 100)

@@ -23,8 +23,11 @@ import numpy as np
 from tornado.web import RequestHandler, stream_request_body
 
 from . import auth, runtime
+from .openapi import (BAD_QUERY, RETRY_AFTER, answer, case_free, document, json_body, operation,
+                      query, ref)
 from ..detection.live import SEVERITY_NAMES
 from ..engine.core import GAP, Engine, iso_list
+from ..sources.push import PRECISIONS
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 COMMIT_TIMEOUT_S = 10.0  # a push waits this long for its commit, then gets 503 (retry)
@@ -236,11 +239,27 @@ class JSONHandler(RequestHandler):
 
 
 class StatusHandler(JSONHandler):
+    openapi = {"get": operation("The engine's status: stream, model, storage, source, counters",
+                                {200: answer("the status", ref("Status"))})}
+
     def get(self):
         self.send_json(status_payload(self.engine()))
 
 
+_SERIES = query("series", "a series' name, or its index (the older form)")
+_START = query("start", "epoch seconds or ISO 8601 (no zone: UTC)")
+_END = query("end", "epoch seconds or ISO 8601 (no zone: UTC)")
+
+
 class HistoryHandler(JSONHandler):
+    openapi = {"get": operation(
+        "The last points (of one series, or a range; older than memory: from the store) and "
+        "the last predictions", {200: answer("points and predictions", ref("History")),
+                                 400: BAD_QUERY},
+        parameters=[query("limit", "how many points", {"type": "integer", "minimum": 1,
+                                                       "maximum": HISTORY_MAX}),
+                    _SERIES, _START, _END])}
+
     async def get(self):
         engine = self.engine()
         try:
@@ -258,6 +277,15 @@ class HistoryHandler(JSONHandler):
 
 class IncidentsHandler(JSONHandler):
     """``GET /api/incidents?series=&limit=&open=1``: incidents, newest first."""
+
+    openapi = {"get": operation(
+        "Incidents newest first, and the muted series",
+        {200: answer("incidents", ref("Incidents")), 400: BAD_QUERY},
+        parameters=[_SERIES,
+                    query("limit", "how many incidents", {"type": "integer", "minimum": 1,
+                                                          "maximum": INCIDENTS_MAX}),
+                    query("open", "1: only ongoing incidents",
+                          case_free("", "1", "0", "true", "false", "yes", "no"))])}
 
     def get(self):
         engine = self.engine()
@@ -278,6 +306,11 @@ class AcknowledgeHandler(JSONHandler):
 
     actions = {"POST": "acknowledge"}
 
+    openapi = {"post": operation("Acknowledge an incident (its id URL-encoded)", {
+        200: answer("the incident, acknowledged", ref("Incident")),
+        400: answer("the id is not URL-encoded UTF-8"),
+        404: answer("no incident with this id is kept")})}
+
     def post(self, incident_id: str):
         try:
             incident = self.engine().incidents.acknowledge(incident_id)
@@ -295,6 +328,20 @@ class MuteHandler(JSONHandler):
 
     actions = {"POST": "mute", "DELETE": "mute"}
 
+    openapi = {
+        "get": operation("The muted series and when each mute ends",
+                         {200: answer("muted series", ref("MuteList"))}),
+        "post": operation(
+            "No toasts for a series for a while (its incidents are still recorded)",
+            {200: answer("muted", ref("Muted")), 400: answer("a bad body"),
+             404: answer("no such series")},
+            body={**json_body(ref("MuteRequest")), "required": True}),
+        "delete": operation("End a series' mute", {
+            200: answer("unmuted", ref("Unmuted")), 400: answer("no series given"),
+            404: answer("no such series")},
+            parameters=[query("series", "the series' name", {"type": "string", "minLength": 1})]),
+    }
+
     def get(self):
         self.send_json({"muted": self.engine().incidents.mutes(time.time())})
 
@@ -304,6 +351,9 @@ class MuteHandler(JSONHandler):
             series = self._series(body)
             if "seconds" not in body:
                 raise BadQuery('body has no "seconds": expected {"series": NAME, "seconds": N}')
+            if type(body["seconds"]) not in (int, float):  # JSON true or "5" is not a number
+                raise BadQuery(f"seconds={body['seconds']!r:.40} is not allowed: expected a "
+                               "number of seconds")
             until = self.engine().incidents.mute(series, body["seconds"], time.time())
         except LookupError as exc:
             self.send_json({"error": exc.args[0], "status": 404}, 404)
@@ -392,6 +442,24 @@ class IngestHandler(JSONHandler):
         self.send_json({"error": f"body of {size:,} bytes is over the limit of "
                         f"{self._limit():,} (INGEST_MAX_BYTES)", "status": 413}, 413)
 
+    openapi = {"post": operation(
+        "Push points: JSON, long CSV or InfluxDB line protocol; all or nothing",
+        {200: answer("the points are in the engine and committed", ref("IngestResult")),
+         400: answer("a malformed body (`error` names the line, row or object): nothing "
+                     "applied"),
+         413: answer("over INGEST_MAX_BYTES"), 415: answer("another media type"),
+         503: answer("the store cannot commit: nothing acknowledged, retry", headers=RETRY_AFTER)},
+        parameters=[query("precision", "line protocol timestamps' unit (default ns)",
+                          {"type": "string", "enum": list(PRECISIONS)})],
+        body={"required": True, "content": {
+            "application/json": {"schema": {"anyOf": [
+                ref("IngestSeries"), {"type": "array", "items": ref("IngestSeries")}]}},
+            "text/csv": {"schema": {"type": "string", "description":
+                                    "a header series,timestamp,value (or unique_id,ds,y)"}},
+            "text/plain": {"schema": {"type": "string", "description":
+                                      "InfluxDB line protocol"}},
+        }})}
+
     def unavailable(self, reason: str) -> None:
         self.set_header("Retry-After", "5")
         self.send_json({"error": f"storage degraded: {reason}; retry later", "status": 503}, 503)
@@ -443,6 +511,20 @@ class ExportHandler(JSONHandler):
 
     actions = {"GET": "export"}
 
+    openapi = {"get": operation(
+        "A streamed file of points, forecasts or incidents",
+        {200: {"description": "the file", "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                          "contentMediaType": "application/vnd.apache.parquet"}}}},
+         400: BAD_QUERY},
+        parameters=[query("series", "names (or indexes) separated by commas; all by default"),
+                    _START, _END,
+                    query("format", "csv (default) or parquet",
+                          {"type": "string", "enum": ["csv", "parquet"]}),
+                    query("kind", "points (default), forecasts or incidents",
+                          {"type": "string", "enum": ["points", "forecasts", "incidents"]})])}
+
     async def get(self):
         engine = self.engine()
         from ..store.store import StoreError
@@ -485,6 +567,16 @@ class ExportHandler(JSONHandler):
         self.finish()
 
 
+class OpenAPIHandler(JSONHandler):
+    """``GET /api/openapi.json``: this API's OpenAPI document, built from the handlers."""
+
+    openapi = {"get": operation("This OpenAPI document",
+                                {200: answer("the document", ref("OpenAPI"))})}
+
+    def get(self):
+        self.send_json(document(ROUTES))
+
+
 ROUTES = [
     (r"/api/status/?", StatusHandler, {}),
     (r"/api/history/?", HistoryHandler, {}),
@@ -493,4 +585,5 @@ ROUTES = [
     (r"/api/incidents/?", IncidentsHandler, {}),
     (r"/api/incidents/(.+)/ack/?", AcknowledgeHandler, {}),
     (r"/api/mute/?", MuteHandler, {}),
+    (r"/api/openapi\.json", OpenAPIHandler, {}),
 ]

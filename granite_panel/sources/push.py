@@ -21,6 +21,12 @@ import numpy as np
 from .points import InputError, Points, series_name
 
 MILLISECONDS_FROM = 1e11
+# Limits every point of a body is checked against (all formats): a timestamp within years 1
+# to 5138 (the engine's ISO times and slot arithmetic hold there), a name the store can keep
+# (its series.name column holds 512 characters; PostgreSQL text takes no NUL, and UTF-8 no
+# lone surrogate, which a JSON \ud800 escape can make).
+SECONDS_LIMIT = 1e11
+MAX_NAME_CHARS = 512
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -54,10 +60,43 @@ def parse_body(body: bytes, content_type: str, precision: str | None = None, now
     except UnicodeDecodeError as error:
         raise InputError(f"body is not UTF-8 (byte {error.start})") from None
     if media_type in JSON_TYPES:
-        return parse_json(text)
-    if media_type in CSV_TYPES:
-        return parse_csv(text)
-    return parse_line_protocol(text, precision=precision, now=now)
+        points = parse_json(text)
+    elif media_type in CSV_TYPES:
+        points = parse_csv(text)
+    else:
+        points = parse_line_protocol(text, precision=precision, now=now)
+    return checked(points)
+
+
+def checked(points: Points) -> Points:
+    """``points`` unchanged, or InputError for the first point out of range or badly named."""
+    far = np.flatnonzero(~(np.abs(points.timestamps) < SECONDS_LIMIT))
+    if len(far):
+        i = int(far[0])
+        raise InputError(
+            f"point {i + 1} ({points.series[i][:60]!r}): timestamp {points.timestamps[i]:.6g} s "
+            "is out of range: expected a time in the years 1 to 5138"
+        )
+    for name in dict.fromkeys(points.series):
+        problem = name_problem(name)
+        if problem:
+            raise InputError(f"series name {name[:60]!r} is not allowed: {problem}")
+    return points
+
+
+def name_problem(name: str) -> str:
+    """Why the store cannot keep ``name`` ('' when it can)."""
+    if not name.strip():
+        return "it is empty"
+    if len(name) > MAX_NAME_CHARS:
+        return f"{len(name)} characters, at most {MAX_NAME_CHARS}"
+    if "\x00" in name:
+        return "it contains a NUL character"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode (a lone surrogate)"
+    return ""
 
 
 # ----------------------------------------------------------------------------------- shared
@@ -72,6 +111,14 @@ def _epoch_from_iso(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def _finite(number: int | float) -> bool:
+    """Whether a JSON number fits a float (an integer of 400 digits does not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _finite_or_nan(values: np.ndarray) -> np.ndarray:
@@ -108,8 +155,9 @@ def parse_json(text: str) -> Points:
                 )
             stamp, value = point
             if type(stamp) is float or type(stamp) is int:
-                if not math.isfinite(stamp):
-                    raise InputError(f"object {index} ({name}), point {position}: timestamp {stamp} is not finite")
+                if not _finite(stamp):
+                    raise InputError(f"object {index} ({name}), point {position}: timestamp "
+                                     f"{str(stamp)[:30]} is not finite")
                 stamps.append(_epoch_from_number(stamp))
             elif isinstance(stamp, str):
                 try:
@@ -124,7 +172,8 @@ def parse_json(text: str) -> Points:
                     f"object {index} ({name}), point {position}: timestamp {json.dumps(stamp)} is not ISO 8601 "
                     "or epoch seconds/milliseconds"
                 )
-            values.append(value if type(value) is float or type(value) is int else math.nan)
+            values.append(value if type(value) is float or (type(value) is int and _finite(value))
+                          else math.nan)
         names.extend([name] * len(points))
     return Points(tuple(names), np.array(stamps, dtype=float), _finite_or_nan(np.array(values, dtype=float)))
 
@@ -227,6 +276,9 @@ def parse_line_protocol(text: str, precision: str | None = None, now: float | No
                 stamp = int(stamp)
             except ValueError:
                 raise InputError(f"line {number}: timestamp {stamp!r} is not an integer: {line[:80]!r}") from None
+            if not -(2**63) <= stamp < 2**63:  # InfluxDB's own range: a signed 64-bit integer
+                raise InputError(f"line {number}: timestamp {str(stamp)[:30]} is out of range: "
+                                 f"{line[:80]!r}")
         for field, raw in fields:
             value = raw if raw is _STRING or type(raw) is float else _field_value(raw, field, number, line)
             if value is _STRING:
@@ -308,12 +360,12 @@ def _field_value(raw: str, field: str, number: int, line: str) -> float:
     last = raw[-1]
     try:
         if last == "i":
-            return float(int(raw[:-1]))
+            return _float_or_inf(int(raw[:-1]))
         if last == "u":
             value = int(raw[:-1])
             if value < 0:
                 raise ValueError
-            return float(value)
+            return _float_or_inf(value)
         if raw in _TRUE:
             return 1.0
         if raw in _FALSE:
@@ -326,6 +378,14 @@ def _field_value(raw: str, field: str, number: int, line: str) -> float:
             f"line {number}: field {field!r} value {raw!r} is not a float, integer (i), unsigned (u), "
             f"boolean or \"string\": {line[:80]!r}"
         ) from None
+
+
+def _float_or_inf(integer: int) -> float:
+    """An integer field as a float; one beyond float range is infinite (a bad point)."""
+    try:
+        return float(integer)
+    except OverflowError:
+        return math.inf
 
 
 def _fast_line(line: str, key_cache: dict):

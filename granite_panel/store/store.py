@@ -610,7 +610,8 @@ class Store:
                  "made_at": pa.float64(), "model": pa.string(), "horizon": listed,
                  "lower": listed, "upper": listed, "id": pa.string(), "start": pa.float64(),
                  "end": pa.float64(), "peak_score": pa.float64(), "points": pa.int64(),
-                 "acknowledged": pa.bool_(), "band": pa.string()}
+                 "acknowledged": pa.bool_(), "band": pa.string(),
+                 "last_flagged": pa.float64(), "muted": pa.bool_()}
         arrow_schema = pa.schema([(name, types[name]) for name in header])
         sink = io.BytesIO()
         writer = pq.ParquetWriter(sink, arrow_schema)
