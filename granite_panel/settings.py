@@ -203,6 +203,12 @@ class Settings(param.Parameterized):
         doc="Stored rows older than this are trimmed in the background: a number with a unit "
         "s, m, h, d or w (e.g. 30d), or 0 to keep everything.",
     )
+    latency_probe = param.Boolean(
+        default=False,
+        doc="Measure point-to-pixel latency in each browser: every tick's server time rides to "
+        "the page in a tiny data source, which records when the chart is next drawn "
+        "(benchmarks/latency.py). Off: pages carry nothing extra.",
+    )
 
     @classmethod
     def from_env(

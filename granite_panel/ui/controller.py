@@ -20,6 +20,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from .latency_probe import LatencyProbe
 from ..engine.core import Engine, Prediction, Tick
 
 ALERTS_SHOWN = 50
@@ -89,6 +90,8 @@ class StreamController(param.Parameterized):
         )
         self.markers = hv.streams.Buffer(marker_frame(), length=MARKERS_KEPT, index=False)
         self.forecast = hv.streams.Pipe(data=forecast_frame(None, 0))
+        # LATENCY_PROBE: the ticks' server times ride along with each poll's points
+        self.probe = LatencyProbe() if engine.settings.latency_probe else None
         self._seq = 0
         self._generation = None
         self._incidents_version = None
@@ -220,6 +223,8 @@ class StreamController(param.Parameterized):
              for t in ticks]
         )
         self.history.send(history_frame(timestamps, values))
+        if self.probe is not None:
+            self.probe.send(ticks)
         flagged = severity > 0
         if flagged.any():
             self.markers.send(

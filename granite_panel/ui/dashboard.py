@@ -381,8 +381,10 @@ class Dashboard(pn.viewable.Viewer):
             self.fleet.active = not event.new
 
         fleet_card.param.watch(open_fleet, "collapsed")
+        probe = [c.probe.panel()] if c.probe is not None else []  # LATENCY_PROBE=on only
         return pn.Column(
             pn.pane.Markdown("## granite-panel · live forecast and anomalies", margin=(0, 10)),
+            *probe,
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
             fleet_card,
