@@ -1,10 +1,10 @@
 """Point-to-pixel latency with 1 and 10 browser sessions on a 10 Hz stream.
 
-For each session count: a fresh ``granite-panel serve --autostart`` with
+For each session count: a fresh ``granite-panel serve`` with
 LATENCY_PROBE=on (see ``granite_panel/ui/latency_probe.py``: the server stamps each tick
 with its wall-clock time, the page records ``Date.now() - stamp`` in the animation frame
 after the points arrive; one machine, one clock), the sessions opened in one headless
-Debian Chromium, ``--warmup`` seconds discarded, then ``--seconds`` measured. Prints
+Debian Chromium on the stopped stream, Start pressed in the first, ``--warmup`` seconds discarded, then ``--seconds`` measured. Prints
 p50/p95/p99/max over every drawn tick of every page, and the medians of its parts: the
 wait for the viewer's poll (the engine ticks in its own thread, each viewer polls every
 250 ms), transit (the server's batched update to its arrival in the page, which includes
@@ -23,17 +23,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.load import ServerProcess, browsers, latency_summary, merge_records  # noqa: E402
-from tests.serving import status, wait_for  # noqa: E402
-
-WARM_TICKS = 30
+from tests.load import (  # noqa: E402
+    ServerProcess, browsers, latency_summary, merge_records, open_then_start,
+)
+from tests.serving import status  # noqa: E402
 
 
 def measure(sessions: int, seconds: float, interval: float, warmup: float) -> dict:
     env = {"DATA_GENERATION_INTERVAL": str(interval), "LATENCY_PROBE": "on"}
-    with ServerProcess(env=env) as server, browsers() as chromium:
-        wait_for(lambda: status(server.base)["ticks"] >= WARM_TICKS, 180, server)
-        pages = [chromium.open(server.base, timeout_ms=120_000) for _ in range(sessions)]
+    with ServerProcess(env=env, autostart=False) as server, browsers() as chromium:
+        pages = open_then_start(server, chromium, sessions)
         chromium.pump(warmup, pages[0])
         for page in pages:
             page.restart_latency()

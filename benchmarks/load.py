@@ -1,9 +1,9 @@
 """Load: N browser sessions watch a 10 Hz stream while wrk hits /api/status and /api/history.
 
-Starts a real ``granite-panel serve --autostart`` (DATABASE_URL=memory, a tick every
-``--interval`` s, LATENCY_PROBE=on so every page counts the ticks it drew), waits until
-it ticks steadily, opens ``--sessions`` pages in one headless Debian Chromium (one context
-each: its own Bokeh session), then for ``--seconds`` runs Debian's ``wrk`` on loopback
+Starts a real ``granite-panel serve`` (DATABASE_URL=memory, a tick every ``--interval``
+s, LATENCY_PROBE=on so every page counts the ticks it drew), opens ``--sessions`` pages in
+one headless Debian Chromium (one context each: its own Bokeh session) on the stopped
+stream, presses Start in the first, waits until the engine ticks steadily, then for ``--seconds`` runs Debian's ``wrk`` on loopback
 (alternating the two endpoints; ``--wrk-delay-ms`` between a connection's requests, 0 for
 as fast as it goes) while psutil samples the server process every second. Prints the
 errors (wrk's non-2xx and socket errors, page errors, console errors, failed requests),
@@ -31,13 +31,11 @@ from tests.load import (  # noqa: E402
     browsers,
     latency_summary,
     merge_records,
+    open_then_start,
     summarize_samples,
     tick_gaps,
 )
-from tests.serving import status, wait_for  # noqa: E402
-
-WARM_TICKS = 30  # the first tick compiles and fits the fallback (~20 s here); measure after
-
+from tests.serving import status  # noqa: E402
 
 def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
         wrk_delay_ms: float, probe: bool = True, env: dict | None = None) -> dict:
@@ -46,10 +44,9 @@ def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
            **(env or {})}
     report: dict = {"sessions": sessions, "seconds": seconds, "interval_s": interval,
                     "wrk_connections": wrk_connections, "wrk_delay_ms": wrk_delay_ms}
-    with ServerProcess(env=env) as server, browsers() as chromium:
-        wait_for(lambda: status(server.base)["ticks"] >= WARM_TICKS, 180, server)
+    with ServerProcess(env=env, autostart=False) as server, browsers() as chromium:
         began = time.monotonic()
-        pages = [chromium.open(server.base, timeout_ms=120_000) for _ in range(sessions)]
+        pages = open_then_start(server, chromium, sessions)
         report["open_all_s"] = time.monotonic() - began
         report["viewers"] = status(server.base).get("viewers")
         for page in pages:
@@ -96,7 +93,7 @@ def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
 def print_report(r: dict) -> None:
     w, s = r["wrk"], r["server"]
     print(f"sessions {r['sessions']} for {r['elapsed_s']:.0f} s at {1 / r['interval_s']:.0f} Hz "
-          f"(all pages open after {r['open_all_s']:.1f} s; viewers {r['viewers']})")
+          f"(pages opened on the stopped stream, then Start: {r['open_all_s']:.0f} s with the warm-up; viewers {r['viewers']})")
     print("machine load average (1, 5, 15 min) before %s, after %s" % tuple(
         ", ".join(f"{x:.1f}" for x in r[k]) for k in ("load_average_before", "load_average_after")))
     print(f"errors: {r['errors']} (wrk non-2xx {w['non_2xx']}, socket {w['socket_errors']}; "

@@ -1,7 +1,8 @@
 """Soak: a 10 Hz stream for an hour with 3 browser sessions that disconnect and reconnect.
 
-A real ``granite-panel serve --autostart`` (DATABASE_URL=memory; LATENCY_PROBE off, as a
-normal page), 3 sessions in one headless Debian Chromium; every ``--reconnect-every``
+A real ``granite-panel serve`` (DATABASE_URL=memory; LATENCY_PROBE off, as a normal page),
+3 sessions in one headless Debian Chromium (opened on the stopped stream, then Start);
+every ``--reconnect-every``
 seconds the oldest session closes (its browser context, so its websocket) and a fresh one
 opens. psutil samples the server every ``--sample-every`` seconds. Prints RSS after
 ``--warmup`` against the end (growth %, target < 5%), open file descriptors and threads
@@ -22,19 +23,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.load import ServerProcess, browsers, summarize_samples  # noqa: E402
+from tests.load import ServerProcess, browsers, open_then_start, summarize_samples  # noqa: E402
 from tests.serving import status, wait_for  # noqa: E402
-
-WARM_TICKS = 30
 
 
 def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, interval: float,
          sample_every: float = 5.0, progress=print) -> dict:
     """One soak run; returns the samples and figures (tests call it with small numbers)."""
     env = {"DATA_GENERATION_INTERVAL": str(interval), "LATENCY_PROBE": "off"}
-    with ServerProcess(env=env, period=sample_every) as server, browsers() as chromium:
-        wait_for(lambda: status(server.base)["ticks"] >= WARM_TICKS, 180, server)
-        pages = [chromium.open(server.base, timeout_ms=120_000) for _ in range(sessions)]
+    with ServerProcess(env=env, period=sample_every, autostart=False) as server, \
+            browsers() as chromium:
+        pages = open_then_start(server, chromium, sessions)
         server.start_sampling()  # the warm-up counts from here: every session open
         load_before = os.getloadavg()
         ticks_before, t0 = status(server.base)["ticks"], time.monotonic()
@@ -44,7 +43,7 @@ def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, i
                 oldest = pages.pop(0)
                 errors += list(oldest.errors)
                 oldest.close()
-                pages.append(chromium.open(server.base, timeout_ms=120_000))
+                pages.append(chromium.open(server.base))
                 reconnects += 1
                 next_reconnect += reconnect_every
             if now >= next_line and server.samples:
@@ -62,7 +61,7 @@ def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, i
         for page in pages:
             errors += list(page.errors)
             page.close()
-        wait_for(lambda: status(server.base).get("viewers") == 0, 30, server)  # all released
+        wait_for(lambda: status(server.base).get("viewers") == 0, 120, server)  # all released
         samples = server.stop_sampling()
     return {
         "seconds": elapsed, "sessions": sessions, "reconnect_every_s": reconnect_every,
