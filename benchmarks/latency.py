@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
+    server_status,
     ServerProcess, browsers, latency_summary, merge_records, open_then_start,
 )
-from tests.serving import status  # noqa: E402
 
 
 def measure(sessions: int, seconds: float, interval: float, warmup: float) -> dict:
@@ -37,9 +37,9 @@ def measure(sessions: int, seconds: float, interval: float, warmup: float) -> di
         for page in pages:
             page.restart_latency()
         load_before = os.getloadavg()
-        ticks_before, t0 = status(server.base)["ticks"], time.monotonic()
+        ticks_before, t0 = server_status(server.base)["ticks"], time.monotonic()
         chromium.pump(seconds, pages[0])
-        ticks = status(server.base)["ticks"] - ticks_before
+        ticks = server_status(server.base)["ticks"] - ticks_before
         elapsed = time.monotonic() - t0
         records = [page.latency() for page in pages]
         errors = sum(len(page.errors) for page in pages)

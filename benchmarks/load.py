@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
+    server_status,
     ServerProcess,
     Wrk,
     browsers,
@@ -35,7 +36,6 @@ from tests.load import (  # noqa: E402
     summarize_samples,
     tick_gaps,
 )
-from tests.serving import status  # noqa: E402
 
 def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
         wrk_delay_ms: float, probe: bool = True, env: dict | None = None) -> dict:
@@ -48,11 +48,11 @@ def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
         began = time.monotonic()
         pages = open_then_start(server, chromium, sessions)
         report["open_all_s"] = time.monotonic() - began
-        report["viewers"] = status(server.base).get("viewers")
+        report["viewers"] = server_status(server.base).get("viewers")
         for page in pages:
             page.restart_latency()
         report["load_average_before"] = os.getloadavg()
-        ticks_before, t0 = status(server.base)["ticks"], time.monotonic()
+        ticks_before, t0 = server_status(server.base)["ticks"], time.monotonic()
         server.start_sampling()
         wrk = Wrk(server.base, seconds, connections=wrk_connections, delay_ms=wrk_delay_ms)
         deadline = t0 + seconds
@@ -62,7 +62,7 @@ def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
                 raise RuntimeError(f"server exited {server.returncode}:\n{server.output()}")
         elapsed = time.monotonic() - t0
         report["load_average_after"] = os.getloadavg()
-        ticks = status(server.base)["ticks"] - ticks_before
+        ticks = server_status(server.base)["ticks"] - ticks_before
         samples = server.stop_sampling()
         result = wrk.result()
         records = [page.latency() for page in pages]

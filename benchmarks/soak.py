@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.load import ServerProcess, browsers, open_then_start, summarize_samples  # noqa: E402
-from tests.serving import status, wait_for  # noqa: E402
+from tests.load import (  # noqa: E402
+    ServerProcess, browsers, open_then_start, server_status, summarize_samples,
+)
 
 
 def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, interval: float,
@@ -36,7 +37,7 @@ def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, i
         pages = open_then_start(server, chromium, sessions)
         server.start_sampling()  # the warm-up counts from here: every session open
         load_before = os.getloadavg()
-        ticks_before, t0 = status(server.base)["ticks"], time.monotonic()
+        ticks_before, t0 = server_status(server.base)["ticks"], time.monotonic()
         errors, reconnects, viewers, next_reconnect, next_line = [], 0, [], t0 + reconnect_every, t0
         while (now := time.monotonic()) < t0 + seconds:
             if now >= next_reconnect:
@@ -48,7 +49,7 @@ def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, i
                 next_reconnect += reconnect_every
             if now >= next_line and server.samples:
                 s = server.samples[-1]
-                viewers.append(status(server.base).get("viewers"))
+                viewers.append(server_status(server.base).get("viewers"))
                 progress(f"  t={now - t0:6.0f} s  RSS {s.rss_mib:7.1f} MiB  fds {s.fds:4d}  "
                          f"threads {s.threads:3d}  CPU {s.cpu_percent:5.1f}%  viewers {viewers[-1]}  "
                          f"reconnects {reconnects}")
@@ -57,17 +58,25 @@ def soak(seconds: float, sessions: int, reconnect_every: float, warmup: float, i
             if server.poll() is not None:
                 raise RuntimeError(f"server exited {server.returncode}:\n{server.output()}")
         elapsed = time.monotonic() - t0
-        ticks = status(server.base)["ticks"] - ticks_before
+        ticks = server_status(server.base)["ticks"] - ticks_before
         for page in pages:
             errors += list(page.errors)
             page.close()
-        wait_for(lambda: status(server.base).get("viewers") == 0, 120, server)  # all released
+        released_in = None  # every closed session released (the viewers count back to 0)?
+        closed_at = time.monotonic()
+        while time.monotonic() - closed_at < 120:
+            if server_status(server.base).get("viewers") == 0:
+                released_in = time.monotonic() - closed_at
+                break
+            chromium.pump(1.0, chromium.blank())
+        viewers_after = server_status(server.base).get("viewers")
         samples = server.stop_sampling()
     return {
         "seconds": elapsed, "sessions": sessions, "reconnect_every_s": reconnect_every,
         "reconnects": reconnects, "warmup_s": warmup, "interval_s": interval,
         "ticks": ticks, "ticks_expected": round(elapsed / interval),
         "page_errors": len(errors), "page_error_examples": errors[:5],
+        "viewers_after_close": viewers_after, "released_in_s": released_in,
         "viewers_seen": sorted(set(v for v in viewers if v is not None)),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "after_warmup": summarize_samples(samples, warmup=warmup),
@@ -98,8 +107,11 @@ def main() -> None:
     print(f"fds {a['fds_start']} -> {a['fds_end']} (max {a['fds_max']}); threads "
           f"{a['threads_start']} -> {a['threads_end']} (max {a['threads_max']}); CPU mean "
           f"{a['cpu_mean']:.0f}% of one core")
+    released = (f"all released {r['released_in_s']:.0f} s after the last page closed"
+                if r["released_in_s"] is not None else
+                f"NOT all released: {r['viewers_after_close']} still counted 120 s after the last page closed")
     print(f"engine ticks {r['ticks']} of {r['ticks_expected']} expected; viewers counted "
-          f"{r['viewers_seen']} (0 after the last page closed); page errors {r['page_errors']}")
+          f"{r['viewers_seen']}; {released}; page errors {r['page_errors']}")
     for example in r["page_error_examples"]:
         print(f"  page error: {example}")
     if args.json:

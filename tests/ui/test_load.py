@@ -9,9 +9,10 @@ import time
 import pytest
 
 from tests.load import (
+    server_status,
     ServerProcess, Wrk, browsers, latency_summary, merge_records, open_then_start, tick_gaps,
 )
-from tests.serving import status, wait_for
+from tests.serving import wait_for
 
 pytestmark = pytest.mark.ui
 
@@ -41,13 +42,13 @@ def watched(server, chromium):
     pages = open_then_start(server, chromium, 3)
     for page in pages:
         page.restart_latency()
-    before = status(server.base)["ticks"]
+    before = server_status(server.base)["ticks"]
     wrk = Wrk(server.base, WATCH_SECONDS / 2, connections=2, delay_ms=50)
     chromium.pump(WATCH_SECONDS, pages[0])
     result = wrk.result()
     records = [page.latency() for page in pages]
     errors = [e for page in pages for e in page.errors]
-    ticks = status(server.base)["ticks"] - before
+    ticks = server_status(server.base)["ticks"] - before
     for page in pages:
         page.close()
     return {"wrk": result, "records": records, "errors": errors, "ticks": ticks}
@@ -72,7 +73,7 @@ def test_latency_probe_gives_finite_samples_under_a_loose_bound(watched):
 
 def test_reconnecting_sessions_leave_no_fds_or_threads_behind(server, chromium):
     def settled():  # every closed session released (unused sessions are reaped every 0.5 s)
-        wait_for(lambda: status(server.base).get("viewers") == 0, 120, server)
+        wait_for(lambda: server_status(server.base).get("viewers") == 0, 120, server)
         time.sleep(1.0)
         return server.read(0.0)
 
