@@ -296,6 +296,12 @@ class Settings(param.Parameterized):
         doc="The dashboard's address as people reach it (e.g. https://panel.example.com/), for "
         "the link to the series in notifications; empty: http://ADDRESS:PORT/.",
     )
+    latency_probe = param.Boolean(
+        default=False,
+        doc="Measure point-to-pixel latency in each browser: every tick's server time rides to "
+        "the page in a tiny data source, which records when the chart is next drawn "
+        "(benchmarks/latency.py). Off: pages carry nothing extra.",
+    )
 
     @classmethod
     def from_env(

@@ -19,6 +19,16 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The load tests (tests/ui/test_load.py) hit the REST API with Debian's wrk.
+if [ ! -x /usr/bin/wrk ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+  else
+    echo "tests/run.sh: /usr/bin/wrk is missing; install it with: sudo apt-get install wrk" >&2
+    exit 1
+  fi
+fi
+
 # The Prometheus source tests run Debian's Prometheus and node exporter (never a mock).
 if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/prometheus-node-exporter ]; then
   if [ "$(id -u)" = 0 ]; then

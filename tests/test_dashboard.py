@@ -35,7 +35,7 @@ def test_poll_streams_only_new_rows_in_one_batch(engine):
     assert len(controller.history.data) == 65  # backfill (context) + the live point
     assert len(controller.forecast.data) == 16
     sent = []
-    controller.history.add_subscriber(lambda data: sent.append(len(controller.history.data)))
+    controller.history.add_subscriber(lambda **_: sent.append(len(controller.history.data)))
     engine.step()
     engine.step()
     controller.poll()

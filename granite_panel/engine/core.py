@@ -138,6 +138,9 @@ class Tick:
     # epoch seconds, severity 0-3; what the store keeps), and the events it raised
     incidents: tuple[dict, ...] = ()
     incident_events: tuple[IncidentEvent, ...] = ()
+    # wall-clock seconds when its points entered detection: the stamp the latency probe
+    # (LATENCY_PROBE) carries to the browser, so point-to-pixel includes the tick's own work
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -858,6 +861,7 @@ class Engine:
         return np.flatnonzero(never)
 
     def _tick(self, batch: Batch, live_from: int = 0, flags: np.ndarray | None = None) -> Tick:
+        received_at = time.time()
         values, score, severity, alerts, flags, incidents = self._ingest(batch, live_from, flags)
         with self._state_lock:
             n = self.n_series
@@ -909,6 +913,7 @@ class Engine:
                 tuple(self.names),
                 incidents.incidents,
                 incidents.events,
+                received_at,
             )
             self.recent_ticks.append(tick)
             if self.persistence is not None:  # under the lock: the store sees engine order

@@ -271,9 +271,11 @@ def render_mutes(muted: dict) -> str:
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
-def severity_points(data, level: int) -> hv.Points:
+def severity_points(markers, level: int) -> hv.Points:
     """The anomaly markers of one severity."""
-    return hv.Points(data[data["level"] == level], ["time", "value"], label=SEVERITY_NAMES[level])
+    return hv.Points(
+        markers[markers["level"] == level], ["time", "value"], label=SEVERITY_NAMES[level]
+    )
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -315,13 +317,15 @@ class Dashboard(pn.viewable.Viewer):
         c = self.controller
         hv.Store.set_current_backend("bokeh")
         history = hv.DynamicMap(
-            lambda data: hv.Curve(data, "time", "value", label="history"), streams=[c.history]
+            lambda history: hv.Curve(history, "time", "value", label="history"),
+            streams=[c.history],
         ).opts(color=HISTORY_COLOR, line_width=1.5)
         forecast = hv.DynamicMap(
-            lambda data: hv.Curve(data, "time", "value", label="forecast"), streams=[c.forecast]
+            lambda forecast: hv.Curve(forecast, "time", "value", label="forecast"),
+            streams=[c.forecast],
         ).opts(color=FORECAST_COLOR, line_width=2.5, line_dash="dashed")
         band = hv.DynamicMap(
-            lambda data: hv.Area(data, "time", ["lower", "upper"], label=self.band_label),
+            lambda forecast: hv.Area(forecast, "time", ["lower", "upper"], label=self.band_label),
             streams=[c.forecast],
         ).opts(color=FORECAST_COLOR, alpha=0.2, line_alpha=0)
         # One layer per severity, each in its own colour. (Colouring one layer through a
@@ -418,8 +422,10 @@ class Dashboard(pn.viewable.Viewer):
             signed_in = [pn.pane.HTML(
                 f'<span class="gp-user">{html.escape(self.user)} ({c.role})</span> &middot; '
                 '<a href="./logout">log out</a>', align="center", margin=(0, 10))]
+        probe = [c.probe.panel()] if c.probe is not None else []  # LATENCY_PROBE=on only
         return pn.Column(
             pn.Row(pn.pane.Markdown(title, margin=(0, 10)), *signed_in),
+            *probe,
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self.chart(),
             fleet_card,

@@ -1,0 +1,94 @@
+"""Shortened load, latency and soak runs (the long ones are benchmarks/load.py,
+latency.py and soak.py): a real 10 Hz ``serve``, Debian's Chromium, Debian's wrk."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from tests.load import (
+    server_status,
+    ServerProcess, Wrk, browsers, latency_summary, merge_records, open_then_start, tick_gaps,
+)
+from tests.serving import wait_for
+
+pytestmark = pytest.mark.ui
+
+WATCH_SECONDS = 20
+# Point-to-pixel p95 bound for 3 sessions on the shared 2-core machine (load average 5-10
+# from other work while this was written; 2 sessions measured p95 8 s at load 7-10). It
+# catches a probe or stream that stalls, not a slow page; the figures are in the README.
+LATENCY_P95_BOUND_MS = 10_000
+FD_TOLERANCE, THREAD_TOLERANCE = 3, 2
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ServerProcess(env={"LATENCY_PROBE": "on"}, autostart=False) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browsers() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def watched(server, chromium):
+    """Three sessions watch for WATCH_SECONDS while wrk hits the REST API for half of it."""
+    pages = open_then_start(server, chromium, 3)
+    for page in pages:
+        page.restart_latency()
+    before = server_status(server.base)["ticks"]
+    wrk = Wrk(server.base, WATCH_SECONDS / 2, connections=2, delay_ms=50)
+    chromium.pump(WATCH_SECONDS, pages[0])
+    result = wrk.result()
+    records = [page.latency() for page in pages]
+    errors = [e for page in pages for e in page.errors]
+    ticks = server_status(server.base)["ticks"] - before
+    for page in pages:
+        page.close()
+    return {"wrk": result, "records": records, "errors": errors, "ticks": ticks}
+
+
+def test_three_sessions_and_wrk_see_no_errors(watched):
+    wrk = watched["wrk"]
+    assert watched["errors"] == []
+    assert wrk.requests > 0 and wrk.non_2xx == 0 and wrk.socket_errors == 0, wrk.output
+    assert watched["ticks"] > 0
+    for record in watched["records"]:  # every page kept drawing new ticks
+        assert tick_gaps(record["stamps"], 0.1)["ticks_drawn"] > 0
+
+
+def test_latency_probe_gives_finite_samples_under_a_loose_bound(watched):
+    summary = latency_summary(merge_records(watched["records"]))
+    assert summary["samples"] > 0 and summary["non_finite"] == 0
+    samples = [s for r in watched["records"] for s in r["samples"]]
+    assert all(math.isfinite(s) and s >= 0 for s in samples)  # one clock: never negative
+    assert summary["p95_ms"] < LATENCY_P95_BOUND_MS, summary
+
+
+@pytest.mark.xfail(
+    reason="known defect, not a pass: sessions opened while the 10 Hz stream runs were not "
+    "all released (viewers stayed above 0 for 120 s after their pages closed, here and in "
+    "benchmarks/soak.py); 3 pages opened on the stopped stream were released within 5 s",
+    strict=False,
+)
+def test_reconnecting_sessions_leave_no_fds_or_threads_behind(server, chromium):
+    def settled():  # every closed session released (unused sessions are reaped every 0.5 s)
+        wait_for(lambda: server_status(server.base).get("viewers") == 0, 120, server)
+        time.sleep(1.0)
+        return server.read(0.0)
+
+    chromium.open(server.base).close()  # the first session warms caches; not counted
+    baseline = settled()
+    for _ in range(4):
+        page = chromium.open(server.base)
+        chromium.pump(1.0, page)
+        page.close()
+    after = settled()
+    assert after.fds <= baseline.fds + FD_TOLERANCE, (baseline, after)
+    assert after.threads <= baseline.threads + THREAD_TOLERANCE, (baseline, after)
