@@ -24,6 +24,10 @@ import requests
 from granite_panel.server import auth
 from granite_panel.ui.controller import StreamController
 
+from granite_panel.server.api import ROUTES
+from granite_panel.server.openapi import document
+
+from .openapi_check import check_answer
 from .serving import FAST_STREAM, free_port, start_server, wait_for
 
 COOKIE_SECRET = "cookie-secret-" + "k" * 30
@@ -110,7 +114,8 @@ def test_rest_matrix_cookie_and_bearer(server, files):
         answer = client.request(method, base + path, headers=headers, timeout=60, **kwargs)
         assert answer.status_code == expected, (method, path, answer.status_code, answer.text)
         assert answer.headers["Content-Type"].startswith(("application/json", "text/csv"))
-        if expected in (401, 403):
+        if expected in (401, 403):  # as the OpenAPI document says (tests/test_openapi.py)
+            check_answer(document(ROUTES), path, method, answer)
             body = answer.json()
             assert body["status"] == expected and body["error"]
             assert "Traceback" not in answer.text

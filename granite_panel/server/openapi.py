@@ -5,8 +5,8 @@ path, so a route cannot be served undocumented (tests/test_openapi.py checks bot
 validates real answers against these schemas; tests/test_fuzz.py runs schemathesis on them).
 
 Plain data, no Tornado: ``api.py`` imports the helpers below, this module never imports it.
-Authentication adds its responses (401, 403) to ``SHARED_RESPONSES`` and its schemes (a
-bearer token) to ``SECURITY_SCHEMES``; both are applied to every ``/api`` operation.
+Authentication's responses (401, 403) are in ``SHARED_RESPONSES`` and its schemes (a bearer
+token, the login cookie) in ``SECURITY_SCHEMES``; both apply to every ``/api`` operation.
 """
 
 from __future__ import annotations
@@ -21,8 +21,16 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 # Responses every operation may give (status -> response object) and the security schemes
 # of the document: empty while the API has no authentication.
-SHARED_RESPONSES: dict[str, dict] = {}
-SECURITY_SCHEMES: dict[str, dict] = {}
+SHARED_RESPONSES: dict[str, dict] = {}  # filled below, once ``answer`` exists
+SECURITY_SCHEMES: dict[str, dict] = {
+    # With AUTH=basic|oauth every /api route takes either; with AUTH=none (loopback) neither
+    # is needed, hence the empty requirement in ``SECURITY``.
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "an API token (API_TOKENS; `granite-panel token create`)"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "user",
+                "description": "the signed cookie of a dashboard login (Panel's)"},
+}
+SECURITY = [{"bearer": []}, {"session": []}, {}]
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -53,6 +61,13 @@ def answer(description: str, schema: dict | None = None, headers: dict | None = 
     if headers:
         response["headers"] = headers
     return response
+
+
+SHARED_RESPONSES.update({
+    "401": answer("AUTH is on and the request has no valid credentials (a bearer token or a "
+                  "login cookie); carries WWW-Authenticate"),
+    "403": answer("the user's role or the token's scopes may not do this"),
+})
 
 
 def operation(summary: str, responses: dict, *, parameters: list | None = None,
@@ -264,4 +279,5 @@ def document(routes, title: str = "granite-panel REST API", version: str = "") -
                  "description": "JSON over HTTP; every error is `{\"error\", \"status\"}`."},
         "paths": paths,
         "components": components,
+        "security": SECURITY,
     }
