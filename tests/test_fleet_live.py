@@ -103,4 +103,8 @@ def test_a_thousand_series_keep_a_schedule_only_forecasting_a_share_per_tick(for
     broken, _ = warm_engine(forecasts, 1, interval)
     behind = LiveRun(broken, interval).run(ticks=5, seconds=20 * interval + 30)
     print(f"FORECAST_EVERY=1: {behind}")
-    assert behind["lag_max"] > 2 * interval, behind  # forecasting all each tick overruns
+    # Forecasting all series each tick overruns: every tick outlasts the interval and the
+    # lag only grows (by how much depends on the machine's load at that moment: at a quiet
+    # moment a full tick was 1.2x the interval, so the lag after 5 ticks was ~1 interval).
+    assert behind["tick_p50"] > interval, behind
+    assert behind["lag_last"] > 0.5 * interval, behind
