@@ -6,7 +6,12 @@ import pytest
 from granite_panel.engine.accuracy import AccuracyTracker, ConformalBands, mase_scale, score_forecast
 from granite_panel.engine.accuracy import PendingForecast
 from granite_panel.engine.core import Engine
+from granite_panel.forecasting import service
 from granite_panel.settings import Settings
+
+# The bands calibrate with tsfm_public's conformal processor once it is imported (a tick
+# never waits for that import: see test_a_tick_never_waits_for_tsfm_to_import).
+service.import_tsfm()
 
 
 def test_mase_scale_is_the_in_sample_seasonal_naive_error():
@@ -120,3 +125,24 @@ def test_engine_reports_accuracy_band_and_coverage():
     assert (band.upper - band.lower > 0).all()
     engine.reset()
     assert engine.status()["accuracy"]["forecasts_scored"] == 0
+
+
+def test_a_tick_never_waits_for_tsfm_to_import(monkeypatch):
+    """While another thread imports tsfm_public (the model loader, holding the import lock),
+    a matured forecast is recorded at once and the band comes when the import is done."""
+    monkeypatch.setattr(service, "_TSFM", None)
+    horizon = 4
+    bands = ConformalBands(horizon, level=0.8, max_samples=1000)
+    rng = np.random.default_rng(1)
+    with service._TSFM_IMPORT_LOCK:  # "another thread is importing"
+        import time
+
+        started = time.perf_counter()
+        for _ in range(bands.min_samples + 5):
+            bands.add(rng.normal(0, 1, (1, horizon)), np.zeros((1, horizon)), np.array([1.0]))
+        assert time.perf_counter() - started < 2.0 and not bands.ready
+    deadline = time.time() + 30
+    while not bands.ready and time.time() < deadline:  # the background import finishes
+        time.sleep(0.05)
+        bands.add(rng.normal(0, 1, (1, horizon)), np.zeros((1, horizon)), np.array([1.0]))
+    assert bands.ready

@@ -75,9 +75,14 @@ class ConformalBands:
             self._calibrate()
 
     def _calibrate(self) -> None:
-        from ..forecasting.service import import_tsfm
+        """Fit the conformal half width; skipped (tried again at the next ``add``) while
+        tsfm_public is still being imported, so the tick never waits on an import."""
+        from ..forecasting.service import tsfm_if_imported
 
-        PostHocProbabilisticProcessor = import_tsfm().PostHocProbabilisticProcessor
+        tsfm = tsfm_if_imported()
+        if tsfm is None:
+            return
+        PostHocProbabilisticProcessor = tsfm.PostHocProbabilisticProcessor
         actual = np.stack(self._actual)[:, :, None]
         predicted = np.stack(self._predicted)[:, :, None]
         processor = PostHocProbabilisticProcessor(quantiles=self.quantiles)

@@ -28,6 +28,7 @@ from ..forecasting.service import (
     StatisticalForecaster,
     fill_gaps,
     seasonal_naive,
+    tsfm_if_imported,
 )
 from ..settings import Settings
 from ..sources.points import Points
@@ -394,6 +395,7 @@ class Engine:
         )
         self._last_commit = None  # Future of the newest submitted write
         self.restored: dict | None = None  # what the restart read back (None: no store)
+        tsfm_if_imported()  # start importing the conformal processor's package now, off the tick
         self._clear()
         if self.persistence is not None:
             self._restore()

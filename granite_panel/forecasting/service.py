@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _TSFM_IMPORT_LOCK = threading.Lock()
 _TSFM_QUIETED = False
+_TSFM: SimpleNamespace | None = None  # set once the toolkit is imported
+_TSFM_BACKGROUND: threading.Thread | None = None
+_TSFM_STARTING = threading.Lock()
 
 
 def import_tsfm():
@@ -44,11 +47,29 @@ def import_tsfm():
             quiet_tsfm_logging()
             _TSFM_QUIETED = True
 
-    return SimpleNamespace(
+    global _TSFM
+    _TSFM = SimpleNamespace(
         get_model=get_model,
         PostHocProbabilisticProcessor=PostHocProbabilisticProcessor,
         frequency_tokens=DEFAULT_FREQUENCY_MAPPING,
     )
+    return _TSFM
+
+
+def tsfm_if_imported() -> SimpleNamespace | None:
+    """The toolkit if it is imported already; else None, and its import starts in the
+    background. For the tick thread, which holds the engine's locks: importing tsfm there
+    (or waiting for the model loader's import) held every push and status call for 30 s
+    and more on a loaded machine (found by the fault tests)."""
+    global _TSFM_BACKGROUND
+    if _TSFM is not None:
+        return _TSFM
+    with _TSFM_STARTING:
+        if _TSFM_BACKGROUND is None or not _TSFM_BACKGROUND.is_alive():
+            _TSFM_BACKGROUND = threading.Thread(target=import_tsfm, name="tsfm-import",
+                                                daemon=True)
+            _TSFM_BACKGROUND.start()
+    return None
 
 
 def quiet_tsfm_logging() -> None:
