@@ -28,8 +28,10 @@ def create_app() -> Dashboard | pn.pane.Markdown:
     runtime.viewer_joined()
 
     def release(_session_context) -> None:
-        dashboard.controller.detach()
-        runtime.viewer_left()
+        try:
+            dashboard.controller.detach()
+        finally:  # the count must drop even if detaching a closed page's callback fails
+            runtime.viewer_left()
 
     pn.state.on_session_destroyed(release)
     return dashboard
