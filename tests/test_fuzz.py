@@ -5,7 +5,6 @@ body valid against its schema."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -25,7 +24,7 @@ from granite_panel.server.api import ROUTES
 from granite_panel.server.openapi import document
 
 from .openapi_check import check_answer
-from .serving import start_server, status, wait_for, wait_until_model_settled
+from .serving import running_server, status, wait_for, wait_until_model_settled
 
 EXAMPLES = 50  # per operation, valid and invalid requests together: the whole run stays well under a minute
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -39,16 +38,9 @@ def live_server(tmp_path_factory):
     env = {"DATABASE_URL": f"sqlite:///{folder / 'gp.db'}", "INGEST_MAX_BYTES": "65536",
            "DATA_GENERATION_INTERVAL": "0.5", "ANOMALY_PROBABILITY": "0.2",
            "FALLBACK_MODEL": "SeasonalNaive", "MODEL_NAME": "/nonexistent", "DETECTOR": "zscore"}
-    process, base = start_server("--autostart", env=env, timeout=180)
-    try:
+    with running_server("--autostart", env=env, timeout=180) as base:
         wait_until_model_settled(base)
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
