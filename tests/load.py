@@ -281,15 +281,22 @@ class Browsers:
 
 
 @contextmanager
-def browsers():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+def browsers(playwright=None):
+    """Chromium sessions on ``playwright`` (in the test suite: pytest-playwright's session
+    object - a second ``sync_playwright()`` in one thread refuses to start), or on a
+    Playwright of its own (the benchmarks)."""
+    if playwright is not None:
         chromium = Browsers(playwright)
         try:
             yield chromium
         finally:
             chromium.close()
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as own:
+        with browsers(own) as chromium:
+            yield chromium
 
 
 def latency_summary(records: dict) -> dict:

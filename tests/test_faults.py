@@ -145,12 +145,12 @@ def _chart_points(page) -> int:
 
 
 @pytest.mark.ui
-def test_browser_killed_mid_stream_releases_its_session_and_a_new_one_connects(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_browser_killed_mid_stream_releases_its_session_and_a_new_one_connects(
+    tmp_path, playwright  # pytest-playwright's (a second sync_playwright() would refuse)
+):
     from .ui.test_dashboard_browser import open_dashboard
 
-    with running_server("--autostart", timeout=180) as base, sync_playwright() as playwright:
+    with running_server("--autostart", timeout=180) as base:
         wait_until_model_settled(base)
         killed, cdp = _chromium(tmp_path)
         try:

@@ -79,6 +79,11 @@ def quiet_tsfm_logging() -> None:
     for name in list(logging.root.manager.loggerDict):
         if "tsfm_public" in name:
             logging.getLogger(name).setLevel(logging.WARNING)
+        if "tsfm_public" in name and name.endswith("get_model.py"):
+            # It warns at every load whose horizon is not one of TTM's own lengths; asking
+            # for such a horizon (prediction_filter_length) is what the engine means to do.
+            # Printed from the loader thread, it landed in whatever notebook cell ran then.
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class Forecaster(Protocol):

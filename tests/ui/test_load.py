@@ -31,8 +31,8 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    with browsers() as chromium:
+def chromium(playwright):  # pytest-playwright's: one sync Playwright per test session
+    with browsers(playwright) as chromium:
         yield chromium
 
 
