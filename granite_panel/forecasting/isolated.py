@@ -27,7 +27,7 @@ PROGRESS_EVERY_S = 0.25  # the dashboard polls at ~1 Hz; more messages would onl
 START_TIMEOUT_S = 120.0  # importing torch + tsfm_public in the child, on a loaded machine
 
 
-def load_ttm(folder: str | Path):
+def load_saved_weights(folder: str | Path):
     from tsfm_public.models.tinytimemixer import TinyTimeMixerForPrediction
 
     return TinyTimeMixerForPrediction.from_pretrained(str(folder)).eval()
@@ -78,7 +78,7 @@ def train_ttm_in_child(
             if child.is_alive():  # ... or is still importing: nothing of it is kept
                 child.kill()
                 child.join(5)
-        model = load_ttm(folder / "result")
+        model = load_saved_weights(folder / "result")
     return training.TrainingResult(model=model, **meta)
 
 
@@ -124,7 +124,7 @@ def _child_main(folder, context_length, horizon, fine_tune, options, messages, s
             messages.put(("progress", state.as_dict()))
 
     try:
-        base = load_ttm(folder / "base") if fine_tune else None
+        base = load_saved_weights(folder / "base") if fine_tune else None
         result = training.train_ttm(
             np.load(folder / "train.npy"), np.load(folder / "valid.npy"),
             context_length, horizon, base_model=base, cancel=stop, progress=relay,

@@ -24,8 +24,7 @@ from .selection import FALLBACK_CANDIDATES, choose_fallback, seasonal_naive
 log = logging.getLogger(__name__)
 
 _TSFM_IMPORT_LOCK = threading.Lock()
-_TSFM_QUIETED = False
-_TSFM: SimpleNamespace | None = None  # set once the toolkit is imported
+_TSFM: SimpleNamespace | None = None  # set once the toolkit is imported (and its logs quieted)
 _TSFM_BACKGROUND: threading.Thread | None = None
 _TSFM_STARTING = threading.Lock()
 
@@ -37,22 +36,19 @@ def import_tsfm():
     processor; two threads importing the same package at once can hit Python's import
     deadlock detection, which would look like a failed model load.
     """
-    with _TSFM_IMPORT_LOCK:
-        from tsfm_public.toolkit.conformal import PostHocProbabilisticProcessor
-        from tsfm_public.toolkit.get_model import get_model
-        from tsfm_public.toolkit.time_series_preprocessor import DEFAULT_FREQUENCY_MAPPING
-
-        global _TSFM_QUIETED
-        if not _TSFM_QUIETED:  # once: each setLevel clears logging's caches (~40 ms a tick)
-            quiet_tsfm_logging()
-            _TSFM_QUIETED = True
-
     global _TSFM
-    _TSFM = SimpleNamespace(
-        get_model=get_model,
-        PostHocProbabilisticProcessor=PostHocProbabilisticProcessor,
-        frequency_tokens=DEFAULT_FREQUENCY_MAPPING,
-    )
+    with _TSFM_IMPORT_LOCK:
+        if _TSFM is None:
+            from tsfm_public.toolkit.conformal import PostHocProbabilisticProcessor
+            from tsfm_public.toolkit.get_model import get_model
+            from tsfm_public.toolkit.time_series_preprocessor import DEFAULT_FREQUENCY_MAPPING
+
+            quiet_tsfm_logging()  # once: each setLevel clears logging's caches (~40 ms a tick)
+            _TSFM = SimpleNamespace(
+                get_model=get_model,
+                PostHocProbabilisticProcessor=PostHocProbabilisticProcessor,
+                frequency_tokens=DEFAULT_FREQUENCY_MAPPING,
+            )
     return _TSFM
 
 
