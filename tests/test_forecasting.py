@@ -225,15 +225,20 @@ def tiny_ttm(tiny_ttm_dir) -> TTMForecaster:
 def test_load_ttm_goes_through_get_model(tiny_ttm_dir, monkeypatch):
     import importlib
 
-    tsfm_get_model = importlib.import_module("tsfm_public.toolkit.get_model")
+    from granite_panel.forecasting import service
+
+    # The engine calls tsfm_public's own get_model, kept in the namespace import_tsfm builds
+    # once (the namespace, not the module, is what a spy must replace: it may exist already).
+    tsfm = service.import_tsfm()
+    real = importlib.import_module("tsfm_public.toolkit.get_model").get_model
+    assert tsfm.get_model is real
     calls = []
-    real = tsfm_get_model.get_model
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tsfm_get_model, "get_model", spy)
+    monkeypatch.setattr(tsfm, "get_model", spy)
     ttm = load_ttm(tiny_ttm_dir, context_length=64, horizon=16, device="cpu")
     assert calls and calls[0][0][0] == tiny_ttm_dir
     assert isinstance(ttm, TTMForecaster)
