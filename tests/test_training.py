@@ -126,6 +126,77 @@ def test_cancel_stops_training_cleanly_and_saves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+# ---------------------------------------------------------------- fine-tuning a pretrained TTM
+
+
+def pretrained_folder(tmp_path) -> Path:
+    """A TTM pretrained by the test (TTM-R2's weights cannot be downloaded here): trained from
+    random on two ETTh1 channels, saved as ``fetch-model`` saves TTM-R2, loaded by MODEL_NAME."""
+    windows = training.cut_windows(real_series(channels=("HUFL", "MUFL")), CONTEXT, HORIZON)
+    result = training.train_ttm(windows[::3], windows[-200:], CONTEXT, HORIZON,
+                                max_seconds=600, max_epochs=2, threads=1)  # fmt: skip
+    folder = tmp_path / "pretrained-ttm"
+    result.model.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])  # serve's default, the old path
+def test_fine_tuning_freezes_the_backbone_and_names_the_model_after_its_base(tmp_path, isolation):
+    import torch
+
+    service = ForecastService(
+        model_name=str(pretrained_folder(tmp_path)), context_length=CONTEXT, horizon=HORIZON,
+        use_gpu=False, fallback=StatisticalForecaster("SeasonalNaive", HORIZON, season_length=SEASON),
+        models_dir=str(tmp_path / "models"),
+    )  # fmt: skip
+    assert service.wait_until_loaded(30) == "ready"
+    base_name, base = service.fine_tune_base()
+    assert base_name == "TTM (local: pretrained-ttm)"
+    before = {name: value.clone() for name, value in base.state_dict().items()}
+    trainer = Trainer(
+        lambda: real_series(channels=("OT", "LUFL", "HULL")), service, context_length=CONTEXT,
+        horizon=HORIZON, season_length=SEASON, models_dir=str(tmp_path / "models"), threads=1,
+        max_seconds=8, step_seconds=3600, isolation=isolation,
+    )  # fmt: skip
+    card = trainer.run_once()
+    assert card["label"] == "TTM (local: pretrained-ttm) fine-tuned here"
+    assert card["base"] == base_name and "TTM-R2" not in json.dumps(card)
+    assert card["steps"] > 0
+    assert card["validation_loss"]["best"] < card["validation_loss"]["start"]
+    tuned = load_ttm(str(tmp_path / "models" / card["folder"]), CONTEXT, HORIZON).model
+    assert tuned.config.head_dropout == 0.7  # IBM's few-shot recipe
+    after = tuned.state_dict()
+    frozen = [n for n in before if n.startswith("backbone.")]
+    trained = [n for n in before if n.startswith(("head.", "decoder."))]
+    assert frozen and trained
+    assert all(torch.equal(after[n], before[n]) for n in frozen)  # the backbone did not move
+    assert any(not torch.equal(after[n], before[n]) for n in trained)  # head/decoder learnt
+    assert all(torch.equal(base.state_dict()[n], before[n]) for n in before)  # base untouched
+
+
+def test_fine_tuning_schedule_is_one_cycle_over_the_budget():
+    peak = 1e-3
+    rates = [training.one_cycle(share / 100, peak) for share in range(101)]
+    assert rates[0] == pytest.approx(peak / 25)  # torch OneCycleLR's div_factor
+    assert max(rates) == pytest.approx(peak) and rates.index(max(rates)) == 30
+    assert rates[-1] == pytest.approx(peak / 25 / 1e4)
+    assert training.cosine_decay(0.0, peak) == peak and training.cosine_decay(1.0, peak) == 0.0
+
+
+def test_prepare_for_fine_tuning_raises_the_head_dropout_only():
+    import torch
+
+    base = training.random_ttm(CONTEXT, HORIZON)
+    tuned = training.prepare_for_fine_tuning(base, head_dropout=0.7)
+    dropouts = {n: m.p for n, m in tuned.named_modules() if isinstance(m, torch.nn.Dropout)}
+    assert {n: p for n, p in dropouts.items() if n.startswith("head.")} == {"head.dropout_layer": 0.7}
+    assert all(p != 0.7 for n, p in dropouts.items() if not n.startswith("head."))
+    grads = {n: p.requires_grad for n, p in tuned.named_parameters()}
+    assert not any(g for n, g in grads.items() if n.startswith("backbone."))
+    assert all(g for n, g in grads.items() if not n.startswith("backbone."))
+    assert all(p.requires_grad for p in base.parameters())  # the base model is a copy's source
+
+
 def test_prefer_naive_serves_those_series_by_seasonal_naive(tmp_path):
     service = offline_service(tmp_path)
     service.fallback = StatisticalForecaster("AutoTheta", HORIZON, season_length=SEASON, fit_budget_s=30)
@@ -172,11 +243,11 @@ def test_a_run_in_a_child_process_learns_what_a_thread_learns():
     from granite_panel.forecasting.isolated import train_ttm_in_child
 
     train, valid = small_windows()
-    options = dict(max_seconds=600, max_epochs=2, validate_every_s=600, threads=1, seed=3)
+    options = dict(max_seconds=600, max_epochs=4, validate_every_s=600, threads=1, seed=3)
     here = training.train_ttm(train, valid, CONTEXT, HORIZON, **options)
     seen = []
     there = train_ttm_in_child(train, valid, CONTEXT, HORIZON, progress=seen.append, **options)
-    assert there.steps == here.steps and there.epochs == here.epochs == 2
+    assert there.steps == here.steps and there.epochs == here.epochs == 4
     np.testing.assert_allclose(there.validation_losses, here.validation_losses, rtol=1e-2)
     assert there.best_validation_loss < 0.8 * there.first_validation_loss  # it did learn
     scaled = torch.as_tensor(training.scale_windows(valid, CONTEXT), dtype=torch.float32)

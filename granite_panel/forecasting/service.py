@@ -536,12 +536,14 @@ class ForecastService:
             self.ttm, self.card, self.device, self.state = forecaster, card, forecaster.device, "ready"
         return True
 
-    def fine_tune_base(self):
-        """The hub TTM-R2 model to fine-tune, or None (then a TTM is trained from random)."""
+    def fine_tune_base(self) -> tuple[str, object] | None:
+        """(name, model) of the pretrained TTM to fine-tune, or None: then a TTM is trained
+        from random weights. Pretrained means what ``MODEL_NAME`` loaded (TTM-R2 from the
+        hub, or a local folder such as ``fetch-model`` writes), not a model trained here."""
         with self._lock:
             if self.ttm is None or self.card is not None or self.state != "ready":
                 return None
-            return self.ttm.model if is_hub_id(self.model_name) else None
+            return self.ttm.name, self.ttm.model
 
     def serving_predictor(self, n_valid: int | None = None):
         """(name, predict) of what serves now, for scoring a candidate against it."""

@@ -16,7 +16,12 @@ from pathlib import Path
 CARD_FILE = "model_card.json"
 PROMOTED_FILE = "promoted.json"
 TRAINED_HERE = "TTM trained here"
-FINE_TUNED_HERE = "TTM-R2 fine-tuned here"
+
+
+def fine_tuned_label(base_name: str) -> str:
+    """What a fine-tuned model is called: its base's own name, so a local folder's TTM is
+    never called TTM-R2 ("TTM-R2 (512-96-r2) fine-tuned here", "TTM (local: x) fine-tuned here")."""
+    return f"{base_name} fine-tuned here"
 
 
 def save_model(model, models_dir: str | Path, card: dict) -> Path:

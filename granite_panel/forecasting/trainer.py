@@ -229,7 +229,7 @@ class Trainer:
         valid = training.cut_windows(valid_part, length, horizon)
         if len(valid) > self.max_valid_windows:
             valid = valid[np.linspace(0, len(valid) - 1, self.max_valid_windows).astype(int)]
-        base = self.service.fine_tune_base()
+        base_name, base = self.service.fine_tune_base() or (None, None)
         train_ttm = training.train_ttm
         if self.isolation == "process":
             from .isolated import train_ttm_in_child as train_ttm
@@ -240,7 +240,7 @@ class Trainer:
         self._set_phase("validating", "scoring against the serving model and seasonal naive")
         from .service import TTMForecaster
 
-        label = store.FINE_TUNED_HERE if result.fine_tuned else store.TRAINED_HERE
+        label = store.fine_tuned_label(base_name) if result.fine_tuned else store.TRAINED_HERE
         candidate = TTMForecaster(result.model, name=label, horizon=horizon)
         season = self.season_length
         serving_name, serving_predict = self.service.serving_predictor(n_valid=length)
@@ -257,7 +257,7 @@ class Trainer:
         valid_points = int(np.isfinite(history).sum(axis=1).max())
         card = {
             "label": label,
-            "base": "random initialisation (get_random_ttm small)" if base is None else "TTM-R2",
+            "base": "random initialisation (get_random_ttm small)" if base is None else base_name,
             "series": int(history.shape[0]),
             "points_per_series": valid_points,
             "data_span": span_text(valid_points, self.step_seconds),

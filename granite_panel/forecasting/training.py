@@ -108,15 +108,34 @@ def random_ttm(context_length: int, horizon: int, size: str = "small"):
 
 
 def prepare_for_fine_tuning(model, head_dropout: float = 0.7):
-    """IBM's few-shot recipe: freeze the backbone, train the head with a high dropout."""
+    """IBM's few-shot recipe: freeze the backbone, train decoder and head, the head's dropout
+    raised (``head_dropout``); the pretrained model itself is left untouched (a copy)."""
+    import torch
+
     model = copy.deepcopy(model)
     for name, parameter in model.named_parameters():
-        parameter.requires_grad = not name.startswith("backbone")
-    for module in model.modules():
-        if module.__class__.__name__ == "Dropout" and "head" in str(type(module)).lower():
+        parameter.requires_grad = not name.startswith("backbone.")
+    for name, module in model.named_modules():
+        if name.startswith("head.") and isinstance(module, torch.nn.Dropout):
             module.p = head_dropout
     model.config.head_dropout = head_dropout
     return model
+
+
+def cosine_decay(share: float, peak: float) -> float:
+    """A random start: the rate decays from ``peak`` to 0 along a half cosine."""
+    return peak * 0.5 * (1.0 + math.cos(math.pi * share))
+
+
+def one_cycle(share: float, peak: float, warm_up: float = 0.3) -> float:
+    """IBM's fine-tuning schedule, torch's ``OneCycleLR`` with its defaults (cosine warm-up
+    from peak/25 over the first 30%, then cosine annealing to peak/25/1e4), as a function of
+    the share of the budget spent."""
+    start, end = peak / 25.0, peak / 25.0 / 1e4
+    if share < warm_up:
+        return start + (peak - start) * 0.5 * (1.0 - math.cos(math.pi * share / warm_up))
+    rest = (share - warm_up) / (1.0 - warm_up)
+    return end + (peak - end) * 0.5 * (1.0 + math.cos(math.pi * rest))
 
 
 def train_ttm(
@@ -193,18 +212,15 @@ def _train(
     optimiser = torch.optim.AdamW(weights, lr=learning_rate)
     steps_per_epoch = max(1, math.ceil(len(train_t) / batch_size))
     total_steps = steps_per_epoch * max_epochs
-    schedule = None
-    if fine_tuned:  # IBM's recipe for few-shot fine-tuning
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=learning_rate, total_steps=total_steps
-        )
+    rate_at = one_cycle if fine_tuned else cosine_decay
 
-    def decay_by_time(elapsed: float) -> None:
-        """A random start: cosine decay of the rate over the time budget (not over epochs,
-        which a budget rarely completes)."""
-        share = min(1.0, elapsed / max_seconds)
+    def set_rate(elapsed: float) -> None:
+        """The schedule runs over whichever budget ends first, time or epochs: a budget
+        rarely completes the epochs, and a schedule laid over epochs alone would then
+        never leave its warm-up (fine-tuning) or never decay (a random start)."""
+        share = min(1.0, max(elapsed / max_seconds, step / total_steps))
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * share))
+            group["lr"] = rate_at(share, learning_rate)
 
     def validation_loss() -> float:
         model.eval()
@@ -218,9 +234,11 @@ def _train(
         model.train()
         return total / (len(valid_t) * horizon)
 
+    step = 0
+    set_rate(0.0)
     first_loss = validation_loss()
     best_loss, best_state = first_loss, copy.deepcopy(model.state_dict())
-    losses, bad_checks, step, epoch = [first_loss], 0, 0, 0
+    losses, bad_checks, epoch = [first_loss], 0, 0
     state.phase, state.total_steps = "training", total_steps
     state.validation_loss = state.best_validation_loss = first_loss
     last_check = time.perf_counter()
@@ -241,11 +259,7 @@ def _train(
             optimiser.step()
             step += 1
             elapsed = time.perf_counter() - started
-            if schedule is not None:
-                if step < total_steps:
-                    schedule.step()
-            else:
-                decay_by_time(elapsed)
+            set_rate(elapsed)
             state.step, state.epoch, state.train_loss = step, epoch, loss.item()
             state.elapsed_s = elapsed
             rate = step / max(elapsed, 1e-9)
