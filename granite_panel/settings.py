@@ -232,7 +232,7 @@ class Settings(param.Parameterized):
         doc="Largest body /api/ingest accepts (bytes); larger ones get 413.",
     )
     fallback_model = param.Selector(
-        default="AutoTheta",
+        default="auto",
         objects=list(FALLBACK_MODELS),
         doc="statsforecast model used while TTM is loading or unavailable; auto = the one with "
         "the lowest backtest MASE on the series' own history (SeasonalNaive, AutoTheta, "

@@ -23,7 +23,7 @@ def test_defaults_match_the_seed():
         assert settings.anomaly_threshold_multiplier == 3.0
         assert settings.anomaly_window_size == 50
         assert settings.n_series == 1
-        assert settings.fallback_model == "AutoTheta"
+        assert settings.fallback_model == "auto"
 
 
 def test_numbers_are_parsed_to_their_types():

@@ -110,23 +110,21 @@ def fill_gaps(context: np.ndarray) -> np.ndarray:
 class StatisticalForecaster:
     """statsforecast models per series; fitted rarely, applied every call with ``forward``.
 
-    ``model="auto"`` (opt-in; the default stays AutoTheta, deterministic) chooses the model by backtest on the series' own history
+    ``model="auto"`` (the default, as ``FALLBACK_MODEL``) chooses the model by backtest on the series' own history
     (``selection.choose_fallback`` among SeasonalNaive, AutoTheta, AutoETS, MSTL: lowest MASE
     on the last two horizons of up to 8 series), once, in a background thread, as soon as a
     context holds two horizons plus two seasons; seasonal naive serves until then. A fixed
     AutoTheta lost to seasonal naive on ETTh1/ETTm1 (MSE 0.644 / 0.580 vs 0.512 / 0.423).
 
-    AutoTheta as a fixed choice: on the synthetic stream AutoETS picks a non-seasonal model
-    (a flat forecast) because of the injected outliers, while AutoTheta keeps the season
-    and fits in ~70 ms instead of ~0.3 s. Fitting takes that long for every series, far too slow for every tick of many
-    series. Each call refits the stalest series until ``fit_budget_s`` is spent; fitted
+    A fit takes 70-400 ms per series, far too slow for every tick of many series. Each call
+    refits the stalest series until ``fit_budget_s`` is spent; fitted
     series are forecast from their fitted state (``forward``, ~0.1 ms); series not yet
     fitted get a seasonal-naive forecast until their turn comes.
     """
 
     def __init__(
         self,
-        model: str = "AutoTheta",
+        model: str = "auto",
         horizon: int = 96,
         season_length: int = 24,
         refit_every: int = 200,
