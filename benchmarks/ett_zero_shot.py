@@ -108,6 +108,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--train-threads", type=int, default=None, help="trained: torch CPU threads"
     )
+    parser.add_argument(
+        "--ema-decay", type=float, default=None,
+        help="trained: keep an exponential moving average of the weights (e.g. 0.999)",
+    )
     args = parser.parse_args(argv)
     args.forecaster = [resolve_name(name, parser) for name in args.forecaster or FORECASTERS]
     return args
@@ -261,7 +265,7 @@ def train_here(values, scaler, splits, args):
     valid = cut_windows(scaled[:, splits.valid[0] - length : splits.valid[1]], length, horizon)
     result = train_ttm(
         train, valid, length, horizon, max_seconds=args.train_seconds,
-        threads=args.train_threads,
+        threads=args.train_threads, ema_decay=args.ema_decay,
     )  # fmt: skip
     print(
         f"  {TRAINED_LABEL}: get_random_ttm({length}, {horizon}, 'small') trained "

@@ -174,6 +174,25 @@ def test_fine_tuning_freezes_the_backbone_and_names_the_model_after_its_base(tmp
     assert all(torch.equal(base.state_dict()[n], before[n]) for n in before)  # base untouched
 
 
+def test_an_averaged_run_keeps_and_returns_the_weights_it_validated():
+    """``ema_decay``: what is validated, kept and returned is the moving average of the
+    weights (torch's AveragedModel), not the last step's weights."""
+    import torch
+
+    train, valid = small_windows()
+    options = dict(max_seconds=600, max_epochs=4, validate_every_s=600, threads=1, seed=3)
+    plain = training.train_ttm(train, valid, CONTEXT, HORIZON, **options)
+    averaged = training.train_ttm(train, valid, CONTEXT, HORIZON, ema_decay=0.999, **options)
+    assert averaged.steps == plain.steps
+    assert averaged.best_validation_loss != plain.best_validation_loss
+    assert averaged.best_validation_loss < 0.8 * averaged.first_validation_loss
+    scaled = torch.as_tensor(training.scale_windows(valid, CONTEXT), dtype=torch.float32)
+    with torch.no_grad():
+        out = averaged.model(past_values=scaled[:, :CONTEXT, None]).prediction_outputs
+    loss = float(((out[:, :HORIZON, 0] - scaled[:, CONTEXT:]) ** 2).mean())
+    assert loss == pytest.approx(averaged.best_validation_loss, rel=1e-5)
+
+
 def test_fine_tuning_schedule_is_one_cycle_over_the_budget():
     peak = 1e-3
     rates = [training.one_cycle(share / 100, peak) for share in range(101)]
