@@ -165,11 +165,11 @@ def test_browser_killed_mid_stream_releases_its_session_and_a_new_one_connects(
             if killed.poll() is None:
                 os.killpg(killed.pid, signal.SIGKILL)
         try:
-            wait_for(lambda: status(base)["viewers"] == 0, timeout=60)
+            wait_for(lambda: status(base)["viewers"] == 0, timeout=120)
         except TimeoutError:  # say what kept it: a browser process that outlived the kill?
             left = subprocess.run(["pgrep", "-af", str(tmp_path / "chromium")],
                                   capture_output=True, text=True).stdout
-            raise AssertionError(f"viewers {status(base)['viewers']} 60 s after the kill; "
+            raise AssertionError(f"viewers {status(base)['viewers']} 120 s after the kill; "
                                  f"chromium processes left: {left or 'none'}") from None
         after = status(base)
         assert after["running"] and after["errors"] == before["errors"] == 0

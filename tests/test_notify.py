@@ -368,6 +368,60 @@ def test_a_restart_with_the_store_resends_nothing_and_still_resolves(tmp_path, r
     assert [b["event"] for b in receiver.bodies()] == ["opened", "escalated", "closed"]
 
 
+KILLED_MID_DELIVERY = """
+import sys, time
+from granite_panel.store import open_store
+from tests.test_notify import a_medium_then_critical_incident, config, dispatcher
+
+store = open_store(sys.argv[1])
+notifier = dispatcher(config([{"name": "a", "url": sys.argv[2]}]), store=store, backoff_start=0.2)
+opened, escalated, _ = a_medium_then_critical_incident()
+assert notifier.submit([opened, escalated]) == 2
+store.flush(10)
+print("queued", flush=True)
+time.sleep(600)
+"""
+
+
+def test_deliveries_queued_before_a_kill_9_are_sent_after_the_restart(tmp_path):
+    """The receiver is down while the first process queues two deliveries; the process is
+    killed (SIGKILL: no close, no flush); the next one on the same store sends both, once."""
+    import signal
+
+    from granite_panel.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'panel.db'}"
+    down = f"http://127.0.0.1:{free_port()}/a"  # nothing listens there
+    child = subprocess.Popen([sys.executable, "-c", KILLED_MID_DELIVERY, url, down],
+                             cwd=os.path.dirname(os.path.dirname(__file__)),
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "queued"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    with WebhookReceiver() as receiver:
+        cfg = config([{"name": "a", "url": f"{receiver.url}/a"}])
+        store = open_store(url)
+        notifier = dispatcher(cfg, store=store)
+        try:
+            assert notifier.restored == 2
+            assert notifier.wait_idle()
+        finally:
+            notifier.close()
+            store.close()
+        store = open_store(url)  # a third start: nothing left to send, nothing sent twice
+        notifier = dispatcher(cfg, store=store)
+        try:
+            assert notifier.restored == 0
+            opened, escalated, _ = a_medium_then_critical_incident()
+            assert notifier.submit([opened, escalated]) == 0
+        finally:
+            notifier.close()
+            store.close()
+    assert [b["event"] for b in receiver.bodies()] == ["opened", "escalated"]
+
+
 def push_engine(store, notifier) -> Engine:
     """An engine over pushed points with a store and a notifier (the CLI's wiring)."""
     settings = Settings(source="push", detector="zscore", anomaly_window_size=20,

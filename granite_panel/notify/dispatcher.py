@@ -16,6 +16,11 @@ hangs or fails holds up only itself.
   incident was firing. The ledger of what was sent is kept in memory and, with a store, in
   its ``engine_state`` table, so a restart sends nothing twice and still resolves what it
   announced before.
+- The outbox: with a store, the deliveries still waiting (queued, or being retried) are
+  written beside the ledger each time one is queued and at most every ``LEDGER_SAVE_S`` as
+  they go out, so a restart, even after kill -9, sends what the last process had queued
+  (unless it is older than ``MAX_AGE_S``). At least once: one sent in the last second
+  before a kill may go out again.
 - Muted series (and escalations of acknowledged incidents) notify nobody, as for toasts:
   the event's ``toast`` flag says so. Their incidents are still recorded.
 """
@@ -47,6 +52,7 @@ BACKOFF_CAP_S = 60.0
 LEDGER_KEPT = 20_000  # (receiver, incident, event) keys remembered for de-duplication
 LEDGER_STATE_KEY = "notify_ledger"  # the store's engine_state row holding the ledger
 LEDGER_SAVE_S = 1.0  # the ledger is written at most this often (and at close)
+OUTBOX_STATE_KEY = "notify_outbox"  # the engine_state row holding deliveries not yet sent
 RETRIED_STATUS = {408, 425, 429}  # 4xx that mean "later", not "wrong"
 ERROR_CHARS = 200
 
@@ -59,6 +65,11 @@ class Delivery:
     key: str
     queued_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
+    created: float = field(default_factory=time.time)  # wall clock: survives a restart
+
+    def as_record(self) -> dict:
+        return {"receiver": self.receiver.name, "kind": self.kind, "incident": self.incident,
+                "key": self.key, "created": self.created}
 
 
 @dataclass
@@ -72,6 +83,7 @@ class _ReceiverState:
     retrying: int = 0  # deliveries between a failed attempt and their next one (0 or 1)
     failing: bool = False  # the last finished attempt failed and none succeeded since
     busy: bool = False  # a delivery is being tried (it has left the queue)
+    current: Delivery | None = None  # the one being tried
     last_error: str | None = None
     last_error_at: str | None = None
     last_sent_at: str | None = None
@@ -108,6 +120,7 @@ class Dispatcher:
         self._load_ledger()
         self._states = {name: _ReceiverState(r, threading.Condition(self._lock))
                         for name, r in config.receivers.items()}
+        self.restored = self._load_outbox()
         self._threads = [threading.Thread(target=self._work, args=(s,), daemon=True,
                                           name=f"notify-{s.receiver.name}")
                          for s in self._states.values()]
@@ -123,6 +136,9 @@ class Dispatcher:
         with self._lock:
             for event in events:
                 queued += self._route(event)
+            outbox = self._outbox() if queued and self.store is not None else None
+        if outbox is not None:  # a queued delivery is on its way to the store at once
+            self._save_ledger(None, outbox)
         return queued
 
     def _route(self, event) -> int:
@@ -164,11 +180,14 @@ class Dispatcher:
         while not self._stop.is_set():
             with self._lock:
                 while not state.queue and not self._stop.is_set():
-                    state.wake.wait()
+                    state.wake.wait(LEDGER_SAVE_S)
+                    late = self._ledger_due() if self._ledger_dirty else None
+                    if late is not None:  # the last deliveries' write, once the burst is over
+                        self._save_ledger(*late)
                 if self._stop.is_set():
                     break
                 delivery = state.queue.popleft()
-                state.busy = True
+                state.busy, state.current = True, delivery
             try:
                 self._deliver(state, delivery, session)
             except Exception:  # a bug must not end the worker: the delivery counts as failed
@@ -178,7 +197,8 @@ class Dispatcher:
                     state.retrying, state.failing = 0, True
             finally:
                 with self._lock:
-                    state.busy = False
+                    state.busy, state.current = False, None
+                    self._ledger_dirty = True  # the outbox lost one
         session.close()
 
     def _deliver(self, state: _ReceiverState, delivery: Delivery, session) -> None:
@@ -216,7 +236,7 @@ class Dispatcher:
                     state.retrying = 1
             if error is None:
                 if ledger is not None:
-                    self._save_ledger(ledger)
+                    self._save_ledger(*ledger)
                 return
             self._stop.wait(wait)
 
@@ -257,9 +277,9 @@ class Dispatcher:
             self._claimed[key] = None
             self._delivered[key] = None
 
-    def _ledger_due(self, force: bool = False) -> list[str] | None:
-        """The keys to write now (under the lock), or None: written at most every
-        ``LEDGER_SAVE_S`` (a burst of deliveries is one write) and at close."""
+    def _ledger_due(self, force: bool = False) -> tuple[list[str], list[dict]] | None:
+        """(ledger keys, outbox) to write now (under the lock), or None: written at most
+        every ``LEDGER_SAVE_S`` (a burst of deliveries is one write) and at close."""
         self._ledger_dirty = True
         if self.store is None:
             return None
@@ -267,17 +287,56 @@ class Dispatcher:
         if not force and now - self._ledger_saved_at < LEDGER_SAVE_S:
             return None
         self._ledger_saved_at, self._ledger_dirty = now, False
-        return list(self._delivered)
+        return list(self._delivered), self._outbox()
 
-    def _save_ledger(self, keys: list[str]) -> None:
+    def _outbox(self) -> list[dict]:
+        """Every delivery not yet sent, the ones being tried included (under the lock)."""
+        return [d.as_record() for s in self._states.values()
+                for d in ([s.current] if s.current is not None else []) + list(s.queue)]
+
+    def _save_ledger(self, keys: list[str] | None, outbox: list[dict]) -> None:
+        """Write the outbox, and the ledger unless ``keys`` is None (a queued delivery
+        writes only the small outbox; the ledger can hold 20,000 keys)."""
         if self.store is None:
             return
         from ..store.store import Batch
 
+        state = {OUTBOX_STATE_KEY: json.dumps(outbox, default=str).encode()}
+        if keys is not None:
+            state[LEDGER_STATE_KEY] = json.dumps(keys).encode()
         try:
-            self.store.submit(Batch(state={LEDGER_STATE_KEY: json.dumps(keys).encode()}))
+            self.store.submit(Batch(state=state))
         except Exception as error:  # a closed store at shutdown: the next start may repeat
             log.warning("notification ledger not saved: %s", error)
+
+    def _load_outbox(self) -> int:
+        """Queue again what the last process had not delivered; returns how many."""
+        if self.store is None:
+            return 0
+        try:
+            blob = self.store.load_state(OUTBOX_STATE_KEY)
+            records = json.loads(blob) if blob else []
+        except Exception as error:  # unreadable: those deliveries are lost, say so
+            log.warning("notification outbox not readable (%s): starting empty", error)
+            return 0
+        restored, now = 0, time.time()
+        for record in records:
+            state = self._states.get(record.get("receiver"))
+            age = now - float(record.get("created", 0.0))
+            if state is None or record["key"] in self._delivered or age > self.max_age:
+                continue  # a receiver no longer configured, already sent, or stale news
+            delivery = Delivery(state.receiver, record["kind"], record["incident"],
+                                record["key"], queued_at=time.monotonic() - max(age, 0.0),
+                                created=float(record["created"]))
+            _remember(self._claimed, delivery.key)
+            if delivery.kind != "closed":
+                _remember(self._claimed, _key(state.receiver.name, record["incident"]["id"],
+                                              "fired"))
+            state.queue.append(delivery)
+            restored += 1
+        if restored:
+            log.info("%d notification(s) queued again from the last run", restored)
+        return restored
 
     # ------------------------------------------------------------------ readers
 
@@ -301,7 +360,7 @@ class Dispatcher:
         return False
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop the workers; what is still queued is not sent."""
+        """Stop the workers; what is still queued is kept in the outbox (with a store)."""
         self._stop.set()
         with self._lock:
             for state in self._states.values():
@@ -311,8 +370,8 @@ class Dispatcher:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             ledger = self._ledger_due(force=True) if self._ledger_dirty else None
-        if ledger is not None:  # what was delivered since the last write
-            self._save_ledger(ledger)
+        if ledger is not None:  # what was delivered since the last write, what still waits
+            self._save_ledger(*ledger)
 
 
 def _key(receiver: str, incident_id: str, event: str) -> str:
