@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -265,6 +266,76 @@ def test_viewer_role_is_refused_in_the_controller():
         assert engine.running and viewer.refused == 4
         operator.stop()
         assert not engine.running and operator.refused == 0
+    finally:
+        engine.close()
+
+
+# ------------------------------------------------------------------ the admin's screen
+
+
+def admin_engine(tmp_path, **settings):
+    from granite_panel.engine.core import Engine
+    from granite_panel.settings import Settings
+
+    return Engine(Settings(**{"database_url": "memory", "training": "off", "backfill": False,
+                              "model_name": "/nonexistent", **settings}))
+
+
+def test_the_admin_screen_creates_a_working_token_and_revokes_it(tmp_path):
+    """Through the dashboard's own widgets, on the file and code the server reads."""
+    from granite_panel.settings import Settings
+    from granite_panel.ui.dashboard import Dashboard
+
+    path = tmp_path / "tokens.json"
+    engine = admin_engine(tmp_path, api_tokens=str(path))
+    try:
+        page = Dashboard(engine=engine, autopoll=False, role="admin")
+        admin = page.admin
+        admin.name_input.value, admin.role_input.value = "exporter", "operator"
+        admin.scopes_input.value = ["ingest"]
+        admin.create_button.clicks += 1  # what a click in the browser does
+        token = re.search(r'<pre class="gp-new-token">([^<]+)</pre>', admin.message.object).group(1)
+        stored = json.loads(path.read_text())
+        assert stored == {"exporter": {"sha256": auth.token_digest(token), "role": "operator",
+                                       "scopes": ["ingest"]}}
+        assert token not in path.read_text() and "exporter" in admin.table.object
+        server_side = auth.Auth.from_settings(Settings(api_tokens=str(path)))
+        identity = server_side.token_identity(token)
+        assert (identity.name, identity.role, identity.scopes) == ("exporter", "operator", ("ingest",))
+        admin.create_button.clicks += 1  # no name: refused, said in one line
+        assert "needs a name" in admin.message.object and "gp-new-token" not in admin.message.object
+        admin.name_input.value = "exporter"
+        admin.create_button.clicks += 1  # the same name again: refused
+        assert "exists" in admin.message.object and len(json.loads(path.read_text())) == 1
+        admin.revoke_input.value = "exporter"
+        admin.revoke_button.clicks += 1
+        assert json.loads(path.read_text()) == {} and "revoked" in admin.message.object
+        assert server_side.token_identity(token) is None  # revoked: refused at once
+    finally:
+        engine.close()
+
+
+def test_only_an_admin_gets_the_screen_and_the_controller_refuses_the_rest(tmp_path):
+    from granite_panel.ui.dashboard import Dashboard
+
+    path = tmp_path / "tokens.json"
+    token = auth.create_token(path, "ci", "viewer")
+    before = path.read_text()
+    engine = admin_engine(tmp_path, api_tokens=str(path), cookie_secret="s" * 40,
+                          database_url="postgresql+psycopg://panel:hunter2@db/panel")
+    try:
+        for role in ("viewer", "operator"):
+            page = Dashboard(engine=engine, autopoll=False, role=role)
+            assert page.admin is None
+            c = page.controller
+            assert c.create_token("forged", "admin") == (None, f"a {role} may not manage tokens")
+            assert c.revoke_token("ci") == f"a {role} may not manage tokens"
+            assert c.tokens() == {} and c.settings_rows() == [] and c.refused == 2
+        assert path.read_text() == before
+        rows = dict(Dashboard(engine=engine, autopoll=False).controller.settings_rows())
+        assert rows["COOKIE_SECRET"] == "(set)" and rows["OAUTH_SECRET"] == "(empty)"
+        assert rows["DATABASE_URL"] == "postgresql+psycopg://panel:***@db/panel"
+        assert "hunter2" not in str(rows) and "s" * 40 not in str(rows) and token not in str(rows)
     finally:
         engine.close()
 

@@ -121,8 +121,11 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     dashboard = Dashboard(engine=engine, autopoll=False)
     layout = dashboard.__panel__()
     names = [w.label for w in layout.select(pn.widgets.Button)]
-    assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute"]
-    assert [w.label for w in layout.select(pn.widgets.Select)] == ["Series", "Mute for", "Range"]
+    # Without auth the page is an admin's: the admin card (tokens) comes last.
+    assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute",
+                     "Create token", "Revoke"]
+    assert [w.label for w in layout.select(pn.widgets.Select)] == [
+        "Series", "Mute for", "Range", "Role", "Revoke"]
     assert layout.select(pn.pane.HoloViews)
     (fleet,) = [card for card in layout.select(pn.Card) if card.title == "Fleet"]
     assert fleet.collapsed and not layout.select(pn.widgets.Tabulator)  # built once opened

@@ -26,6 +26,7 @@ import param
 
 from .latency_probe import LatencyProbe
 from ..engine.core import Engine, Prediction, Tick, latest_forecast
+from ..server import auth as auth_files
 from ..server.auth import ACTIONS, ROLES, role_rank
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,29 @@ INCIDENTS_SHOWN = 50
 MARKERS_KEPT = 500
 TOASTS_PER_POLL = 3
 TOASTS_KEPT = 50
+
+
+SECRET_SETTINGS = ("cookie_secret", "oauth_secret")  # never shown, only "set" or "empty"
+
+
+def shown_settings(settings) -> list[tuple[str, str]]:
+    """(ENV NAME, value) of every setting for the admin's screen: secrets as set/empty, a
+    database URL without its password."""
+    rows = []
+    for name in settings.param:
+        if name == "name":
+            continue
+        value = getattr(settings, name)
+        if name in SECRET_SETTINGS:
+            text = "(set)" if value else "(empty)"
+        elif name == "database_url" and "://" in str(value):
+            from sqlalchemy.engine import make_url
+
+            text = make_url(value).render_as_string(hide_password=True)
+        else:
+            text = str(value)
+        rows.append((name.upper(), text))
+    return rows
 
 
 def history_frame(timestamps=(), values=()) -> pd.DataFrame:
@@ -188,6 +212,51 @@ class StreamController(param.Parameterized):
         if self.series_name is not None and self._allowed("mute"):
             self.engine.incidents.unmute(self.series_name)
             self._refresh_incidents()
+
+    # ------------------------------------------------------------ admin: tokens, settings
+
+    def tokens(self) -> dict[str, dict]:
+        """API_TOKENS' entries, name -> {role, scopes} (never a digest); admin only."""
+        path = self.engine.settings.api_tokens
+        if not path or not self.permits("tokens"):
+            return {}
+        return {name: {"role": entry["role"], "scopes": list(entry["scopes"])}
+                for name, entry in auth_files.list_tokens(path).items()}
+
+    def create_token(self, name: str, role: str, scopes=()) -> tuple[str | None, str]:
+        """(token, message): a new API token, shown to the admin once; only its sha256 is
+        stored (the same file and code as ``granite-panel token create``). The server reads
+        the file again at the next request, so the token works at once."""
+        if not self._allowed("tokens"):
+            return None, f"a {self.role} may not manage tokens"
+        path = self.engine.settings.api_tokens
+        if not path:
+            return None, "API_TOKENS is not set: start serve with API_TOKENS=tokens.json"
+        if not name.strip():
+            return None, "a token needs a name (who or what will use it)"
+        try:
+            token = auth_files.create_token(path, name.strip(), role, scopes)
+        except auth_files.AuthError as error:
+            return None, str(error)
+        log.info("token %r created (role %s) from the dashboard", name.strip(), role)
+        return token, f"token {name.strip()!r} created; copy it now, it is not shown again"
+
+    def revoke_token(self, name: str) -> str:
+        if not self._allowed("tokens"):
+            return f"a {self.role} may not manage tokens"
+        path = self.engine.settings.api_tokens
+        try:
+            auth_files.revoke_token(path, name)
+        except auth_files.AuthError as error:
+            return str(error)
+        log.info("token %r revoked from the dashboard", name)
+        return f"token {name!r} revoked"
+
+    def settings_rows(self) -> list[tuple[str, str]]:
+        """(ENV NAME, value) of every setting, secrets shown only as set/empty; admin only."""
+        if not self.permits("settings"):
+            return []
+        return shown_settings(self.engine.settings)
 
     # ------------------------------------------------------------ polling
 

@@ -442,8 +442,21 @@ class Dashboard(pn.viewable.Viewer):
             ),
             pn.Card(HistoryView(c), title="Stored history and downloads", collapsed=True,
                     sizing_mode="stretch_width"),
+            *self._admin_card(),
             sizing_mode="stretch_width",
         )
+
+    def _admin_card(self) -> list:
+        """The admin's tokens and settings, only in an admin's page (the controller refuses
+        the commands to any other role anyway)."""
+        self.admin = None
+        if not self.controller.permits("tokens"):
+            return []
+        from .admin import AdminView
+
+        self.admin = AdminView(self.controller)
+        return [pn.Card(self.admin, title="Admin: API tokens and settings", collapsed=True,
+                        sizing_mode="stretch_width", css_classes=["gp-admin"])]
 
     def __panel__(self):
         return self._layout

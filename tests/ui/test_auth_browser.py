@@ -12,7 +12,8 @@ from tests.serving import running_server, wait_for
 pytestmark = pytest.mark.ui
 
 COOKIE_SECRET = "browser-cookie-secret-" + "s" * 20
-PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2"}
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3"}
+ROLE_OF = {"alice": "viewer", "bob": "operator", "carol": "admin"}
 
 # Re-enable the Bokeh model of a disabled button from the page, as a hostile viewer could
 # from the console: the change travels over the websocket like any widget edit.
@@ -31,6 +32,7 @@ def secured(tmp_path_factory):
     folder = tmp_path_factory.mktemp("auth-browser")
     auth.set_user(folder / "users.json", "alice", PASSWORDS["alice"], "viewer")
     auth.set_user(folder / "users.json", "bob", PASSWORDS["bob"], "operator")
+    auth.set_user(folder / "users.json", "carol", PASSWORDS["carol"], "admin")
     token = auth.create_token(folder / "tokens.json", "watcher", "viewer")
     env = {"AUTH": "basic", "AUTH_USERS": str(folder / "users.json"),
            "API_TOKENS": str(folder / "tokens.json"), "COOKIE_SECRET": COOKIE_SECRET,
@@ -56,7 +58,7 @@ def log_in(page: Page, base: str, user: str, console_errors) -> None:
     page.wait_for_url(base + "/", timeout=30_000)  # a wrong password would stay on /login
     expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=60_000)
     expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
-    expect(page.locator(".gp-user")).to_have_text(f"{user} ({'viewer' if user == 'alice' else 'operator'})")
+    expect(page.locator(".gp-user")).to_have_text(f"{user} ({ROLE_OF[user]})")
     # Panel's login page links its logo from the CDN (offline here); from the dashboard on,
     # every error counts
     console_errors.clear()
@@ -77,7 +79,32 @@ def test_viewer_sees_disabled_controls_and_a_forged_click_changes_nothing(
     expect(page.locator(".notyf__message", has_text="A viewer may not control.")).to_be_visible(timeout=10_000)
     assert not running(secured)
     expect(page.locator(".stat-running")).to_have_text("stopped")
+    expect(page.locator(".gp-admin")).to_have_count(0)  # no admin card in a viewer's page
     assert console_errors == []
+
+
+def test_admin_creates_a_token_in_the_page_that_the_api_takes_at_once(browser, secured):
+    base, _ = secured
+    admin = browser.new_context().new_page()
+    try:
+        from tests.ui.conftest import PageErrors
+
+        errors = PageErrors(admin)
+        log_in(admin, base, "carol", errors)
+        admin.locator(".gp-admin").get_by_text("Admin: API tokens and settings").click()
+        expect(admin.locator(".gp-tokens")).to_contain_text("watcher")
+        admin.get_by_placeholder("e.g. node-exporter").fill("pusher")
+        admin.get_by_role("button", name="Create token").click()
+        token = admin.locator(".gp-new-token").inner_text(timeout=20_000).strip()
+        expect(admin.locator(".gp-tokens")).to_contain_text("pusher")
+        answer = requests.get(f"{base}/api/status", timeout=30,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200
+        expect(admin.locator(".gp-settings")).to_contain_text("COOKIE_SECRET")
+        assert COOKIE_SECRET not in admin.content()
+        assert errors == []
+    finally:
+        admin.context.close()
 
 
 def test_operator_starts_and_stops(browser, secured):
