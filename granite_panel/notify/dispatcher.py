@@ -178,16 +178,18 @@ class Dispatcher:
         session = requests.Session()
         session.headers["User-Agent"] = "granite-panel"
         while not self._stop.is_set():
+            late = delivery = None
             with self._lock:
-                while not state.queue and not self._stop.is_set():
+                if not state.queue and not self._stop.is_set():
                     state.wake.wait(LEDGER_SAVE_S)
                     late = self._ledger_due() if self._ledger_dirty else None
-                    if late is not None:  # the last deliveries' write, once the burst is over
-                        self._save_ledger(*late)
-                if self._stop.is_set():
-                    break
-                delivery = state.queue.popleft()
-                state.busy, state.current = True, delivery
+                if state.queue and not self._stop.is_set():
+                    delivery = state.queue.popleft()
+                    state.busy, state.current = True, delivery
+            if late is not None:  # the last deliveries' write, once the burst is over; encoded
+                self._save_ledger(*late)  # outside the lock the tick's submit() takes
+            if delivery is None:
+                continue
             try:
                 self._deliver(state, delivery, session)
             except Exception:  # a bug must not end the worker: the delivery counts as failed

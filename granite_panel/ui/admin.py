@@ -42,8 +42,7 @@ class AdminView(pn.viewable.Viewer):
         super().__init__(**params)
         self.controller = c = controller
         configured = bool(c.engine.settings.api_tokens)
-        self.table = pn.pane.HTML(render_tokens(c.tokens(), configured),
-                                  sizing_mode="stretch_width")
+        self.table = pn.pane.HTML("", sizing_mode="stretch_width")
         self.name_input = pn.widgets.TextInput(label="Token name", placeholder="e.g. node-exporter",
                                                width=200)
         self.role_input = pn.widgets.Select(label="Role", options=list(ROLES), value="operator",
@@ -52,14 +51,14 @@ class AdminView(pn.viewable.Viewer):
                                                      value=list(SCOPES), inline=True)
         self.create_button = pn.widgets.Button(label="Create token", color="primary",
                                                disabled=not configured)
-        self.revoke_input = pn.widgets.Select(label="Revoke", options=sorted(c.tokens()),
-                                              width=200)
+        self.revoke_input = pn.widgets.Select(label="Revoke", width=200)
         self.revoke_button = pn.widgets.Button(label="Revoke", color="danger",
                                                disabled=not configured)
         self.message = pn.pane.HTML("", css_classes=["gp-admin-message"],
                                     sizing_mode="stretch_width")
         self.create_button.on_click(self.create)
         self.revoke_button.on_click(self.revoke)
+        self.refresh()  # the token file, read once for the table and the revoke list
 
     def refresh(self) -> None:
         tokens = self.controller.tokens()
