@@ -146,3 +146,21 @@ def test_a_tick_never_waits_for_tsfm_to_import(monkeypatch):
         time.sleep(0.05)
         bands.add(rng.normal(0, 1, (1, horizon)), np.zeros((1, horizon)), np.array([1.0]))
     assert bands.ready
+
+
+def test_bands_are_refitted_once_a_share_of_the_pairs_is_new(monkeypatch):
+    """One pair per tick over 1,000 held pairs: a fit every 50 ticks, not every tick."""
+    bands = ConformalBands(4, level=0.8, max_samples=1000)
+    rng = np.random.default_rng(3)
+    bands.add(rng.normal(0, 1, (1000, 4)), np.zeros((1000, 4)), np.ones(1000))
+    assert bands.ready
+    fits = []
+    original = bands._calibrate
+    monkeypatch.setattr(bands, "_calibrate", lambda: (fits.append(1), original()))
+    for _ in range(100):
+        bands.add(rng.normal(0, 5, (1, 4)), np.zeros((1, 4)), np.ones(1))
+    assert len(fits) == 2  # at the 50th and the 100th new pair
+    # the wider errors that arrived did move the band at those fits
+    before = ConformalBands(4, level=0.8, max_samples=1000)
+    before.add(rng.normal(0, 1, (1000, 4)), np.zeros((1000, 4)), np.ones(1000))
+    assert (bands.half_width > before.half_width).all()

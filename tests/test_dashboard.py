@@ -126,7 +126,7 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
                      "Create token", "Revoke"]
     assert [w.label for w in layout.select(pn.widgets.Select)] == [
         "Series", "Mute for", "Range", "Role", "Revoke"]
-    assert layout.select(pn.pane.HoloViews)
+    assert layout.select(pn.pane.Bokeh)  # the live chart (ui/live_chart.py)
     (fleet,) = [card for card in layout.select(pn.Card) if card.title == "Fleet"]
     assert fleet.collapsed and not layout.select(pn.widgets.Tabulator)  # built once opened
     assert not dashboard.fleet.active

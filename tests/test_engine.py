@@ -465,3 +465,41 @@ def test_live_detector_is_chosen_by_setting_and_scores_in_its_own_units():
     assert recall(counts["hybrid"]) > 2 * recall(counts["zscore"])
     # ... without drowning them in false alarms (0.945 here; zscore 0.942)
     assert precision(counts["hybrid"]) > 0.9
+
+
+def test_listeners_hear_every_tick_start_stop_and_reset():
+    """What pushes a tick to the served pages at once (ui.controller): the engine calls its
+    listeners after each tick and each start, stop and reset; a failing one stops nothing."""
+    engine = make_engine()
+    heard = []
+
+    def failing():
+        raise RuntimeError("a listener that fails")
+
+    engine.add_listener(failing)
+    engine.add_listener(lambda: heard.append(engine.seq))
+    engine.step(T0)
+    engine.step(T0 + 1)
+    assert heard == [1, 2] and engine.seq == 2  # the failing listener did not stop the ticks
+    engine.reset()
+    assert len(heard) == 4  # its stop, then the reset itself
+    engine.remove_listener(failing)
+    ticked = threading.Event()
+    engine.add_listener(ticked.set)
+    engine.start()
+    try:
+        assert ticked.wait(10)  # the start, and the ticks of the thread
+    finally:
+        engine.stop()
+        engine.join(10)
+    count, seq = len(heard), engine.seq
+    calls = []
+
+    def counting():
+        calls.append(engine.seq)
+
+    engine.add_listener(counting)
+    engine.step()
+    engine.remove_listener(counting)
+    engine.step()
+    assert calls == [seq + 1] and heard[count:] == [seq + 1, seq + 2]  # removed: unheard

@@ -383,6 +383,7 @@ class Engine:
         self.incidents = IncidentTracker(gap=s.incident_gap)  # thread-safe on its own
         self._state_lock = threading.RLock()  # guards every field readers see
         self._step_lock = threading.Lock()  # one tick at a time
+        self._listeners: tuple = ()  # called after each tick, start, stop and reset
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trainer = None  # forecasting.trainer.Trainer once use_trained_models(train=True)
@@ -469,12 +470,35 @@ class Engine:
                 target=self._run, args=(self._stop,), name="granite-engine", daemon=True
             )
             self._thread.start()
+        self._announce()
 
     def stop(self) -> None:
         with self._state_lock:
             self._stop.set()
         if self.trainer is not None:
             self.trainer.cancel(timeout=0)  # Stop cancels training too (it ends at its next step)
+        self._announce()
+
+    # ------------------------------------------------------------------ listeners
+
+    def add_listener(self, callback) -> None:
+        """Call ``callback()`` after every tick, start, stop and reset, so a viewer can
+        schedule its update at once instead of waiting for its next poll. It runs on the
+        thread that ticked, so it must only schedule work and return."""
+        with self._state_lock:
+            self._listeners = (*self._listeners, callback)
+
+    def remove_listener(self, callback) -> None:
+        with self._state_lock:
+            # ==, not is: a bound method is a new object at each access
+            self._listeners = tuple(c for c in self._listeners if c != callback)
+
+    def _announce(self) -> None:
+        for callback in self._listeners:
+            try:
+                callback()
+            except Exception:  # a viewer's trouble never stops the stream
+                log.exception("an engine listener failed")
 
     def use_trained_models(self, train: bool = True) -> None:
         """Serve the model promoted under MODELS_DIR; with ``train``, train new ones in the
@@ -552,6 +576,7 @@ class Engine:
             self.detector.reset(len(self._initial_names))
             self.generation += 1
             self._clear()
+        self._announce()
 
     def _run(self, stop: threading.Event) -> None:
         interval = getattr(self.source, "tick_seconds", self.settings.data_generation_interval)
@@ -927,6 +952,7 @@ class Engine:
                 log.exception("incident events not handed to the notifier")
         if self.trainer is not None:
             self.trainer.maybe_start(self.settings.retrain_hours * 3600, self._live_ratio())
+        self._announce()
         return tick
 
     def _live_ratio(self) -> float | None:

@@ -1,9 +1,12 @@
 """One viewer's link to the engine: turns ticks into HoloViews stream updates.
 
 The engine ticks in its own thread; each viewer (a browser session or a notebook) polls it
-with a periodic callback and streams only what is new: ``hv.streams.Buffer`` for history
-and anomaly markers (Bokeh sends just the new rows), ``hv.streams.Pipe`` for the forecast,
-which is replaced whole. One batched update per poll, however many ticks it covers.
+and streams only what is new: ``hv.streams.Buffer`` for history and anomaly markers (the
+chart, ``live_chart.LiveChart``, streams just the new rows), ``hv.streams.Pipe`` for the
+forecast, which is replaced whole. One batched update per poll, however many ticks it
+covers. In a served page the engine's listener queues a poll on the page's event loop
+right after each tick (point to pixel in tens of milliseconds, not a poll period later);
+a periodic poll refreshes the status, and drives everything in a notebook.
 
 The feed lists incidents (``engine.incidents``: flagged points grouped per series), not
 points; a poll raises at most one toast per incident, when it opened or escalated at high
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 
 from .latency_probe import LatencyProbe
 from ..engine.core import Engine, Prediction, Tick, latest_forecast
@@ -111,7 +115,14 @@ class StreamController(param.Parameterized):
     incidents = param.List(default=[], doc="Incidents of every series, newest first (the feed).")
     muted = param.Dict(default={}, doc="Muted series and when each mute ends (ISO).")
     poll_period = param.Integer(
-        default=250, bounds=(20, 60_000), doc="Milliseconds between polls of the engine."
+        default=250, bounds=(20, 60_000),
+        doc="Milliseconds between periodic polls of the engine (the chart's updates in a "
+        "notebook; a served page gets each tick pushed).",
+    )
+    status_period = param.Integer(
+        default=1000, bounds=(20, 60_000),
+        doc="Milliseconds between refreshes of the statistics, model and feed (at once "
+        "when the stream starts or stops, and after a command).",
     )
     role = param.Selector(
         default="admin", objects=list(ROLES), constant=True,
@@ -141,6 +152,9 @@ class StreamController(param.Parameterized):
         self._generation = None
         self._incidents_version = None
         self._callback = None
+        self._doc = None  # the served page's document, while ticks are pushed to it
+        self._poll_queued = False
+        self._status_at = -float("inf")
         self.toasts: list[str] = []  # the texts of the toasts raised, newest last (tests)
         self.sync()
 
@@ -261,12 +275,23 @@ class StreamController(param.Parameterized):
     # ------------------------------------------------------------ polling
 
     def attach(self) -> None:
-        """Poll the engine periodically (once per viewer)."""
+        """Follow the engine: a periodic poll (status, and the chart in a notebook) and, in
+        a served page, a poll pushed on this page's event loop right after each tick."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_period)
+            self._callback = pn.state.add_periodic_callback(
+                self._periodic_poll, period=self.poll_period)
+            doc = pn.state.curdoc
+            if doc is not None and doc.session_context is not None:
+                self._doc = doc
+                self.engine.add_listener(self._schedule_poll)
+                # however the page was served: a closed page leaves no listener behind
+                pn.state.on_session_destroyed(lambda _context: self.detach())
 
     def detach(self) -> None:
         """Stop polling: a closed browser tab must leave no callback behind."""
+        if self._doc is not None:
+            self.engine.remove_listener(self._schedule_poll)
+            self._doc = None
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -275,20 +300,52 @@ class StreamController(param.Parameterized):
     def attached(self) -> bool:
         return self._callback is not None
 
-    def poll(self) -> None:
-        """Bring this viewer up to date with the engine in one batched update."""
+    def _schedule_poll(self) -> None:
+        """(On the ticking thread.) Queue one poll on this page's event loop, unless one is
+        queued already: a page that falls behind catches up in one batched update."""
+        doc = self._doc
+        if doc is None or self._poll_queued:
+            return
+        self._poll_queued = True
+        try:
+            with set_curdoc(doc):  # Bokeh's add_next_tick_callback is thread-safe
+                pn.state.execute(self._pushed_poll, schedule=True)
+        except Exception:  # the page's session is closing: its detach follows
+            self._poll_queued = False
+            log.debug("no poll queued for a closing page", exc_info=True)
+
+    def _pushed_poll(self) -> None:
+        self._poll_queued = False
+        self.poll(status=False)
+
+    def _periodic_poll(self) -> None:
+        self.poll(status=False)
+
+    def poll(self, status: bool = True) -> None:
+        """Bring this viewer up to date with the engine in one batched update.
+
+        The chart gets every new tick; the statistics, model and feed (HTML re-rendered
+        from ``status``) at most once per ``status_period``, or at once when the stream
+        started or stopped, since re-rendering them on every tick of a 10 Hz stream cost
+        more than the chart. ``status=False`` (pushed and periodic polls) leaves them to
+        that rule; the commands (and a direct call) refresh them."""
         ticks = None
         if self._generation == self.engine.generation:
             ticks = self.engine.ticks_since(self._seq)
+        now = time.monotonic()
+        status = (status or ticks is None or self.running != self.engine.running
+                  or now - self._status_at >= self.status_period / 1000)
         with pn.io.hold():
             if ticks is None:
                 self.sync()
             elif ticks:
                 self._apply(ticks)
-            status = self.engine.status()
-            self.param.update(status=status, running=status["running"])
-            if len(status["series"]) != len(self.names):
-                self.names = status["series"]
+            if status:
+                self._status_at = now
+                status = self.engine.status()
+                self.param.update(status=status, running=status["running"])
+                if len(status["series"]) != len(self.names):
+                    self.names = status["series"]
             if self._incidents_version != self.engine.incidents.version:
                 self._refresh_incidents()
 

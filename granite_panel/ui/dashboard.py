@@ -6,7 +6,6 @@ The same ``Dashboard`` object renders inline in JupyterLab and as the served app
 from __future__ import annotations
 
 import html
-from functools import partial
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for .opts)
@@ -16,12 +15,10 @@ import param
 from .controller import StreamController, score_text
 from .fleet import FleetView
 from .history import HistoryView
-from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
+from .live_chart import LiveChart
+from ..detection.live import SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
 from ..settings import Settings
-
-HISTORY_COLOR = "#1f4e79"
-FORECAST_COLOR = "#e8710a"
 
 STYLE = """
 .gp-stats td {padding: 2px 10px 2px 0;} .gp-stats td:first-child {color: #555;}
@@ -271,13 +268,6 @@ def render_mutes(muted: dict) -> str:
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
-def severity_points(markers, level: int) -> hv.Points:
-    """The anomaly markers of one severity."""
-    return hv.Points(
-        markers[markers["level"] == level], ["time", "value"], label=SEVERITY_NAMES[level]
-    )
-
-
 class Dashboard(pn.viewable.Viewer):
     """Live forecasting and anomaly dashboard for one viewer of an engine."""
 
@@ -313,44 +303,11 @@ class Dashboard(pn.viewable.Viewer):
     def band_label(self) -> str:
         return f"{self.engine.settings.interval_level:.0%} band"
 
-    def chart(self) -> pn.pane.HoloViews:
-        c = self.controller
-        hv.Store.set_current_backend("bokeh")
-        history = hv.DynamicMap(
-            lambda history: hv.Curve(history, "time", "value", label="history"),
-            streams=[c.history],
-        ).opts(color=HISTORY_COLOR, line_width=1.5)
-        forecast = hv.DynamicMap(
-            lambda forecast: hv.Curve(forecast, "time", "value", label="forecast"),
-            streams=[c.forecast],
-        ).opts(color=FORECAST_COLOR, line_width=2.5, line_dash="dashed")
-        band = hv.DynamicMap(
-            lambda forecast: hv.Area(forecast, "time", ["lower", "upper"], label=self.band_label),
-            streams=[c.forecast],
-        ).opts(color=FORECAST_COLOR, alpha=0.2, line_alpha=0)
-        # One layer per severity, each in its own colour. (Colouring one layer through a
-        # colour mapper made BokehJS throw "Offset is outside the bounds of the DataView"
-        # once a hundred or so markers had been streamed.)
-        medium, high, critical = (
-            hv.DynamicMap(partial(severity_points, level=level), streams=[c.markers]).opts(
-                color=SEVERITY_COLORS[level], size=9, line_color="black", tools=["hover"]
-            )
-            for level in (MEDIUM, HIGH, CRITICAL)
-        )
-        overlay = (band * history * forecast * medium * high * critical).opts(
-            hv.opts.Overlay(
-                responsive=True,
-                height=420,
-                legend_position="top_left",
-                xlabel="time (UTC)",
-                ylabel="value",
-                title="",
-                # Canvas, not WebGL: BokehJS's WebGL scatter threw "Offset is outside the
-                # bounds of the DataView" once a few hundred anomaly markers were drawn.
-                backend_opts={"plot.output_backend": "canvas"},
-            )
-        )
-        return pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=420)
+    def chart(self) -> pn.pane.Bokeh:
+        """The live chart of the selected series (``LiveChart``: Bokeh sources fed by the
+        controller's streams)."""
+        self.live_chart = LiveChart(self.controller, self.band_label)
+        return self.live_chart.pane
 
     def _series_select(self) -> pn.widgets.Select:
         """The series in the chart, by name; new series join the options as they appear."""

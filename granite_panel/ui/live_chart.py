@@ -1,0 +1,135 @@
+"""The live chart: history, forecast and band, anomaly markers, drawn by Bokeh directly.
+
+The controller's ``hv.streams`` (``history`` and ``markers`` Buffers, the ``forecast``
+Pipe) stay the data every viewer, notebook and test reads; this view subscribes to them
+and turns each update into the cheapest Bokeh change: ``ColumnDataSource.stream`` of the
+rows that are new (history, markers) and one ``data`` replacement for the forecast.
+
+Why not ``DynamicMap``s over the streams, as before: each refresh of the six-layer
+HoloViews overlay re-ran every layer, its options and ranges, and re-walked the document,
+135 ms of server CPU per viewer per poll (median, ``benchmarks/chart_update.py``), which is
+more than a 2-core server has once a few viewers watch a 10 Hz stream; streaming into the
+sources costs about 1 ms (a whole pushed poll 5 ms). The figure is built once, with the
+look the overlay had.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+
+from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
+
+HISTORY_COLOR = "#1f4e79"
+FORECAST_COLOR = "#e8710a"
+HEIGHT = 420
+
+
+def _columns(frame: pd.DataFrame, names) -> dict:
+    return {name: frame[name].to_numpy() for name in names}
+
+
+def _new_rows(frame: pd.DataFrame, last) -> pd.DataFrame:
+    """The rows of ``frame`` (a Buffer's data, oldest first) later than ``last``."""
+    if last is None or frame.empty:
+        return frame
+    times = frame["time"].to_numpy()
+    return frame.iloc[int(np.searchsorted(times, last, side="right")):]
+
+
+class LiveChart:
+    """One viewer's chart, fed by its controller's streams (see the module docstring)."""
+
+    def __init__(self, controller, band_label: str):
+        self.controller = controller
+        self.history = ColumnDataSource(data={"time": np.array([], "datetime64[ns]"), "value": []})
+        self.forecast = ColumnDataSource(
+            data={"time": np.array([], "datetime64[ns]"), "value": [], "lower": [], "upper": []}
+        )
+        self.markers = {
+            level: ColumnDataSource(data={"time": np.array([], "datetime64[ns]"), "value": []})
+            for level in (MEDIUM, HIGH, CRITICAL)
+        }
+        self._last = {"history": None, "markers": None}
+        self.figure = self._figure(band_label)
+        self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", min_height=HEIGHT)
+        self._on_history(history=controller.history.data)
+        self._on_markers(markers=controller.markers.data)
+        self._on_forecast(forecast=controller.forecast.data)
+        controller.history.add_subscriber(self._on_history)
+        controller.markers.add_subscriber(self._on_markers)
+        controller.forecast.add_subscriber(self._on_forecast)
+
+    def _figure(self, band_label: str):
+        plot = figure(
+            x_axis_type="datetime", height=HEIGHT, sizing_mode="stretch_width",
+            x_axis_label="time (UTC)", y_axis_label="value",
+            tools="pan,wheel_zoom,box_zoom,reset,save", active_drag="pan",
+            # Canvas, not WebGL: BokehJS's WebGL scatter threw "Offset is outside the
+            # bounds of the DataView" once a few hundred anomaly markers were drawn.
+            output_backend="canvas",
+        )
+        plot.varea("time", "lower", "upper", source=self.forecast, color=FORECAST_COLOR,
+                   alpha=0.2, legend_label=band_label)
+        plot.line("time", "value", source=self.history, color=HISTORY_COLOR, line_width=1.5,
+                  legend_label="history")
+        plot.line("time", "value", source=self.forecast, color=FORECAST_COLOR, line_width=2.5,
+                  line_dash="dashed", legend_label="forecast")
+        # One layer per severity, each in its own colour. (Colouring one layer through a
+        # colour mapper made BokehJS throw "Offset is outside the bounds of the DataView"
+        # once a hundred or so markers had been streamed.)
+        markers = [
+            plot.scatter("time", "value", source=source, size=9, color=SEVERITY_COLORS[level],
+                         line_color="black", legend_label=SEVERITY_NAMES[level])
+            for level, source in self.markers.items()
+        ]
+        plot.add_tools(HoverTool(
+            renderers=markers, tooltips=[("time", "@time{%F %T}"), ("value", "@value")],
+            formatters={"@time": "datetime"},
+        ))
+        plot.legend.location = "top_left"
+        plot.legend.click_policy = "hide"
+        return plot
+
+    # -------------------------------------------------- stream subscribers
+
+    def _on_history(self, history=None, **_):
+        if history is not None:
+            self._append("history", history, {None: self.history},
+                         self.controller.history.length)
+
+    def _on_markers(self, markers=None, **_):
+        if markers is not None:
+            self._append("markers", markers, self.markers, self.controller.markers.length)
+
+    def _append(self, key: str, frame: pd.DataFrame, sources: dict, length: int) -> None:
+        """Stream the rows after the last one drawn; an empty frame (a cleared Buffer:
+        new series, reset) empties the sources."""
+        if frame.empty:
+            for source in sources.values():
+                source.data = {name: column[:0] for name, column in source.data.items()}
+            self._last[key] = None
+            self._push()
+            return
+        new = _new_rows(frame, self._last[key])
+        if new.empty:
+            return
+        self._last[key] = new["time"].to_numpy()[-1]
+        for level, source in sources.items():
+            rows = new if level is None else new[new["level"] == level]
+            if len(rows):
+                source.stream(_columns(rows, ("time", "value")), rollover=length)
+        self._push()
+
+    def _on_forecast(self, forecast=None, **_):
+        if forecast is not None:
+            self.forecast.data = _columns(forecast, ("time", "value", "lower", "upper"))
+            self._push()
+
+    def _push(self) -> None:
+        """Inline in a notebook, Bokeh changes reach the page only when pushed (a served
+        page gets them with the document's next message; there this does nothing)."""
+        pn.io.push_notebook(self.pane)

@@ -1,0 +1,69 @@
+"""A served page gets each tick pushed on its event loop, without waiting for a poll."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import panel as pn
+import pytest
+from playwright.sync_api import Page, expect
+
+from granite_panel.engine.core import Engine
+from granite_panel.settings import Settings
+from granite_panel.ui.controller import StreamController
+from granite_panel.ui.dashboard import Dashboard, extension
+from tests.serving import free_port, wait_for
+from tests.ui.test_dashboard_browser import chart_lengths
+
+pytestmark = pytest.mark.ui
+
+SETTINGS = dict(n_series=2, context_length=32, forecast_horizon=8, history_limit=200,
+                fallback_model="SeasonalNaive", model_name="/nonexistent/model-folder",
+                database_url="memory", training="off", backfill=False)
+
+
+def listening(port: int) -> bool:
+    """The port accepts connections (a GET of the page would open a session of its own)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
+    engine = Engine(Settings(**SETTINGS))
+    controllers = []
+
+    def app():
+        extension()
+        # A periodic poll a minute apart: only the engine's push moves this chart in 10 s.
+        controller = StreamController(engine, poll_period=60_000, status_period=60_000)
+        controllers.append(controller)
+        return Dashboard(controller=controller)
+
+    port = free_port()
+    server = pn.serve(app, port=port, threaded=True, show=False, start=True,
+                      check_unused_sessions_milliseconds=500,
+                      unused_session_lifetime_milliseconds=500)
+    try:
+        wait_for(lambda: listening(port), timeout=30)  # a thread starts the server
+        page.goto(f"http://127.0.0.1:{port}")
+        expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)
+        expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
+        wait_for(lambda: controllers and controllers[-1].attached, timeout=10)  # the page's
+        assert chart_lengths(page).get("history", 0) == 0
+        now = time.time()
+        for k in range(5):  # ticks made on this thread, as a push or a tick thread would
+            engine.step(now + k)
+        wait_for(lambda: chart_lengths(page).get("history") == 5, timeout=10)
+        assert chart_lengths(page)["forecast"] == 8
+        # the closed page's controller stops listening (the Dashboard sees to it itself)
+        page.context.close()
+        wait_for(lambda: not controllers[-1].attached, timeout=30)
+        assert engine._listeners == ()  # no page left, no listener left
+    finally:
+        server.stop()
+        engine.stop()
+    assert not console_errors
