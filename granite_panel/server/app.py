@@ -27,13 +27,8 @@ def create_app() -> Dashboard | pn.pane.Markdown:
     dashboard.controller.select_series(requested_series())
     runtime.viewer_joined()
 
-    def release(_session_context) -> None:
-        try:
-            dashboard.controller.detach()
-        finally:  # the count must drop even if detaching a closed page's callback fails
-            runtime.viewer_left()
-
-    pn.state.on_session_destroyed(release)
+    # the controller detaches itself when the session ends (StreamController.attach)
+    pn.state.on_session_destroyed(lambda _session_context: runtime.viewer_left())
     return dashboard
 
 

@@ -279,7 +279,7 @@ class StreamController(param.Parameterized):
         a served page, a poll pushed on this page's event loop right after each tick."""
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(
-                self._periodic_poll, period=self.poll_period)
+                self._background_poll, period=self.poll_period)
             doc = pn.state.curdoc
             if doc is not None and doc.session_context is not None:
                 self._doc = doc
@@ -316,9 +316,10 @@ class StreamController(param.Parameterized):
 
     def _pushed_poll(self) -> None:
         self._poll_queued = False
-        self.poll(status=False)
+        self._background_poll()
 
-    def _periodic_poll(self) -> None:
+    def _background_poll(self) -> None:
+        """A poll nobody asked for (pushed or periodic): the status only when due."""
         self.poll(status=False)
 
     def poll(self, status: bool = True) -> None:
@@ -333,14 +334,14 @@ class StreamController(param.Parameterized):
         if self._generation == self.engine.generation:
             ticks = self.engine.ticks_since(self._seq)
         now = time.monotonic()
-        status = (status or ticks is None or self.running != self.engine.running
-                  or now - self._status_at >= self.status_period / 1000)
+        refresh = (status or ticks is None or self.running != self.engine.running
+                   or now - self._status_at >= self.status_period / 1000)
         with pn.io.hold():
             if ticks is None:
                 self.sync()
             elif ticks:
                 self._apply(ticks)
-            if status:
+            if refresh:
                 self._status_at = now
                 status = self.engine.status()
                 self.param.update(status=status, running=status["running"])
@@ -393,8 +394,8 @@ class StreamController(param.Parameterized):
             [t.severity[i] if i < len(t.severity) else np.zeros(len(t.timestamps), np.int8)
              for t in ticks]
         )
-        # Every stream updated first, then triggered once: the chart's overlay re-runs its
-        # layers and ranges once per poll (each refresh cost 0.1-0.5 s of server CPU).
+        # Every stream updated first, then triggered once: one event per poll for whatever
+        # subscribes (the live chart; a user's own DynamicMaps refresh once, not per stream).
         changed = [self.history]
         self.history.update(data=history_frame(timestamps, values))
         flagged = severity > 0
