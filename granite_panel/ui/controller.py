@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 
 import holoviews as hv
 import numpy as np
@@ -29,6 +30,7 @@ import param
 from panel.io.state import set_curdoc
 
 from .latency_probe import LatencyProbe
+from .session_release import release_on_close
 from ..engine.core import Engine, Prediction, Tick, latest_forecast
 from ..server import auth as auth_files
 from ..server.auth import ACTIONS, ROLES, role_rank
@@ -286,6 +288,7 @@ class StreamController(param.Parameterized):
                 self.engine.add_listener(self._schedule_poll)
                 # however the page was served: a closed page leaves no listener behind
                 pn.state.on_session_destroyed(lambda _context: self.detach())
+                release_on_close()  # nor a page that Panel would keep (session_release)
 
     def detach(self) -> None:
         """Stop polling: a closed browser tab must leave no callback behind."""
@@ -302,21 +305,33 @@ class StreamController(param.Parameterized):
 
     def _schedule_poll(self) -> None:
         """(On the ticking thread.) Queue one poll on this page's event loop, unless one is
-        queued already: a page that falls behind catches up in one batched update."""
+        queued already: a page that falls behind catches up in one batched update. The
+        queued callback holds this controller weakly: a page that closes before it runs
+        must not keep the controller (and its buffers) alive."""
         doc = self._doc
         if doc is None or self._poll_queued:
             return
         self._poll_queued = True
-        try:
-            with set_curdoc(doc):  # Bokeh's add_next_tick_callback is thread-safe
-                pn.state.execute(self._pushed_poll, schedule=True)
+        poll = weakref.WeakMethod(self._pushed_poll)
+
+        def queued_poll() -> None:
+            method = poll()
+            if method is not None:
+                with set_curdoc(doc):
+                    method()
+
+        try:  # Bokeh's add_next_tick_callback is thread-safe
+            doc.add_next_tick_callback(queued_poll)
         except Exception:  # the page's session is closing: its detach follows
             self._poll_queued = False
             log.debug("no poll queued for a closing page", exc_info=True)
 
     def _pushed_poll(self) -> None:
         self._poll_queued = False
-        self._background_poll()
+        try:
+            self._background_poll()
+        except Exception:  # logged, and the next tick queues the next poll
+            log.exception("a pushed poll failed")
 
     def _background_poll(self) -> None:
         """A poll nobody asked for (pushed or periodic): the status only when due."""

@@ -67,3 +67,54 @@ def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
         server.stop()
         engine.stop()
     assert not console_errors
+
+
+def test_closed_pages_leave_no_controller_or_document_alive(browser, console_errors):
+    """The soak's growth: Panel 1.9.4 kept every closed session's notification view, so its
+    Document, and the poll queued on it kept the controller, buffers and chart. After the
+    pages close (while the engine ticks), neither is alive (session_release)."""
+    import gc
+    import weakref
+
+    from panel.io.state import state
+
+    engine = Engine(Settings(**{**SETTINGS, "data_generation_interval": 0.05}))
+    controllers, documents = [], []
+
+    def app():
+        extension()
+        controller = StreamController(engine)
+        controllers.append(weakref.ref(controller))
+        documents.append(weakref.ref(pn.state.curdoc))
+        return Dashboard(controller=controller)
+
+    port = free_port()
+    server = pn.serve(app, port=port, threaded=True, show=False, start=True,
+                      check_unused_sessions_milliseconds=500,
+                      unused_session_lifetime_milliseconds=500)
+    try:
+        wait_for(lambda: listening(port), timeout=30)
+        engine.start()  # ticks queue polls on the pages right up to their close
+        for _ in range(2):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
+            wait_for(lambda: controllers and controllers[-1]() is not None
+                     and controllers[-1]().attached, timeout=10)
+            page.wait_for_timeout(1000)  # pushed polls run on the page
+            context.close()
+        wait_for(lambda: engine._listeners == (), timeout=30)  # every session destroyed
+        engine.stop()
+
+        def released():
+            gc.collect()
+            return all(ref() is None for ref in controllers)
+
+        wait_for(released, timeout=10)
+        gc.collect()
+        alive = [ref() for ref in documents if ref() is not None]
+        assert not [v for v in state._views.values() if any(v[2] is doc for doc in alive)]
+    finally:
+        server.stop()
+        engine.stop()
