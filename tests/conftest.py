@@ -19,6 +19,10 @@ def tiny_ttm_dir(tmp_path_factory) -> str:
     """Folder of a small, randomly initialised TTM (context 64, horizon 16) saved with
     ``save_pretrained``, so the real ``tsfm_public.toolkit.get_model`` path loads it."""
     import torch
+
+    from granite_panel.forecasting.service import import_tsfm
+
+    import_tsfm()  # under the product's lock: an engine's background import may be running
     from tsfm_public import TinyTimeMixerConfig, TinyTimeMixerForPrediction
 
     config = TinyTimeMixerConfig(
