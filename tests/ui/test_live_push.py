@@ -32,6 +32,17 @@ def listening(port: int) -> bool:
         return False
 
 
+def serve(app):
+    """``app`` served on a free port by a thread, sessions discarded 500 ms after they
+    close; (port, server) once it accepts connections."""
+    port = free_port()
+    server = pn.serve(app, port=port, threaded=True, show=False, start=True,
+                      check_unused_sessions_milliseconds=500,
+                      unused_session_lifetime_milliseconds=500)
+    wait_for(lambda: listening(port), timeout=30)
+    return port, server
+
+
 def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
     engine = Engine(Settings(**SETTINGS))
     controllers = []
@@ -43,12 +54,8 @@ def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
         controllers.append(controller)
         return Dashboard(controller=controller)
 
-    port = free_port()
-    server = pn.serve(app, port=port, threaded=True, show=False, start=True,
-                      check_unused_sessions_milliseconds=500,
-                      unused_session_lifetime_milliseconds=500)
+    port, server = serve(app)
     try:
-        wait_for(lambda: listening(port), timeout=30)  # a thread starts the server
         page.goto(f"http://127.0.0.1:{port}")
         expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)
         expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
@@ -88,12 +95,8 @@ def test_closed_pages_leave_no_controller_or_document_alive(browser, console_err
         documents.append(weakref.ref(pn.state.curdoc))
         return Dashboard(controller=controller)
 
-    port = free_port()
-    server = pn.serve(app, port=port, threaded=True, show=False, start=True,
-                      check_unused_sessions_milliseconds=500,
-                      unused_session_lifetime_milliseconds=500)
+    port, server = serve(app)
     try:
-        wait_for(lambda: listening(port), timeout=30)
         engine.start()  # ticks queue polls on the pages right up to their close
         for _ in range(2):
             context = browser.new_context()
