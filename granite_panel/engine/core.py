@@ -303,21 +303,31 @@ class Ring:
             return None
         return self.values[:, np.arange(start, start + length) % self.capacity]
 
+    def _newest(self, array: np.ndarray, last: int, rows: np.ndarray | None = None):
+        """A copy of ``array``'s newest ``last`` slots, oldest first (rows: a subset).
+
+        At most two contiguous column slices, copied row by row: a fancy index over the
+        columns of a [1000, capacity] array costs ~7x as much, every tick.
+        """
+        n = min(last, self.size)
+        start, end = (self.count - n) % self.capacity, self.count % self.capacity
+        pick = () if array.ndim == 1 else (slice(None),) if rows is None else (rows,)
+        if n == 0:
+            return array[pick + (slice(0, 0),)].copy()
+        if start < end or end == 0:
+            return array[pick + (slice(start, end or self.capacity),)].copy()
+        return np.concatenate(
+            [array[pick + (slice(start, None),)], array[pick + (slice(None, end),)]], axis=-1)
+
     def last_values(self, last: int, rows: np.ndarray | None = None) -> np.ndarray:
         """[rows, last] newest values (all rows by default), oldest first."""
-        if rows is None:
-            return self.values[:, self._order(last)]
-        return self.values[np.ix_(rows, self._order(last))]
+        return self._newest(self.values, last, rows)
 
     def last(self, last: int):
         """(timestamps, values, score, severity, flag) of the newest ``last`` slots."""
-        order = self._order(last)
-        return (
-            self.timestamps[order],
-            self.values[:, order],
-            self.score[:, order],
-            self.severity[:, order],
-            self.flag[:, order],
+        return tuple(
+            self._newest(a, last)
+            for a in (self.timestamps, self.values, self.score, self.severity, self.flag)
         )
 
 
