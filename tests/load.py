@@ -73,14 +73,14 @@ class ServerProcess:
     stream took 20-60 s, and sometimes longer than a minute)."""
 
     def __init__(self, env: dict | None = None, period: float = 1.0, timeout: float = 120.0,
-                 autostart: bool = True):
+                 autostart: bool = True, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile("w+", prefix="granite-panel-serve-", suffix=".log")
         environment = {**os.environ, **TEN_HZ, **(env or {})}
         command = [sys.executable, "-m", "granite_panel.cli", "serve",
                    "--port", str(self.port), "--session-check-ms", "500"]
-        command += ["--autostart"] if autostart else []
+        command += (["--autostart"] if autostart else []) + list(args)
         self.process = subprocess.Popen(command, env=environment, stdout=self.log,
                                         stderr=subprocess.STDOUT, text=True)
         self.psutil = psutil.Process(self.process.pid)
