@@ -81,13 +81,14 @@ def _is_module(dotted: str) -> bool:
     return True
 
 
-def test_there_is_a_course_of_five_notebooks():
+def test_there_is_a_course_of_six_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_forecasting_with_ttm.ipynb",
         "03_anomaly_detection.ipynb",
         "04_rest_and_events.ipynb",
         "05_your_own_data.ipynb",
+        "06_fleet.ipynb",
     ]
 
 
