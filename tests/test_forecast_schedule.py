@@ -89,3 +89,20 @@ def test_the_store_keeps_each_series_forecast_once_a_horizon():
 def test_forecast_every_out_of_bounds_is_one_clear_error():
     with pytest.raises(SettingsError, match="FORECAST_EVERY"):
         Settings.from_env({"FORECAST_EVERY": "0"})
+
+
+def test_the_fallback_fits_and_forecasts_each_series_by_its_row_whatever_share_a_tick_holds():
+    # A fitted fallback (AutoETS) keeps one state per engine row: after the shares have gone
+    # round, every row has its own, and each tick's forecast of a row is that row's state
+    # applied to that row's context (the tick before this change used position i's state).
+    engine = make_engine(n_series=N, forecast_every=EVERY, fallback_model="AutoETS")
+    engine.forecasts.fallback.fit_budget_s = 60.0
+    ticks = run_steps(engine, 2 * EVERY + 2)
+    fallback = engine.forecasts.fallback
+    assert sorted(fallback._fitted) == list(range(N))
+    last = ticks[-1].prediction
+    rows = last.covered()
+    context = engine.ring.last_values(SMALL["context_length"], rows)
+    expected = np.stack([fallback._fitted[r].forward(y=c, h=SMALL["forecast_horizon"])["mean"]
+                         for r, c in zip(rows, context)])
+    np.testing.assert_allclose(last.values, expected)

@@ -142,6 +142,22 @@ def test_refits_after_refit_every_calls(monkeypatch):
     assert forecaster.fitted_series == 0
 
 
+def test_a_share_of_the_series_is_forecast_with_each_series_own_fitted_state():
+    # FORECAST_EVERY > 1: each call holds other rows. Each series must be forecast from the
+    # state fitted on it, as if every call held all series (keyed by position, rows 1 and 3
+    # used the states fitted on rows 0 and 2).
+    context = seasonal_series(n_series=4, n_points=96)
+    context[1::2] = context[1::2][:, ::-1] * 3.0 + 50.0  # odd rows unlike the even ones
+    every = StatisticalForecaster(model="AutoETS", horizon=8, season_length=SEASON, fit_budget_s=10)
+    share = StatisticalForecaster(model="AutoETS", horizon=8, season_length=SEASON, fit_budget_s=10)
+    whole = every.predict(context)
+    for rows in (np.array([0, 2]), np.array([1, 3]), np.array([0, 2])):
+        np.testing.assert_allclose(share.predict(context[rows], rows=rows), whole[rows])
+    assert share.fitted_series == 4
+    with pytest.raises(ValueError, match="rows names 3 series; the context has 2"):
+        share.predict(context[:2], rows=np.array([0, 1, 2]))
+
+
 def test_nans_in_context_are_filled():
     context = seasonal_series(n_series=2, n_points=96)
     context[0, -1] = np.nan

@@ -915,7 +915,8 @@ class Engine:
             try:
                 # series with no point in the context yet get no forecast (NaN)
                 result = self.forecasts.predict(
-                    np.where(has_data[:, None], context, 0.0), n_valid, prefer_naive=prefer_naive
+                    np.where(has_data[:, None], context, 0.0), n_valid, prefer_naive=prefer_naive,
+                    rows=rows,
                 )
             except Exception as exc:  # the points are stored already: the tick still goes out
                 log.exception("forecast failed; the tick goes out without one")

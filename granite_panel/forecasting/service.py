@@ -161,22 +161,34 @@ class StatisticalForecaster:
     def _season_for(self, n_points: int) -> int:
         return self.season_length if n_points >= 2 * self.season_length else 1
 
-    def predict(self, context: np.ndarray) -> np.ndarray:
+    def predict(self, context: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """[n_series, horizon] forecasts of ``context``'s series.
+
+        ``rows``: the engine rows of ``context`` when it holds a share of the series
+        (FORECAST_EVERY > 1), so each series is forecast with its own fitted state; None:
+        row i is series i. (Keyed by position, a tick of rows 3, 13, 23 used the states
+        fitted on the rows of an earlier tick's positions: another series' parameters.)
+        """
         context = fill_gaps(context)
         n_series, n_points = context.shape
+        keys = range(n_series) if rows is None else [int(r) for r in rows]
+        if len(keys) != n_series:
+            raise ValueError(f"rows names {len(keys)} series; the context has {n_series}")
         self._calls += 1
         season = self._season_for(n_points)
         self._maybe_select(context, season)
         if self.model == "SeasonalNaive" or n_points < 3:
             return seasonal_naive(context, self.horizon, season)
-        self._refit_stalest(context, season)
+        self._refit_stalest(context, keys, season)
         out = seasonal_naive(context, self.horizon, season)
-        for i, fitted in self._fitted.items():
-            if i < n_series:
-                try:
-                    out[i] = fitted.forward(y=context[i], h=self.horizon)["mean"]
-                except Exception as exc:  # a numerically odd window: keep the naive one
-                    log.debug("forward failed for series %s: %s", i, exc)
+        for i, key in enumerate(keys):
+            fitted = self._fitted.get(key)
+            if fitted is None:
+                continue
+            try:
+                out[i] = fitted.forward(y=context[i], h=self.horizon)["mean"]
+            except Exception as exc:  # a numerically odd window: keep the naive one
+                log.debug("forward failed for series %s: %s", key, exc)
         return out
 
     def _maybe_select(self, context: np.ndarray, season: int) -> None:
@@ -206,21 +218,22 @@ class StatisticalForecaster:
             self._selection.join(timeout)
         return self.name
 
-    def _refit_stalest(self, context: np.ndarray, season: int) -> None:
-        n_series = context.shape[0]
+    def _refit_stalest(self, context: np.ndarray, keys, season: int) -> None:
+        """Fit the series of ``context`` (``keys``: their rows) never fitted or fitted
+        ``refit_every`` calls ago, the stalest first, until ``fit_budget_s`` is spent."""
         due = [
-            i
-            for i in range(n_series)
-            if i not in self._fitted or self._calls - self._fitted_at[i] >= self.refit_every
+            (i, key)
+            for i, key in enumerate(keys)
+            if key not in self._fitted or self._calls - self._fitted_at[key] >= self.refit_every
         ]
-        due.sort(key=lambda i: self._fitted_at.get(i, -1))
+        due.sort(key=lambda item: self._fitted_at.get(item[1], -1))
         deadline = time.perf_counter() + self.fit_budget_s
-        for i in due:
+        for i, key in due:
             try:
-                self._fitted[i] = self._new_model(season).fit(context[i])
+                self._fitted[key] = self._new_model(season).fit(context[i])
             except Exception as exc:
-                log.debug("fit failed for series %s: %s", i, exc)
-            self._fitted_at[i] = self._calls
+                log.debug("fit failed for series %s: %s", key, exc)
+            self._fitted_at[key] = self._calls
             if time.perf_counter() >= deadline:
                 break
 
@@ -636,27 +649,30 @@ class ForecastService:
         }
 
     def predict(
-        self, context: np.ndarray, n_valid: int, prefer_naive: np.ndarray | None = None
+        self, context: np.ndarray, n_valid: int, prefer_naive: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> ForecastResult:
         """Forecast every series of ``context`` [n_series, time].
 
         ``prefer_naive`` ([n_series] booleans, optional): those series get seasonal naive
         (season ``fallback.season_length``), e.g. where the live MASE shows seasonal naive
-        beating the served model over the accuracy window.
+        beating the served model over the accuracy window. ``rows``: the engine rows of
+        ``context`` when it is a share of the series (the fallback keeps a fitted state
+        per row); None: all of them, in order.
         """
         self.start_loading()
         reason = self.reason(n_valid)
         forecaster = self.fallback if reason else self.ttm
         started = time.perf_counter()
         try:
-            values = forecaster.predict(context)
+            values = self._forecast(forecaster, context, rows)
         except Exception as exc:
             if forecaster is self.fallback:
                 raise
             log.exception("TTM forecast failed; using the fallback for this tick")
             reason = f"{forecaster.name} failed ({describe_load_error(exc)}); using fallback"
             forecaster = self.fallback
-            values = forecaster.predict(context)
+            values = self._forecast(forecaster, context, rows)
         naive, own = 0, values
         if prefer_naive is not None:
             mask = np.asarray(prefer_naive, dtype=bool)
@@ -672,3 +688,11 @@ class ForecastService:
                 values[mask] = seasonal_naive(fill_gaps(context[mask]), self.horizon, season)
         elapsed_ms = (time.perf_counter() - started) * 1000
         return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive, own)
+
+    @staticmethod
+    def _forecast(forecaster, context: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """The statistical fallback keeps a fitted state per row, so it is told the rows; a
+        TTM forecasts each window alone."""
+        if rows is not None and isinstance(forecaster, StatisticalForecaster):
+            return forecaster.predict(context, rows=rows)
+        return forecaster.predict(context)
