@@ -4,8 +4,8 @@ A fresh ``granite-panel serve --source push`` (the fleet browser test's settings
 30 slots of 1,000 series pushed as line protocol. Then, ``--rounds`` times, a new browser
 context opens the dashboard and the page's time to its controls is taken; the Fleet card
 is opened and timed to its first table row (the target: < 2 s); then one series is pushed
-far out in the next slot and timed from the engine's scoring of it (``anomaly_count`` in
-``/api/status`` moves) until it tops the table: the live update (the view refreshes at
+far out in the next slot and timed from the engine's scoring of it (its newest point in
+``/api/history`` is the spike) until it tops the table: the live update (the view refreshes at
 most once a second, on the engine's 1 s tick). Prints every round, the
 medians and the page errors (a console error fails the round).
 
@@ -21,12 +21,22 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fleet_push import FLEET_ENV, N_SERIES, fill, name, spike  # noqa: E402
 from tests.load import ServerProcess, browsers, server_status  # noqa: E402
 from tests.serving import wait_for  # noqa: E402
 
 ROW = ".gp-fleet .tabulator-row"
+
+
+def newest_value(base: str, series: int) -> float | None:
+    """The newest scored point of ``series`` (``/api/history``), None before it has one."""
+    answer = requests.get(f"{base}/api/history", params={"series": name(series), "limit": 1},
+                          timeout=5).json()
+    points = answer.get("points") or []
+    return points[-1]["value"] if points else None
 
 
 def one_round(chromium, base: str, series: int) -> dict:
@@ -38,11 +48,11 @@ def one_round(chromium, base: str, series: int) -> dict:
     page.get_by_role("button", name="Fleet", exact=True).click()
     page.locator(ROW).first.wait_for(timeout=60_000)
     first_row = time.monotonic() - opened
-    flagged = server_status(base)["anomaly_count"]
-    spike(base, series, value=-90.0 - series)  # each round's spike outranks the last
+    value = -90.0 - series  # each round's spike outranks the last
+    spike(base, series, value=value)
     # the point waits in its open slot until the engine closes it (1-3 s): time the view
     # from then, when the engine has scored it
-    wait_for(lambda: server_status(base)["anomaly_count"] > flagged, 30, interval=0.05)
+    wait_for(lambda: newest_value(base, series) == value, 30, interval=0.05)
     scored = time.monotonic()
     wait_for(lambda: name(series) in page.locator(ROW).first.inner_text(), 30, interval=0.05)
     live = time.monotonic() - scored

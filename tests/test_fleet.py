@@ -149,7 +149,7 @@ def test_new_series_are_streamed_and_a_reset_replaces_the_table(engine):
 
 def test_heat_map_holds_the_top_n_series_and_renders(engine):
     controller = StreamController(engine)
-    view = FleetView(controller, top_n=30, heatmap_slots=20)
+    view = FleetView(controller, top_n=30, heatmap_seconds=20)  # 20 one-second slots
     times, series, score = view.heatmap.data
     assert score.shape == (30, 20) and len(series) == 30 and len(times) == 20
     frame = fleet_frame(engine.snapshot(last=60), engine.incidents.recent(), T0 + SLOTS)
@@ -166,11 +166,25 @@ def test_heat_map_holds_the_top_n_series_and_renders(engine):
 
 
 def test_heat_map_of_an_empty_engine_is_one_placeholder_cell():
-    class Empty:
-        names, timestamps, score = (), np.empty(0), np.empty((0, 0))
-
-    times, series, score = heatmap_grid(Empty(), [], 10)
+    times, series, score = heatmap_grid(np.empty(0), [], np.empty((0, 0)), 10)
     assert series == ["(no series yet)"] and score.shape == (1, 1)
+
+
+def test_heat_map_covers_the_last_hour_in_bins_that_keep_each_spike(engine):
+    # By default the last hour (here all 40 kept slots); with fewer columns than slots, each
+    # bin is the largest |score| of its slots, the newest bin ends at the newest slot.
+    view = FleetView(StreamController(engine), top_n=5)
+    times, series, score = view.heatmap.data
+    assert view.heatmap_seconds == 3600 and score.shape == (5, SLOTS) and times[-1] == T0 + SLOTS - 1
+    raw_times, raw = engine.recent_scores([SPIKED, 0], 3600)
+    times, _, binned = heatmap_grid(raw_times, ["a", "b"], raw, columns=7)
+    assert binned.shape == (2, 7)  # 40 slots in bins of 6, the oldest one partial
+    np.testing.assert_array_equal(times, raw_times[[3, 9, 15, 21, 27, 33, 39]])
+    np.testing.assert_allclose(binned[:, -1], np.abs(raw[:, -6:]).max(axis=1))
+    np.testing.assert_allclose(binned[:, 0], np.abs(raw[:, :4]).max(axis=1))
+    assert binned[0, -1] > 5  # the spike in the newest slot survives the binning
+    # only the top rows are read from the engine, over at most its kept history
+    assert engine.recent_scores([1, 2, 3], 10)[1].shape == (3, 10)
 
 
 def test_the_view_renders_with_no_series_and_with_one_slot():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -322,6 +323,10 @@ class Ring:
     def last_values(self, last: int, rows: np.ndarray | None = None) -> np.ndarray:
         """[rows, last] newest values (all rows by default), oldest first."""
         return self._newest(self.values, last, rows)
+
+    def last_scores(self, last: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, score [rows, last]) of the newest ``last`` slots, oldest first."""
+        return self._newest(self.timestamps, last), self._newest(self.score, last, rows)
 
     def last(self, last: int):
         """(timestamps, values, score, severity, flag) of the newest ``last`` slots."""
@@ -1342,6 +1347,14 @@ class Engine:
                 made = self.forecast_made_at[: self.n_series]
                 ages[: len(made)] = newest - made
             return ages
+
+    def recent_scores(self, rows, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, score [len(rows), k]) of ``rows`` over the newest slots within
+        ``seconds`` (at most the kept history): a few rows over an hour, without copying
+        every series' history as ``snapshot`` would."""
+        slots = max(1, math.ceil(seconds / self.step_seconds))
+        with self._state_lock:
+            return self.ring.last_scores(slots, np.asarray(rows, dtype=int))
 
     def storage_status(self) -> dict:
         """Where points are kept and whether writes commit: {kind, state, reason, queued...}."""

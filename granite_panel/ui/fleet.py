@@ -4,7 +4,7 @@ A ``pn.widgets.Tabulator`` with one row per series (name, last value, a sparklin
 last points, the anomaly score now, the open incident, incidents in the last hour, the
 live MASE of its forecasts) and a
 HoloViews ``Image`` (a heat map) of the anomaly score of the top N series over the last
-slots. A click on a row selects that series in the main chart (``controller.series``).
+hour. A click on a row selects that series in the main chart (``controller.series``).
 
 Why it stays cheap with a thousand series:
 
@@ -13,7 +13,9 @@ Why it stays cheap with a thousand series:
   table's ``sorters``, so any column can be sorted and names filtered;
 - ``pagination="remote"``: Panel sorts and filters on the server and the browser receives
   one page of rows, never the thousand, at first render and at every refresh;
-- it reads ``engine.snapshot(last=...)``: a few dozen slots, not the whole history;
+- it reads ``engine.snapshot(last=30)`` (the sparklines' slots, not the whole history) and,
+  for the heat map, the last hour of the top N rows only (``engine.recent_scores``),
+  binned to at most ``heatmap_columns`` columns before it goes to the browser;
 - it refreshes from the controller's own poll, at most once per ``refresh_seconds``, and
   only when the engine ticked or its incidents changed: no callback of its own to stop.
 
@@ -22,6 +24,7 @@ Why it stays cheap with a thousand series:
 
 from __future__ import annotations
 
+import math
 import time
 
 import holoviews as hv
@@ -147,16 +150,27 @@ def fleet_frame(snapshot, incidents: list[dict], now: float,
     return frame.sort_values(["score", "incidents 1h"], ascending=False, kind="stable")
 
 
-def heatmap_grid(snapshot, rows, slots: int) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(times (k,), names (n,), |score| [n, k]) of ``rows`` over the newest ``slots``
-    slots, 0 where a slot has no point of that series. With no series or no slot yet, one
-    placeholder cell, so the plot always has a frame to draw."""
-    rows = list(rows)
-    times = np.asarray(snapshot.timestamps[-slots:], dtype=float)
-    if not rows or len(times) == 0:
+def heatmap_grid(times, names, score, columns: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(times (k,), names (n,), |score| [n, k]) for the heat map, at most ``columns`` wide.
+
+    A longer span (an hour of one-second slots is 3,600) is cut from the newest slot back
+    into equal bins of consecutive slots, each the largest |score| in it (a spike is never
+    averaged away), timed at its newest slot; what the browser gets stays ``columns`` wide.
+    A gap scores 0. With no series or no slot yet, one placeholder cell, so the plot always
+    has a frame to draw.
+    """
+    times = np.asarray(times, dtype=float)
+    names = list(names)
+    if not names or len(times) == 0:
         return np.array([time.time()]), [NO_SERIES], np.zeros((1, 1))
-    names = [snapshot.names[r] for r in rows]
-    score = np.abs(np.nan_to_num(np.asarray(snapshot.score, dtype=float)[rows][:, -slots:]))
+    score = np.abs(np.nan_to_num(np.asarray(score, dtype=float)))
+    k = len(times)
+    width = max(1, math.ceil(k / max(1, columns)))  # slots per bin
+    if width > 1:
+        bins = math.ceil(k / width)
+        pad = bins * width - k  # the oldest bin is the partial one
+        score = np.pad(score, ((0, 0), (pad, 0))).reshape(len(names), bins, width).max(axis=2)
+        times = np.pad(times, (pad, 0), mode="edge")[width - 1 :: width]
     return times, names, score
 
 
@@ -178,8 +192,12 @@ class FleetView(pn.viewable.Viewer):
     controller = param.ClassSelector(class_=StreamController, doc="The viewer's controller.")
     top_n = param.Integer(default=30, bounds=(1, 500),
                           doc="Series in the heat map: the highest scores now.")
-    heatmap_slots = param.Integer(default=120, bounds=(2, 10_000),
-                                  doc="Newest slots (columns) in the heat map.")
+    heatmap_seconds = param.Number(default=3600.0, bounds=(1.0, None),
+                                   doc="Span of the heat map: the last hour by default (at "
+                                   "most what the engine keeps, HISTORY_LIMIT slots).")
+    heatmap_columns = param.Integer(default=240, bounds=(2, 10_000),
+                                    doc="Most columns the heat map sends; a longer span is "
+                                    "binned, each bin the largest score in it.")
     refresh_seconds = param.Number(default=1.0, bounds=(0.0, 3600.0),
                                    doc="Least time between two refreshes of the fleet view.")
     page_size = param.Integer(default=20, bounds=(5, 1000),
@@ -197,7 +215,7 @@ class FleetView(pn.viewable.Viewer):
         self._seen = None  # (generation, seq, incidents version) of the last refresh
         self._refreshed_at = -np.inf
         self._incidents = (None, [])  # (tracker version, its incidents)
-        self.heatmap = hv.streams.Pipe(data=heatmap_grid(_EMPTY, [], 1))
+        self.heatmap = hv.streams.Pipe(data=heatmap_grid([], [], None, 1))
         self.table = pn.widgets.Tabulator(
             self._frame().sort_index(),
             pagination="remote",
@@ -230,12 +248,15 @@ class FleetView(pn.viewable.Viewer):
 
     def _frame(self) -> pd.DataFrame:
         engine = self.controller.engine
-        snapshot = engine.snapshot(last=max(TREND_POINTS, self.heatmap_slots))
+        snapshot = engine.snapshot(last=TREND_POINTS)
         if self._incidents[0] != engine.incidents.version:  # as_json of each: not every second
             self._incidents = (engine.incidents.version, engine.incidents.recent())
         frame = fleet_frame(snapshot, self._incidents[1], time.time(),
                             mase=engine.series_accuracy()["mase"])
-        self.heatmap.send(heatmap_grid(snapshot, frame.index[: self.top_n], self.heatmap_slots))
+        top = frame.index[: self.top_n].to_numpy()
+        times, score = engine.recent_scores(top, self.heatmap_seconds) if len(top) else ([], None)
+        self.heatmap.send(heatmap_grid(times, [snapshot.names[r] for r in top], score,
+                                       self.heatmap_columns))
         return frame
 
     def refresh(self, force: bool = False) -> None:
@@ -284,7 +305,7 @@ class FleetView(pn.viewable.Viewer):
     # ------------------------------------------------------------ layout
 
     def heat_map(self) -> pn.pane.HoloViews:
-        """|score| of the top N series (rows, the worst on top) over the newest slots.
+        """|score| of the top N series (rows, the worst on top) over the last hour.
 
         An ``hv.Image`` on a (seconds ago, rank) grid with the series' names as the y tick
         labels: a quarter of the render time of the same cells as an ``hv.HeatMap``
@@ -326,12 +347,3 @@ class FleetView(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._layout
-
-
-class _Empty:
-    names: tuple = ()
-    timestamps = np.empty(0)
-    score = np.empty((0, 0))
-
-
-_EMPTY = _Empty()
