@@ -7,7 +7,7 @@ is opened and timed to its first table row (the target: < 2 s); then one series 
 far out in the next slot and timed from the engine's scoring of it (its newest point in
 ``/api/history`` is the spike) until it tops the table: the live update (the view refreshes at
 most once a second, on the engine's 1 s tick). Prints every round, the
-medians and the page errors (a console error fails the round).
+medians and each round's page errors (console errors, uncaught errors, failed requests).
 
     python -m benchmarks.fleet_render [--rounds 5]
 """
