@@ -38,13 +38,16 @@ from tests.load import (  # noqa: E402
 )
 
 def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
-        wrk_delay_ms: float, probe: bool = True, env: dict | None = None) -> dict:
+        wrk_delay_ms: float, probe: bool = True, env: dict | None = None,
+        browser_nice: int = 0) -> dict:
     """One load run; returns every figure (the test suite calls this with small numbers)."""
     env = {"DATA_GENERATION_INTERVAL": str(interval), "LATENCY_PROBE": "on" if probe else "off",
            **(env or {})}
     report: dict = {"sessions": sessions, "seconds": seconds, "interval_s": interval,
-                    "wrk_connections": wrk_connections, "wrk_delay_ms": wrk_delay_ms}
-    with ServerProcess(env=env, autostart=False) as server, browsers() as chromium:
+                    "wrk_connections": wrk_connections, "wrk_delay_ms": wrk_delay_ms,
+                    "browser_nice": browser_nice}
+    with ServerProcess(env=env, autostart=False) as server, \
+            browsers(nice=browser_nice) as chromium:
         began = time.monotonic()
         pages = open_then_start(server, chromium, sessions)
         report["open_all_s"] = time.monotonic() - began
@@ -94,6 +97,8 @@ def print_report(r: dict) -> None:
     w, s = r["wrk"], r["server"]
     print(f"sessions {r['sessions']} for {r['elapsed_s']:.0f} s at {1 / r['interval_s']:.0f} Hz "
           f"(pages opened on the stopped stream, then Start: {r['open_all_s']:.0f} s with the warm-up; viewers {r['viewers']})")
+    if r.get("browser_nice"):
+        print(f"Chromium at nice {r['browser_nice']} (the browsers yield the CPU to the server)")
     print("machine load average (1, 5, 15 min) before %s, after %s" % tuple(
         ", ".join(f"{x:.1f}" for x in r[k]) for k in ("load_average_before", "load_average_after")))
     print(f"errors: {r['errors']} (wrk non-2xx {w['non_2xx']}, socket {w['socket_errors']}; "
@@ -127,9 +132,12 @@ def main() -> None:
                         help="pause between a connection's requests (0: as fast as it goes)")
     parser.add_argument("--no-probe", action="store_true", help="LATENCY_PROBE=off in the pages")
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--browser-nice", type=int, default=0,
+                        help="run Chromium at this nice level (10: the browsers yield the "
+                        "CPU to the server, as on machines of their own)")
     args = parser.parse_args()
     report = run(args.sessions, args.seconds, args.interval, args.wrk_connections,
-                 args.wrk_delay_ms, probe=not args.no_probe)
+                 args.wrk_delay_ms, probe=not args.no_probe, browser_nice=args.browser_nice)
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
