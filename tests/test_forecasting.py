@@ -410,7 +410,7 @@ def test_ttm_failure_at_predict_time_falls_back_for_that_call(tiny_ttm_dir):
     )
     assert service.wait_until_loaded(60) == "ready"
 
-    def broken(context):
+    def broken(context, rows=None):
         raise RuntimeError("CUDA out of memory")
 
     service.ttm.predict = broken

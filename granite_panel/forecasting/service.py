@@ -89,8 +89,11 @@ class Forecaster(Protocol):
     horizon: int
     min_context: int  # fewer valid points than this and the forecaster cannot run
 
-    def predict(self, context: np.ndarray) -> np.ndarray:
-        """[n_series, horizon] forecasts from ``context`` [n_series, time] (no NaNs)."""
+    def predict(self, context: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """[n_series, horizon] forecasts from ``context`` [n_series, time] (no NaNs).
+
+        ``rows``: the engine rows of ``context`` when it holds a share of the series
+        (FORECAST_EVERY > 1); a forecaster with per-series state keys it by them."""
 
 
 def fill_gaps(context: np.ndarray) -> np.ndarray:
@@ -278,7 +281,8 @@ class TTMForecaster:
             or model.config.prediction_length
         )
 
-    def predict(self, context: np.ndarray) -> np.ndarray:
+    def predict(self, context: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``rows`` is not used: a TTM forecasts each window from that window alone."""
         torch = self._torch
         window = fill_gaps(context)[:, -self.min_context :]
         # Scale each series by its own context, as IBM's preprocessor does per channel.
@@ -665,14 +669,14 @@ class ForecastService:
         forecaster = self.fallback if reason else self.ttm
         started = time.perf_counter()
         try:
-            values = self._forecast(forecaster, context, rows)
+            values = forecaster.predict(context, rows=rows)
         except Exception as exc:
             if forecaster is self.fallback:
                 raise
             log.exception("TTM forecast failed; using the fallback for this tick")
             reason = f"{forecaster.name} failed ({describe_load_error(exc)}); using fallback"
             forecaster = self.fallback
-            values = self._forecast(forecaster, context, rows)
+            values = forecaster.predict(context, rows=rows)
         naive, own = 0, values
         if prefer_naive is not None:
             mask = np.asarray(prefer_naive, dtype=bool)
@@ -688,11 +692,3 @@ class ForecastService:
                 values[mask] = seasonal_naive(fill_gaps(context[mask]), self.horizon, season)
         elapsed_ms = (time.perf_counter() - started) * 1000
         return ForecastResult(values, forecaster.name, reason, elapsed_ms, naive, own)
-
-    @staticmethod
-    def _forecast(forecaster, context: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-        """The statistical fallback keeps a fitted state per row, so it is told the rows; a
-        TTM forecasts each window alone."""
-        if rows is not None and isinstance(forecaster, StatisticalForecaster):
-            return forecaster.predict(context, rows=rows)
-        return forecaster.predict(context)
