@@ -176,3 +176,24 @@ def test_renderers_say_what_the_model_is_doing():
     assert "CRITICAL" in feed and "incident-critical" in feed and "ONGOING" in feed
     assert "7 points" in feed and "z +6.0" in feed and "band 0.50 to 1.50" in feed and "ACK" in feed
     assert "No incidents" in render_incidents([])
+
+
+def test_the_charts_legend_references_no_source_that_streams(engine):
+    """BokehJS rebuilds a legend's items whenever anything they reference changes: a legend
+    naming the drawn layers was rebuilt on every tick (ui/live_chart.py, LiveChart._legend)."""
+    from bokeh.models import ColumnDataSource, GlyphRenderer, Legend
+
+    chart = Dashboard(engine=engine, autopoll=False).live_chart
+    (legend,) = chart.figure.select(type=Legend)
+    referenced = {model for item in legend.items for model in item.references()}
+    streaming = [chart.history, chart.forecast, *chart.markers.values()]
+    assert not referenced & set(streaming)
+    keys = [s for s in referenced if isinstance(s, ColumnDataSource)]
+    assert keys and all(np.isnan(s.data["time"]).all() for s in keys)
+    drawn = [r for r in chart.figure.select(type=GlyphRenderer) if (r.name or "").startswith("live chart:")]
+    assert {r.data_source for r in drawn} == set(streaming)
+    assert sorted(item.label.value for item in legend.items) == sorted(
+        r.name.removeprefix("live chart: ") for r in drawn)
+    # the ranges follow the drawn layers in the page and are never sent back
+    assert set(chart.figure.x_range.renderers) == set(chart.figure.y_range.renderers) == set(drawn)
+    assert not chart.figure.x_range.syncable and not chart.figure.y_range.syncable

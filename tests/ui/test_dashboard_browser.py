@@ -14,16 +14,23 @@ CHART_LENGTHS = """() => {
   const out = {};
   for (const doc of window.Bokeh.documents) {
     for (const model of doc.all_models) {
-      if (model.type === 'LegendItem' && model.label && model.label.value && model.renderers.length) {
-        out[model.label.value] = model.renderers[0].data_source.get_length();
-      }
-      // Anomaly markers: one layer per severity, all drawn as Scatter glyphs.
-      if (model.type === 'GlyphRenderer' && model.glyph.type === 'Scatter') {
-        out['anomaly'] = (out['anomaly'] || 0) + model.data_source.get_length();
-      }
+      // The drawn layers are named "live chart: <legend label>" (the legend's own keys
+      // draw nothing); anomaly markers: one layer per severity, all Scatter glyphs.
+      if (model.type !== 'GlyphRenderer' || !(model.name || '').startsWith('live chart: ')) continue;
+      const length = model.data_source.get_length();
+      out[model.name.slice('live chart: '.length)] = length;
+      if (model.glyph.type === 'Scatter') out['anomaly'] = (out['anomaly'] || 0) + length;
     }
   }
   return out;
+}"""
+
+
+DRAWN_VISIBLE = """(label) => {
+  for (const doc of window.Bokeh.documents)
+    for (const model of doc.all_models)
+      if (model.type === 'GlyphRenderer' && model.name === 'live chart: ' + label) return model.visible;
+  return null;
 }"""
 
 
@@ -57,6 +64,16 @@ def test_stream_forecast_incidents_stop_and_reset(page: Page, app_url, console_e
     lengths = wait_for(lambda: (lambda l: l.get("history", 0) > 0 and l)(chart_lengths(page)))
     assert lengths["forecast"] == 48  # FORECAST_HORIZON in tests.serving.FAST_STREAM
     assert lengths["history"] >= first
+
+    # The legend hides and shows the drawn layer it names (its keys are not the layers:
+    # see LiveChart._legend), and dims its own entry meanwhile.
+    history_key = page.locator(".bk-item").filter(has=page.locator(".bk-label", has_text=re.compile("^history$")))
+    history_key.click()
+    wait_for(lambda: page.evaluate(DRAWN_VISIBLE, "history") is False, timeout=5)
+    expect(history_key).to_have_class(re.compile("bk-inactive"))
+    assert page.evaluate(DRAWN_VISIBLE, "forecast") is True
+    history_key.click()
+    wait_for(lambda: page.evaluate(DRAWN_VISIBLE, "history") is True, timeout=5)
 
     # An injected anomaly opens an incident in the feed (and marks the chart).
     expect(page.locator(".gp-incident").first).to_be_visible(timeout=60_000)
