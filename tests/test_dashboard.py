@@ -184,7 +184,8 @@ def test_the_charts_legend_references_no_source_that_streams(engine):
     from bokeh.models import ColumnDataSource, GlyphRenderer, Legend
 
     chart = Dashboard(engine=engine, autopoll=False).live_chart
-    (legend,) = chart.figure.select(type=Legend)
+    assert not chart.figure.select(type=Legend)  # the legend has a strip of its own
+    (legend,) = chart.legend_figure.select(type=Legend)
     referenced = {model for item in legend.items for model in item.references()}
     streaming = [chart.history, chart.forecast, *chart.markers.values()]
     assert not referenced & set(streaming)

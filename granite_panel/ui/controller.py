@@ -19,8 +19,10 @@ disabled too, but a browser can send any event: a viewer's forged click changes 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
+from collections import OrderedDict
 
 import holoviews as hv
 import numpy as np
@@ -97,6 +99,51 @@ def forecast_frame(prediction: Prediction | None, series: int) -> pd.DataFrame:
     if prediction.lower is None:
         return frame.assign(lower=frame["value"], upper=frame["value"])
     return frame.assign(lower=prediction.lower[j], upper=prediction.upper[j])
+
+
+_FRAMES: OrderedDict = OrderedDict()  # (id(first tick), id(last tick), series) -> entry
+_FRAMES_KEPT = 16
+_FRAMES_LOCK = threading.Lock()
+
+
+def tick_frames(ticks: list[Tick], i: int) -> tuple:
+    """(history, markers or None, forecast or None): the frames that ``ticks`` add to
+    series ``i``'s streams. Every viewer of a series polls the same ticks, so the frames
+    are made once and shared (ten viewers of a 10 Hz stream built them ten times a tick, a
+    fifth of each poll); nobody changes a frame once it is made. An entry holds its ticks,
+    and serves only those very objects."""
+    first, last = ticks[0], ticks[-1]
+    key = (id(first), id(last), i)
+    with _FRAMES_LOCK:
+        entry = _FRAMES.get(key)
+    if entry is not None and entry[0] is first and entry[1] is last:
+        return entry[2]
+    frames = _make_tick_frames(ticks, i)
+    with _FRAMES_LOCK:
+        _FRAMES[key] = (first, last, frames)
+        while len(_FRAMES) > _FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
+    return frames
+
+
+def _make_tick_frames(ticks: list[Tick], i: int) -> tuple:
+    timestamps = np.concatenate([t.timestamps for t in ticks])
+    # a series that appeared after a tick has a gap there
+    values = np.concatenate(
+        [t.values[i] if i < len(t.values) else np.full(len(t.timestamps), np.nan) for t in ticks]
+    )
+    severity = np.concatenate(
+        [t.severity[i] if i < len(t.severity) else np.zeros(len(t.timestamps), np.int8)
+         for t in ticks]
+    )
+    flagged = severity > 0
+    markers = None
+    if flagged.any():
+        markers = marker_frame(timestamps[flagged], values[flagged], severity[flagged])
+    predictions = [t.prediction for t in ticks
+                   if t.prediction is not None and t.prediction.index_of(i) is not None]
+    forecast = forecast_frame(predictions[-1], i) if predictions else None
+    return history_frame(timestamps, values), markers, forecast
 
 
 def score_text(alert: dict) -> str:
@@ -399,30 +446,16 @@ class StreamController(param.Parameterized):
         self._seq, self._generation = snap.seq, snap.generation
 
     def _apply(self, ticks: list[Tick]) -> None:
-        i = self.series
-        timestamps = np.concatenate([t.timestamps for t in ticks])
-        # a series that appeared after a tick has a gap there
-        values = np.concatenate(
-            [t.values[i] if i < len(t.values) else np.full(len(t.timestamps), np.nan) for t in ticks]
-        )
-        severity = np.concatenate(
-            [t.severity[i] if i < len(t.severity) else np.zeros(len(t.timestamps), np.int8)
-             for t in ticks]
-        )
+        history, markers, forecast = tick_frames(ticks, self.series)
         # Every stream updated first, then triggered once: one event per poll for whatever
         # subscribes (the live chart; a user's own DynamicMaps refresh once, not per stream).
         changed = [self.history]
-        self.history.update(data=history_frame(timestamps, values))
-        flagged = severity > 0
-        if flagged.any():
-            self.markers.update(
-                data=marker_frame(timestamps[flagged], values[flagged], severity[flagged])
-            )
+        self.history.update(data=history)
+        if markers is not None:
+            self.markers.update(data=markers)
             changed.append(self.markers)
-        predictions = [t.prediction for t in ticks
-                       if t.prediction is not None and t.prediction.index_of(i) is not None]
-        if predictions:  # this series' forecast was refreshed (FORECAST_EVERY: not each tick)
-            self.forecast.update(data=forecast_frame(predictions[-1], i))
+        if forecast is not None:  # this series' forecast was refreshed (FORECAST_EVERY: not each tick)
+            self.forecast.update(data=forecast)
             changed.append(self.forecast)
         hv.streams.Stream.trigger(changed)
         if self.probe is not None:

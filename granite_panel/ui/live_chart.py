@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Legend, LegendItem
+from bokeh.layouts import column
 from bokeh.plotting import figure
 
 from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
@@ -26,6 +27,8 @@ from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_N
 HISTORY_COLOR = "#1f4e79"
 FORECAST_COLOR = "#e8710a"
 HEIGHT = 420
+LEGEND_HEIGHT = 32
+INLINE_ROWS = 64  # see _columns
 DRAWN = "live chart:"  # the drawn layers' names start so: "live chart: history", ...
 
 # A legend key's visibility, copied to the layers it stands for (see ``LiveChart._legend``)
@@ -36,7 +39,17 @@ if (drawn != null) drawn.visible = cb_obj.visible;
 
 
 def _columns(frame: pd.DataFrame, names) -> dict:
-    return {name: frame[name].to_numpy() for name in names}
+    """Columns for a Bokeh source: times as ms since the epoch (what BokehJS draws), and
+    an update of up to ``INLINE_ROWS`` rows as plain lists, which travel inside the
+    message's JSON: a numpy column travels as a binary buffer, two websocket frames of its
+    own, and a tick's update (one point and a forecast) took 15 frames instead of 3."""
+    columns = {}
+    for name in names:
+        column = frame[name].to_numpy()
+        if name == "time":
+            column = column.astype("datetime64[ns]").astype(np.int64) / 1e6
+        columns[name] = column.tolist() if len(column) <= INLINE_ROWS else column
+    return columns
 
 
 def _new_rows(frame: pd.DataFrame, last) -> pd.DataFrame:
@@ -52,17 +65,19 @@ class LiveChart:
 
     def __init__(self, controller, band_label: str):
         self.controller = controller
-        self.history = ColumnDataSource(data={"time": np.array([], "datetime64[ns]"), "value": []})
-        self.forecast = ColumnDataSource(
-            data={"time": np.array([], "datetime64[ns]"), "value": [], "lower": [], "upper": []}
-        )
+        # times in ms since the epoch, as BokehJS draws them (see _columns)
+        self.history = ColumnDataSource(data={"time": [], "value": []})
+        self.forecast = ColumnDataSource(data={"time": [], "value": [], "lower": [], "upper": []})
         self.markers = {
-            level: ColumnDataSource(data={"time": np.array([], "datetime64[ns]"), "value": []})
+            level: ColumnDataSource(data={"time": [], "value": []})
             for level in (MEDIUM, HIGH, CRITICAL)
         }
         self._last = {"history": None, "markers": None}
         self.figure = self._figure(band_label)
-        self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", min_height=HEIGHT)
+        self.pane = pn.pane.Bokeh(
+            column(self.legend_figure, self.figure, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", min_height=HEIGHT + LEGEND_HEIGHT,
+        )
         self._on_history(history=controller.history.data)
         self._on_markers(markers=controller.markers.data)
         self._on_forecast(forecast=controller.forecast.data)
@@ -105,28 +120,36 @@ class LiveChart:
             tooltips=[("time", "@time{%F %T}"), ("value", "@value")],
             formatters={"@time": "datetime"},
         ))
-        plot.add_layout(self._legend(plot, layers, drawn))
+        plot.x_range.renderers = plot.y_range.renderers = list(drawn.values())
+        self.legend_figure = self._legend(layers, drawn)
         return plot
 
     @staticmethod
-    def _legend(plot, layers, drawn) -> Legend:
-        """A legend whose items are *keys*: the same glyphs over one source of a single NaN
-        row that never changes (Bokeh draws no key for an empty source), each hiding its
-        drawn layer when clicked. The ranges follow the drawn layers only.
+    def _legend(layers, drawn):
+        """The legend, in a strip of its own above the chart: each item a *key*, the same
+        glyph over a source of one NaN row that never changes (Bokeh draws no key for an
+        empty source), which hides its drawn layer when clicked.
 
-        BokehJS 3.9 rebuilds a legend's items (six new canvases and their DOM) whenever
-        anything they reference changes, however deep: items naming the drawn renderers
-        were rebuilt on every tick streamed into their sources, a third of the page's CPU
-        at 10 Hz. The keys reference no drawn renderer, not even through their callback:
-        it finds them by id in the page's document."""
+        Why not the chart's own legend: BokehJS 3.9 rebuilds a legend's items (six new
+        canvases and their DOM) whenever anything they reference changes, however deep, so
+        items naming the drawn layers were rebuilt on every tick streamed into their
+        sources (a third of the page's CPU at 10 Hz); and a legend inside the chart redraws
+        its keys and restyles itself at every repaint. The keys reference no drawn layer,
+        not even through their callback (it finds the layer by id in the page's document),
+        and their figure never repaints while the chart streams."""
+        strip = figure(height=LEGEND_HEIGHT, sizing_mode="stretch_width", toolbar_location=None,
+                       x_range=(0, 1), y_range=(0, 1), min_border=0, outline_line_color=None)
+        strip.axis.visible = strip.grid.visible = False
         nothing = ColumnDataSource(data={c: [np.nan] for c in ("time", "value", "lower", "upper")})
-        plot.x_range.renderers = plot.y_range.renderers = list(drawn.values())
         items = []
         for label, glyph, options, _ in layers:
-            key = getattr(plot, glyph)(source=nothing, **options)
+            key = getattr(strip, glyph)(source=nothing, **options)
             key.js_on_change("visible", CustomJS(args={"id": drawn[label].id}, code=FOLLOW_KEY))
             items.append(LegendItem(label=label, renderers=[key]))
-        return Legend(items=items, location="top_left", click_policy="hide")
+        strip.add_layout(Legend(items=items, location="top_left", orientation="horizontal",
+                                click_policy="hide", border_line_color=None,
+                                background_fill_alpha=0, margin=0, padding=4))
+        return strip
 
     # -------------------------------------------------- stream subscribers
 
