@@ -198,3 +198,45 @@ def test_the_charts_legend_references_no_source_that_streams(engine):
     # the ranges follow the drawn layers in the page and are never sent back
     assert set(chart.figure.x_range.renderers) == set(chart.figure.y_range.renderers) == set(drawn)
     assert not chart.figure.x_range.syncable and not chart.figure.y_range.syncable
+
+
+def test_viewers_of_a_series_share_each_ticks_frames(engine):
+    first, second = StreamController(engine), StreamController(engine)
+    engine.step()
+    first.poll()
+    second.poll()
+    engine.step()
+    ticks = engine.ticks_since(first._seq)
+    from granite_panel.ui.controller import tick_frames
+
+    assert tick_frames(ticks, 0)[0] is tick_frames(list(ticks), 0)[0]  # made once
+    assert tick_frames(ticks, 0)[0] is not tick_frames(ticks, 1)[0]  # per series
+    first.poll()
+    second.poll()
+    assert first.history.data.equals(second.history.data)
+    assert first.history.data["time"].iloc[-1] == second.history.data["time"].iloc[-1]
+
+
+def test_a_ticks_update_travels_without_binary_buffers(engine):
+    """Each numpy column in a Bokeh message is a binary buffer, two websocket frames of its
+    own: a tick's few new rows go as JSON lists (ui/live_chart.py, _columns)."""
+    from bokeh.document import Document
+    from bokeh.protocol import Protocol
+
+    from granite_panel.ui.live_chart import LiveChart
+
+    controller = StreamController(engine)
+    chart = LiveChart(controller, "80% band")
+    document = Document()
+    document.add_root(chart.pane.object)
+    controller.step()
+    events = []
+    document.on_change(events.append)
+    controller.step()
+    kinds = {type(e).__name__ for e in events}
+    assert {"ColumnsStreamedEvent", "ColumnDataChangedEvent"} <= kinds  # a point, a forecast
+    assert Protocol().create("PATCH-DOC", events).buffers == []
+    # a whole series (a new viewer, another series) still goes as binary columns
+    events.clear()
+    controller.series = 1
+    assert Protocol().create("PATCH-DOC", events).buffers
