@@ -211,6 +211,12 @@ def test_restart_restores_incidents_stored_by_the_store(tmp_path):
 
 
 def test_the_forecast_band_at_the_peak_is_kept():
+    # The band is calibrated with tsfm_public, which the tick never waits for (it imports
+    # in the background): import it first, or this short replay ends before it is there
+    # whenever no earlier test imported it.
+    from granite_panel.forecasting.service import import_tsfm
+
+    import_tsfm()
     frame = shift_frame(n=64, start=52, length=3, size=15.0)
     engine = engine_for_frame(frame, "shift", settings=settings(
         detector="zscore", anomaly_window_size=20, context_length=32, history_limit=64,
@@ -316,3 +322,24 @@ def test_the_dashboard_toasts_once_per_incident_and_never_for_a_muted_series(mut
         "shift incident: CRITICAL (1 point, peak score 1.00)"])
     assert controller.acknowledge() == len(controller.incidents)
     assert all(i["acknowledged"] for i in controller.incidents)
+
+
+def test_the_feed_refreshes_at_once_for_a_new_incident_and_with_the_status_for_a_longer_one():
+    """Re-rendering the feed on every tick of a 10 Hz stream in every viewer cost more than
+    the chart: an incident that only grew waits for the status refresh."""
+    engine = engine_for_frame(shift_frame(n=700), "shift", speed="max",
+                              settings=settings(detector="zscore", anomaly_window_size=50))
+    engine.source.chunk = 1
+    controller = StreamController(engine, status_period=60_000)
+    while engine.ring.count < 651:  # up to the shift's first point: an incident opens
+        engine.step()
+    controller.poll(status=False)
+    (opened,) = [i for i in controller.incidents if i["start"] >= "2026-01-01T10:50"]
+    assert opened["points"] == 1
+    engine.step()
+    engine.step()  # two more points of the shift: the incident grows, nothing opens
+    controller.poll(status=False)
+    assert [i for i in controller.incidents if i["start"] >= "2026-01-01T10:50"] == [opened]
+    controller.poll()  # the status refresh (or a command) brings the feed up to date
+    (grown,) = [i for i in controller.incidents if i["start"] >= "2026-01-01T10:50"]
+    assert grown["id"] == opened["id"] and grown["points"] == 3

@@ -166,12 +166,13 @@ class StreamController(param.Parameterized):
     poll_period = param.Integer(
         default=250, bounds=(20, 60_000),
         doc="Milliseconds between periodic polls of the engine (the chart's updates in a "
-        "notebook; a served page gets each tick pushed).",
+        "notebook; a served page gets each tick pushed and polls only every status_period).",
     )
     status_period = param.Integer(
         default=1000, bounds=(20, 60_000),
         doc="Milliseconds between refreshes of the statistics, model and feed (at once "
-        "when the stream starts or stops, and after a command).",
+        "when the stream starts or stops, after a command, and the feed when an incident "
+        "opens, escalates or closes).",
     )
     role = param.Selector(
         default="admin", objects=list(ROLES), constant=True,
@@ -327,10 +328,12 @@ class StreamController(param.Parameterized):
         """Follow the engine: a periodic poll (status, and the chart in a notebook) and, in
         a served page, a poll pushed on this page's event loop right after each tick."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(
-                self._background_poll, period=self.poll_period)
             doc = pn.state.curdoc
-            if doc is not None and doc.session_context is not None:
+            served = doc is not None and doc.session_context is not None
+            # a served page gets each tick pushed: its periodic poll only refreshes the status
+            period = max(self.poll_period, self.status_period) if served else self.poll_period
+            self._callback = pn.state.add_periodic_callback(self._background_poll, period=period)
+            if served:
                 self._doc = doc
                 self.engine.add_listener(self._schedule_poll)
                 # however the page was served: a closed page leaves no listener behind
@@ -389,8 +392,9 @@ class StreamController(param.Parameterized):
 
         The chart gets every new tick; the statistics, model and feed (HTML re-rendered
         from ``status``) at most once per ``status_period``, or at once when the stream
-        started or stopped, since re-rendering them on every tick of a 10 Hz stream cost
-        more than the chart. ``status=False`` (pushed and periodic polls) leaves them to
+        started or stopped (the feed also when an incident opened, escalated or closed),
+        since re-rendering them on every tick of a 10 Hz stream cost more than the chart.
+        ``status=False`` (pushed and periodic polls) leaves them to
         that rule; the commands (and a direct call) refresh them."""
         ticks = None
         if self._generation == self.engine.generation:
@@ -409,7 +413,12 @@ class StreamController(param.Parameterized):
                 self.param.update(status=status, running=status["running"])
                 if len(status["series"]) != len(self.names):
                     self.names = status["series"]
-            if self._incidents_version != self.engine.incidents.version:
+            # The feed: at once when an incident opened, escalated or closed; an incident
+            # that only grew by a point waits for the status refresh (re-rendering the feed
+            # on every tick of a 10 Hz stream, in every viewer, cost more than the chart).
+            opened_or_closed = bool(ticks) and any(t.incident_events for t in ticks)
+            if (self._incidents_version != self.engine.incidents.version
+                    and (refresh or opened_or_closed)):
                 self._refresh_incidents()
 
     def _refresh_incidents(self) -> None:
