@@ -143,6 +143,9 @@ def serve_command(args: argparse.Namespace) -> int:
     # SIGTERM (a deploy, systemd, docker stop) ends like Ctrl-C: the engine checkpoints and
     # commits what is queued before the process exits.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from ..server.gc_policy import freeze_after_start_up
+
+    freeze_after_start_up(engine)
     try:
         _serve(pn, settings, args, app, api)
     finally:

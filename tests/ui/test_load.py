@@ -63,6 +63,11 @@ def test_three_sessions_and_wrk_see_no_errors(watched):
         assert tick_gaps(record["stamps"], 0.1)["ticks_drawn"] > 0
 
 
+def test_the_server_froze_its_start_up_objects_once_the_model_load_ended(watched, server):
+    """Full collections walked the start-up heap for 0.4-1.3 s (server/gc_policy.py)."""
+    assert "start-up objects frozen (model " in server.output()
+
+
 def test_latency_probe_gives_finite_samples_under_a_loose_bound(watched):
     summary = latency_summary(merge_records(watched["records"]))
     assert summary["samples"] > 0 and summary["non_finite"] == 0
