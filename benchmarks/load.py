@@ -101,8 +101,9 @@ def print_report(r: dict) -> None:
         print(f"Chromium at nice {r['browser_nice']} (the browsers yield the CPU to the server)")
     print("machine load average (1, 5, 15 min) before %s, after %s" % tuple(
         ", ".join(f"{x:.1f}" for x in r[k]) for k in ("load_average_before", "load_average_after")))
-    print(f"errors: {r['errors']} (wrk non-2xx {w['non_2xx']}, socket {w['socket_errors']}; "
-          f"page/console/request errors {r['page_errors']})")
+    kinds = ", ".join(f"{k} {n}" for k, n in w["socket_error_kinds"].items() if n)
+    print(f"errors: {r['errors']} (wrk non-2xx {w['non_2xx']}, socket {w['socket_errors']}"
+          f"{f' ({kinds})' if kinds else ''}; page/console/request errors {r['page_errors']})")
     for example in r["page_error_examples"]:
         print(f"  page error: {example}")
     print(f"wrk ({r['wrk_connections']} connections, {r['wrk_delay_ms']:.0f} ms pause): "

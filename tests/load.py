@@ -395,6 +395,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     output: str
+    socket_error_kinds: dict = field(default_factory=dict)  # connect/read/write/timeout
 
 
 def _ms(text: str) -> float:
@@ -422,6 +423,8 @@ def parse_wrk(output: str) -> WrkResult:
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(map(int, errors.groups())) if errors else 0,
         output=output,
+        socket_error_kinds=dict(zip(("connect", "read", "write", "timeout"),
+                                    map(int, errors.groups()))) if errors else {},
     )
 
 
