@@ -6,8 +6,8 @@ with its wall-clock time, the page records ``Date.now() - stamp`` in the animati
 after the points arrive; one machine, one clock), the sessions opened in one headless
 Debian Chromium on the stopped stream, Start pressed in the first, ``--warmup`` seconds discarded, then ``--seconds`` measured. Prints
 p50/p95/p99/max over every drawn tick of every page, and the medians of its parts: the
-wait for the viewer's poll (the engine ticks in its own thread, each viewer polls every
-250 ms), transit (the server's batched update to its arrival in the page, which includes
+wait for the viewer's poll (the engine ticks in its own thread and pushes a poll onto each
+served page's event loop), transit (the server's batched update to its arrival in the page, which includes
 the time the page was busy) and arrival to the drawn frame. Also printed: the CPU that
 Chromium (all its processes, per page) and the server used over the measured window, in %
 of one core. Target: p95 < 150 ms with 10.

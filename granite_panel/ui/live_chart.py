@@ -73,7 +73,7 @@ class LiveChart:
             for level in (MEDIUM, HIGH, CRITICAL)
         }
         self._last = {"history": None, "markers": None}
-        self.figure = self._figure(band_label)
+        self.figure, self.legend_figure = self._figures(band_label)
         self.pane = pn.pane.Bokeh(
             column(self.legend_figure, self.figure, sizing_mode="stretch_width"),
             sizing_mode="stretch_width", min_height=HEIGHT + LEGEND_HEIGHT,
@@ -85,7 +85,8 @@ class LiveChart:
         controller.markers.add_subscriber(self._on_markers)
         controller.forecast.add_subscriber(self._on_forecast)
 
-    def _figure(self, band_label: str):
+    def _figures(self, band_label: str):
+        """(chart, legend strip): the chart of the drawn layers, and their legend."""
         plot = figure(
             x_axis_type="datetime", height=HEIGHT, sizing_mode="stretch_width",
             x_axis_label="time (UTC)", y_axis_label="value",
@@ -121,8 +122,7 @@ class LiveChart:
             formatters={"@time": "datetime"},
         ))
         plot.x_range.renderers = plot.y_range.renderers = list(drawn.values())
-        self.legend_figure = self._legend(layers, drawn)
-        return plot
+        return plot, self._legend(layers, drawn)
 
     @staticmethod
     def _legend(layers, drawn):
