@@ -112,6 +112,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--ema-decay", type=float, default=None,
         help="trained: keep an exponential moving average of the weights (e.g. 0.999)",
     )
+    parser.add_argument(
+        "--dropout", type=float, default=None,
+        help="trained: dropout of the random-start TTM (default: get_random_ttm's 0.2)",
+    )
     args = parser.parse_args(argv)
     args.forecaster = [resolve_name(name, parser) for name in args.forecaster or FORECASTERS]
     return args
@@ -250,7 +254,7 @@ def train_here(values, scaler, splits, args):
     Knobs (fixed before looking at any test split, the same for every file): AdamW 1e-3,
     batches of 112 windows, per-window context scaling, train windows at stride 1 up to
     60,000 windows (a larger split is strided evenly), 4,096 evenly spaced validation
-    windows, validation every 30 s and per epoch, patience 3, ``--train-seconds`` budget.
+    windows, validation every 30 s and per epoch, patience 5, ``--train-seconds`` budget.
     """
     from granite_panel.forecasting.service import TTMForecaster
     from granite_panel.forecasting.training import cut_windows, train_ttm
@@ -263,12 +267,14 @@ def train_here(values, scaler, splits, args):
     train = cut_windows(train_rows, length, horizon, stride)
     # Validation windows forecast the validation rows from the context just before them.
     valid = cut_windows(scaled[:, splits.valid[0] - length : splits.valid[1]], length, horizon)
+    dropout = args.dropout
     result = train_ttm(
         train, valid, length, horizon, max_seconds=args.train_seconds,
-        threads=args.train_threads, ema_decay=args.ema_decay,
+        threads=args.train_threads, ema_decay=args.ema_decay, dropout=dropout,
     )  # fmt: skip
     print(
-        f"  {TRAINED_LABEL}: get_random_ttm({length}, {horizon}, 'small') trained "
+        f"  {TRAINED_LABEL}: get_random_ttm({length}, {horizon}, 'small'), dropout "
+        f"{0.2 if dropout is None else dropout}, trained "
         f"{result.seconds:.0f} s on {len(train)} train windows (stride {stride}), "
         f"{result.epochs} epochs / {result.steps} steps; validation MSE "
         f"{result.first_validation_loss:.4f} -> {result.best_validation_loss:.4f}"

@@ -216,6 +216,26 @@ def test_prepare_for_fine_tuning_raises_the_head_dropout_only():
     assert all(p.requires_grad for p in base.parameters())  # the base model is a copy's source
 
 
+def test_a_random_start_trains_with_the_chosen_dropout_everywhere():
+    """``dropout`` reaches every dropout of the model (backbone, decoder, head), its config
+    and the model a run returns; without it the run keeps get_random_ttm's 0.2."""
+    import torch
+
+    def dropouts(model):
+        return {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+
+    assert dropouts(training.random_ttm(CONTEXT, HORIZON)) == {0.2}  # get_random_ttm's own
+    model = training.random_ttm(CONTEXT, HORIZON, dropout=0.45)
+    assert dropouts(model) == {0.45}
+    assert model.config.dropout == model.config.head_dropout == 0.45
+    train, valid = small_windows()
+    options = dict(max_seconds=600, max_epochs=1, threads=1)
+    default = training.train_ttm(train, valid, CONTEXT, HORIZON, **options)
+    raised = training.train_ttm(train, valid, CONTEXT, HORIZON, dropout=0.6, **options)
+    assert default.model.config.dropout == 0.2 and raised.model.config.dropout == 0.6
+    assert raised.best_validation_loss != default.best_validation_loss
+
+
 def test_prefer_naive_serves_those_series_by_seasonal_naive(tmp_path):
     service = offline_service(tmp_path)
     service.fallback = StatisticalForecaster("AutoTheta", HORIZON, season_length=SEASON, fit_budget_s=30)
