@@ -36,14 +36,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from granite_panel.evaluation import ett as evaluation  # noqa: E402
 from granite_panel.settings import DEFAULT_MODEL_NAME  # noqa: E402
 
-FORECASTERS = ("seasonal-naive", "AutoETS", "AutoTheta", "TTM", "trained")
+FORECASTERS = ("seasonal-naive", "AutoETS", "AutoTheta", "TTM", "trained", "linear")
 TRAINED_LABEL = "TTM trained here"
+LINEAR_LABEL = "linear (ridge) fitted here"
 NEVER = 10**12  # refit_every that means "fit once"
 
 
@@ -124,7 +126,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def resolve_name(name: str, parser: argparse.ArgumentParser) -> str:
     by_key = {f.lower().replace("_", "-"): f for f in FORECASTERS}
     by_key.update({"seasonalnaive": "seasonal-naive", "naive": "seasonal-naive"})
-    by_key.update({"ttm-trained-here": "trained", "trained-here": "trained"})
+    by_key.update({"ttm-trained-here": "trained", "trained-here": "trained", "ridge": "linear"})
     key = name.lower().replace("_", "-")
     if key in by_key:
         return by_key[key]
@@ -230,6 +232,10 @@ def run_dataset(path: Path, args, ttm: TTMLoader, rows: list[Row], skipped: set)
             model = train_here(values, scaler, splits, args)
             score = evaluation.evaluate(model.predict, windows, args.batch_windows)
             forecaster = TRAINED_LABEL
+        elif forecaster == "linear":
+            model = fit_linear(values, scaler, splits, args)
+            score = evaluation.evaluate(model.predict, windows, args.batch_windows)
+            forecaster = LINEAR_LABEL
         else:  # TTM
             model = ttm.get()
             if model is None:
@@ -257,16 +263,10 @@ def train_here(values, scaler, splits, args):
     windows, validation every 30 s and per epoch, patience 5, ``--train-seconds`` budget.
     """
     from granite_panel.forecasting.service import TTMForecaster
-    from granite_panel.forecasting.training import cut_windows, train_ttm
+    from granite_panel.forecasting.training import train_ttm
 
-    scaled = scaler.transform(values).T  # [channels, rows]
     length, horizon = args.context_length, args.horizon
-    train_rows = scaled[:, splits.train[0] : splits.train[1]]
-    per_channel = max(train_rows.shape[1] - length - horizon + 1, 1)
-    stride = max(1, math.ceil(per_channel * scaled.shape[0] / 60_000))
-    train = cut_windows(train_rows, length, horizon, stride)
-    # Validation windows forecast the validation rows from the context just before them.
-    valid = cut_windows(scaled[:, splits.valid[0] - length : splits.valid[1]], length, horizon)
+    train, valid, stride = train_and_valid_windows(values, scaler, splits, args)
     dropout = args.dropout
     result = train_ttm(
         train, valid, length, horizon, max_seconds=args.train_seconds,
@@ -280,6 +280,63 @@ def train_here(values, scaler, splits, args):
         f"{result.first_validation_loss:.4f} -> {result.best_validation_loss:.4f}"
     )
     return TTMForecaster(result.model, name=TRAINED_LABEL, horizon=horizon)
+
+
+def train_and_valid_windows(values, scaler, splits, args):
+    """(train windows, validation windows, stride): train windows at stride 1 up to 60,000
+    (a larger split is strided evenly); validation windows forecast the validation rows
+    from the context just before them."""
+    from granite_panel.forecasting.training import cut_windows
+
+    scaled = scaler.transform(values).T  # [channels, rows]
+    length, horizon = args.context_length, args.horizon
+    train_rows = scaled[:, splits.train[0] : splits.train[1]]
+    per_channel = max(train_rows.shape[1] - length - horizon + 1, 1)
+    stride = max(1, math.ceil(per_channel * scaled.shape[0] / 60_000))
+    train = cut_windows(train_rows, length, horizon, stride)
+    valid = cut_windows(scaled[:, splits.valid[0] - length : splits.valid[1]], length, horizon)
+    return train, valid, stride
+
+
+class WindowRidge:
+    """A baseline, not a product model: ridge regression (scikit-learn's, default alpha)
+    from a window's standardised context to its standardised horizon, fitted on the same
+    train windows, scaled the same way, as "TTM trained here" (an RLinear-style model).
+    It says how much of the trained TTM's score a linear map already reaches."""
+
+    def __init__(self, train, valid, context_length: int, horizon: int):
+        from sklearn.linear_model import Ridge
+
+        from granite_panel.forecasting.training import scale_windows
+
+        self.length, self.horizon = context_length, horizon
+        started = time.perf_counter()
+        scaled = scale_windows(train, context_length)
+        self.model = Ridge().fit(scaled[:, :context_length], scaled[:, context_length:])
+        self.seconds = time.perf_counter() - started
+        if len(valid) > 4096:  # as train_ttm validates: 4,096 evenly spaced windows
+            valid = valid[np.linspace(0, len(valid) - 1, 4096).astype(int)]
+        held = scale_windows(valid, context_length)
+        errors = self.model.predict(held[:, :context_length]) - held[:, context_length:]
+        self.validation_mse = float(np.mean(errors**2))
+
+    def predict(self, context: np.ndarray) -> np.ndarray:
+        window = np.asarray(context, dtype=float)[:, -self.length :]
+        mean = window.mean(axis=1, keepdims=True)
+        std = window.std(axis=1, keepdims=True)
+        std = np.where(std > 1e-8, std, 1.0)
+        return self.model.predict((window - mean) / std) * std + mean
+
+
+def fit_linear(values, scaler, splits, args) -> WindowRidge:
+    train, valid, stride = train_and_valid_windows(values, scaler, splits, args)
+    model = WindowRidge(train, valid, args.context_length, args.horizon)
+    print(
+        f"  {LINEAR_LABEL}: {args.context_length} -> {args.horizon} on {len(train)} train "
+        f"windows (stride {stride}) in {model.seconds:.1f} s; validation MSE "
+        f"{model.validation_mse:.4f} (per-window scale, as the trained TTM's)"
+    )
+    return model
 
 
 def rows_text(span: tuple[int, int]) -> str:

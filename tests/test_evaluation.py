@@ -7,6 +7,7 @@ H = 96 -> 2785 (IBM's count); ETTm: T = 57600 - 46080 = 11520 -> 11425.
 """
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -256,6 +257,23 @@ def test_cli_scores_a_daily_cycle_perfectly_and_skips_missing_ttm(tmp_path, caps
     assert "TTM unavailable" in out and "skipped (no substitute model is used)" in out
     row = [line for line in out.splitlines() if line.startswith("seasonal-naive  daily")]
     assert row and row[0].split()[2:5] == ["0.0000", "0.0000", "50"]
+
+
+def test_cli_linear_baseline_learns_a_cycle_that_seasonal_naive_misses(tmp_path, capsys):
+    """The ridge baseline is fitted on the train split's windows and forecasts a 37-step
+    cycle (not the daily season seasonal naive repeats) almost exactly."""
+    stamps = pd.date_range("2020-01-01", periods=14400, freq="h")
+    noise = np.random.default_rng(0).normal(0, 0.01, 14400)
+    cycle = np.sin(2 * np.pi * np.arange(14400) / 37) + noise
+    path = tmp_path / "cycle.csv"
+    pd.DataFrame({"date": stamps, "a": cycle}).to_csv(path, index=False)
+    argv = [str(path), "--forecaster", "linear", "--forecaster", "naive", "--max-windows", "50"]
+    assert load_cli().main(argv) == 0
+    out = capsys.readouterr().out
+    assert "linear (ridge) fitted here: 512 -> 96 on 8033 train windows (stride 1)" in out
+    rows = [re.split(r"\s{2,}", line) for line in out.splitlines()]
+    mse = {row[0]: float(row[2]) for row in rows if len(row) == 6 and row[1] == "cycle"}
+    assert mse["linear (ridge) fitted here"] < 0.01 < mse["seasonal-naive"]
 
 
 def test_cli_suggests_a_forecaster_name(capsys):
