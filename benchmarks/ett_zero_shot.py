@@ -267,14 +267,13 @@ def train_here(values, scaler, splits, args):
 
     length, horizon = args.context_length, args.horizon
     train, valid, stride = train_and_valid_windows(values, scaler, splits, args)
-    dropout = args.dropout
     result = train_ttm(
         train, valid, length, horizon, max_seconds=args.train_seconds,
-        threads=args.train_threads, ema_decay=args.ema_decay, dropout=dropout,
+        threads=args.train_threads, ema_decay=args.ema_decay, dropout=args.dropout,
     )  # fmt: skip
     print(
         f"  {TRAINED_LABEL}: get_random_ttm({length}, {horizon}, 'small'), dropout "
-        f"{0.2 if dropout is None else dropout}, trained "
+        f"{0.2 if args.dropout is None else args.dropout}, trained "
         f"{result.seconds:.0f} s on {len(train)} train windows (stride {stride}), "
         f"{result.epochs} epochs / {result.steps} steps; validation MSE "
         f"{result.first_validation_loss:.4f} -> {result.best_validation_loss:.4f}"
