@@ -121,3 +121,64 @@ def test_closed_pages_leave_no_controller_or_document_alive(browser, console_err
     finally:
         server.stop()
         engine.stop()
+
+
+def test_ticks_between_the_pull_and_document_ready_reach_the_chart(page: Page, console_errors):
+    """The page pulls its document over the websocket, renders it, then says it is ready.
+    Panel (1.9.4) drops the changes a hold collects before "ready" ("the document is
+    serialized in full once the session connects"), but the pull has serialized it
+    already, so ticks pushed in that window never reached the chart (the flake behind
+    ``test_ticks_reach_the_chart_without_a_poll``). Here the window is held open: the
+    page's messages after the pull wait until five ticks have been made."""
+    import re
+
+    engine = Engine(Settings(**SETTINGS))
+    controllers = []
+
+    def app():
+        extension()
+        controller = StreamController(engine, poll_period=60_000, status_period=60_000)
+        controllers.append(controller)
+        return Dashboard(controller=controller)
+
+    pulled, held, holding = [], [], [True]
+
+    def route(ws):
+        server = ws.connect_to_server()
+
+        def from_page(message):
+            if pulled and holding[0]:
+                held.append((server, message))
+            else:
+                server.send(message)
+
+        def from_server(message):
+            ws.send(message)
+            if isinstance(message, str) and '"PULL-DOC-REPLY"' in message:
+                pulled.append(True)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws(\?.*)?$"), route)
+    port, server = serve(app)
+    try:
+        page.goto(f"http://127.0.0.1:{port}")
+        expect(page.locator("canvas").first).to_be_visible(timeout=30_000)  # rendered
+        assert pulled and held, "the page's messages after the pull are held"
+        controller = controllers[-1]
+        assert controller.attached
+        now = time.time()
+        for k in range(5):  # the window: pulled and drawn, "ready" not yet received
+            engine.step(now + k)
+        wait_for(lambda: not controller._poll_queued, timeout=10)  # the pushed poll ran
+        assert chart_lengths(page).get("history", 0) == 0
+        holding[0] = False
+        for socket, message in held:  # "ready" (and whatever else waited) goes through
+            socket.send(message)
+        wait_for(lambda: chart_lengths(page).get("history") == 5, timeout=10)
+        assert chart_lengths(page)["forecast"] == 8
+    finally:
+        server.stop()
+        engine.stop()
+    assert not console_errors
