@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -43,17 +44,23 @@ def serve(app):
     return port, server
 
 
-def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
-    engine = Engine(Settings(**SETTINGS))
+def pushed_only_app(engine: Engine):
+    """(app, the controllers it made): dashboards whose periodic poll is a minute apart,
+    so that only the engine's push moves their charts within a test."""
     controllers = []
 
     def app():
         extension()
-        # A periodic poll a minute apart: only the engine's push moves this chart in 10 s.
         controller = StreamController(engine, poll_period=60_000, status_period=60_000)
         controllers.append(controller)
         return Dashboard(controller=controller)
 
+    return app, controllers
+
+
+def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
+    engine = Engine(Settings(**SETTINGS))
+    app, controllers = pushed_only_app(engine)
     port, server = serve(app)
     try:
         page.goto(f"http://127.0.0.1:{port}")
@@ -130,17 +137,8 @@ def test_ticks_between_the_pull_and_document_ready_reach_the_chart(page: Page, c
     already, so ticks pushed in that window never reached the chart (the flake behind
     ``test_ticks_reach_the_chart_without_a_poll``). Here the window is held open: the
     page's messages after the pull wait until five ticks have been made."""
-    import re
-
     engine = Engine(Settings(**SETTINGS))
-    controllers = []
-
-    def app():
-        extension()
-        controller = StreamController(engine, poll_period=60_000, status_period=60_000)
-        controllers.append(controller)
-        return Dashboard(controller=controller)
-
+    app, controllers = pushed_only_app(engine)
     pulled, held, holding = [], [], [True]
 
     def route(ws):
