@@ -203,7 +203,6 @@ class StreamController(param.Parameterized):
         self._incidents_version = None
         self._callback = None
         self._doc = None  # the served page's document, while ticks are pushed to it
-        self._page_ready = True  # False from a served page's start until its "ready" (attach)
         self._poll_queued = False
         self._status_at = -float("inf")
         self.toasts: list[str] = []  # the texts of the toasts raised, newest last (tests)
@@ -336,13 +335,6 @@ class StreamController(param.Parameterized):
             self._callback = pn.state.add_periodic_callback(self._background_poll, period=period)
             if served:
                 self._doc = doc
-                # Polls wait for the page's "ready": Panel (1.9.4) drops the changes made
-                # between the page's pull of its document and "ready" (it expects to send
-                # the whole document later, but the pull has sent it already), and a tick
-                # streamed into the chart then never reached it. Ticks wait in the engine
-                # until the first poll after "ready" sends them.
-                self._page_ready = False
-                pn.state.onload(self._on_page_ready)
                 self.engine.add_listener(self._schedule_poll)
                 # however the page was served: a closed page leaves no listener behind
                 pn.state.on_session_destroyed(lambda _context: self.detach())
@@ -384,14 +376,6 @@ class StreamController(param.Parameterized):
             self._poll_queued = False
             log.debug("no poll queued for a closing page", exc_info=True)
 
-    def _on_page_ready(self) -> None:
-        """(Panel's onload, maybe on its thread pool.) The page has its document: queue
-        the poll that sends what happened since, the statistics and feed included."""
-        self._page_ready = True
-        self._status_at = -float("inf")
-        self._incidents_version = None
-        self._schedule_poll()
-
     def _pushed_poll(self) -> None:
         self._poll_queued = False
         try:
@@ -400,10 +384,8 @@ class StreamController(param.Parameterized):
             log.exception("a pushed poll failed")
 
     def _background_poll(self) -> None:
-        """A poll nobody asked for (pushed or periodic): the status only when due; none
-        before a served page is ready (see ``attach``)."""
-        if self._page_ready:
-            self.poll(status=False)
+        """A poll nobody asked for (pushed or periodic): the status only when due."""
+        self.poll(status=False)
 
     def poll(self, status: bool = True) -> None:
         """Bring this viewer up to date with the engine in one batched update.

@@ -84,6 +84,11 @@ class LiveChart:
         controller.history.add_subscriber(self._on_history)
         controller.markers.add_subscriber(self._on_markers)
         controller.forecast.add_subscriber(self._on_forecast)
+        # Panel (1.9.4) drops the changes made between a served page's pull of its
+        # document and its "ready" (it expects to send the whole document later, but the
+        # pull has sent it already): rows streamed in that window never reached the page,
+        # and later ticks only append. Once the page is ready it gets the sources whole.
+        pn.state.onload(self._resend)
 
     def _figures(self, band_label: str):
         """(chart, legend strip): the chart of the drawn layers, and their legend."""
@@ -150,6 +155,12 @@ class LiveChart:
                                 click_policy="hide", border_line_color=None,
                                 background_fill_alpha=0, margin=0, padding=4))
         return strip
+
+    def _resend(self) -> None:
+        """Send every source's data whole (what the server holds; the page may lack rows)."""
+        for source in (self.history, self.forecast, *self.markers.values()):
+            source.trigger("data", source.data, source.data)
+        self._push()
 
     # -------------------------------------------------- stream subscribers
 
