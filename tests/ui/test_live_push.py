@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import socket
 import time
+import weakref
 
 import panel as pn
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from granite_panel.engine.core import Engine
@@ -58,6 +61,20 @@ def pushed_only_app(engine: Engine):
     return app, controllers
 
 
+def weakly_recorded_app(engine: Engine):
+    """(app, weak references to the controllers and documents it made)."""
+    controllers, documents = [], []
+
+    def app():
+        extension()
+        controller = StreamController(engine)
+        controllers.append(weakref.ref(controller))
+        documents.append(weakref.ref(pn.state.curdoc))
+        return Dashboard(controller=controller)
+
+    return app, controllers, documents
+
+
 def test_ticks_reach_the_chart_without_a_poll(page: Page, console_errors):
     engine = Engine(Settings(**SETTINGS))
     app, controllers = pushed_only_app(engine)
@@ -87,21 +104,10 @@ def test_closed_pages_leave_no_controller_or_document_alive(browser, console_err
     """The soak's growth: Panel 1.9.4 kept every closed session's notification view, so its
     Document, and the poll queued on it kept the controller, buffers and chart. After the
     pages close (while the engine ticks), neither is alive (session_release)."""
-    import gc
-    import weakref
-
     from panel.io.state import state
 
     engine = Engine(Settings(**{**SETTINGS, "data_generation_interval": 0.05}))
-    controllers, documents = [], []
-
-    def app():
-        extension()
-        controller = StreamController(engine)
-        controllers.append(weakref.ref(controller))
-        documents.append(weakref.ref(pn.state.curdoc))
-        return Dashboard(controller=controller)
-
+    app, controllers, documents = weakly_recorded_app(engine)
     port, server = serve(app)
     try:
         engine.start()  # ticks queue polls on the pages right up to their close
@@ -180,3 +186,25 @@ def test_ticks_between_the_pull_and_document_ready_reach_the_chart(page: Page, c
         server.stop()
         engine.stop()
     assert not console_errors
+
+
+def test_a_page_that_never_connects_leaves_nothing_alive():
+    """A GET of the page makes a session whose websocket may never come (a health check, a
+    client that gave up): once Bokeh discards it, its controller and document are freed,
+    although the page's "ready" callbacks (``pn.state.onload``) never ran."""
+    engine = Engine(Settings(**SETTINGS))
+    app, controllers, documents = weakly_recorded_app(engine)
+    port, server = serve(app)
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
+        assert len(controllers) == 1
+        wait_for(lambda: engine._listeners == () and not controllers[0]().attached, timeout=30)
+
+        def released():
+            gc.collect()
+            return controllers[0]() is None and documents[0]() is None
+
+        wait_for(released, timeout=10)
+    finally:
+        server.stop()
+        engine.stop()
