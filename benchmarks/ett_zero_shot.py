@@ -320,10 +320,10 @@ class WindowRidge:
         self.validation_mse = float(np.mean(errors**2))
 
     def predict(self, context: np.ndarray) -> np.ndarray:
+        from granite_panel.forecasting.service import context_scale
+
         window = np.asarray(context, dtype=float)[:, -self.length :]
-        mean = window.mean(axis=1, keepdims=True)
-        std = window.std(axis=1, keepdims=True)
-        std = np.where(std > 1e-8, std, 1.0)
+        mean, std = context_scale(window)  # as TTMForecaster.predict scales
         return self.model.predict((window - mean) / std) * std + mean
 
 

@@ -96,6 +96,14 @@ class Forecaster(Protocol):
         (FORECAST_EVERY > 1); a forecaster with per-series state keys it by them."""
 
 
+def context_scale(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of each row of ``window`` [series, time], std 1 where the row is flat:
+    each series scaled by its own context, as IBM's preprocessor does per channel."""
+    mean = window.mean(axis=1, keepdims=True)
+    std = window.std(axis=1, keepdims=True)
+    return mean, np.where(std > 1e-8, std, 1.0)
+
+
 def fill_gaps(context: np.ndarray) -> np.ndarray:
     """Bad points (NaN) replaced by the last good value before them (or the first after)."""
     context = np.asarray(context, dtype=float)
@@ -285,10 +293,7 @@ class TTMForecaster:
         """``rows`` is not used: a TTM forecasts each window from that window alone."""
         torch = self._torch
         window = fill_gaps(context)[:, -self.min_context :]
-        # Scale each series by its own context, as IBM's preprocessor does per channel.
-        mean = window.mean(axis=1, keepdims=True)
-        std = window.std(axis=1, keepdims=True)
-        std = np.where(std > 1e-8, std, 1.0)
+        mean, std = context_scale(window)
         scaled = (window - mean) / std
         with torch.no_grad():
             past = torch.as_tensor(scaled[:, :, None], dtype=torch.float32, device=self.device)
