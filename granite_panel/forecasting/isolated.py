@@ -5,7 +5,8 @@ ticks need it (they ran ~2x slower while it trained, issue #11). A spawned child
 no fork of a process that has threads) runs ``training.train_ttm`` with its own GIL and
 ``threads`` torch threads; the parent keeps the same interface: progress arrives through a
 queue, ``cancel`` is forwarded, the best weights come back through ``save_pretrained`` in a
-temporary folder. The child exits on its own when the parent dies (kill -9 included).
+temporary folder. The child exits on its own when the parent dies (kill -9 included), and
+then removes that folder (a copy of the training data) itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -138,5 +140,7 @@ def _child_main(folder, context_length, horizon, fine_tune, options, messages, s
     except BaseException as exc:  # the parent shows it; the child only reports
         messages.put(("error", f"{type(exc).__name__}: {exc}"[:300]))
     finally:
+        if os.getppid() != parent:  # the parent's TemporaryDirectory will never be cleaned:
+            shutil.rmtree(folder, ignore_errors=True)  # do not leave the user's data behind
         messages.close()
         messages.join_thread()
