@@ -118,6 +118,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--dropout", type=float, default=None,
         help="trained: dropout of the random-start TTM (default: get_random_ttm's 0.2)",
     )
+    parser.add_argument("--seed", type=int, default=0, help="trained: torch and shuffling seed")
+    parser.add_argument(
+        "--loss", choices=("mse", "mae", "huber"), default=None,
+        help="trained: the training step's loss (default: the product's, mae from a random "
+             "start; validation is always MSE)",
+    )
     args = parser.parse_args(argv)
     args.forecaster = [resolve_name(name, parser) for name in args.forecaster or FORECASTERS]
     return args
@@ -257,7 +263,8 @@ def run_dataset(path: Path, args, ttm: TTMLoader, rows: list[Row], skipped: set)
 def train_here(values, scaler, splits, args):
     """A TTM trained from random weights on the train split, checkpoint chosen on validation.
 
-    Knobs (fixed before looking at any test split, the same for every file): AdamW 1e-3,
+    Knobs (fixed before looking at any test split, the same for every file; the loss chosen
+    on the validation splits after the others, see ``training.TRAIN_LOSSES``): AdamW 1e-3,
     batches of 112 windows, per-window context scaling, train windows at stride 1 up to
     60,000 windows (a larger split is strided evenly), 4,096 evenly spaced validation
     windows, validation every 30 s and per epoch, patience 5, ``--train-seconds`` budget.
@@ -270,11 +277,12 @@ def train_here(values, scaler, splits, args):
     result = train_ttm(
         train, valid, length, horizon, max_seconds=args.train_seconds,
         threads=args.train_threads, ema_decay=args.ema_decay, dropout=args.dropout,
+        loss=args.loss, seed=args.seed,
     )  # fmt: skip
     print(
         f"  {TRAINED_LABEL}: get_random_ttm({length}, {horizon}, 'small'), dropout "
-        f"{0.2 if args.dropout is None else args.dropout}, trained "
-        f"{result.seconds:.0f} s on {len(train)} train windows (stride {stride}), "
+        f"{0.2 if args.dropout is None else args.dropout}, {result.loss} loss, seed {args.seed}, "
+        f"trained {result.seconds:.0f} s on {len(train)} train windows (stride {stride}), "
         f"{result.epochs} epochs / {result.steps} steps; validation MSE "
         f"{result.first_validation_loss:.4f} -> {result.best_validation_loss:.4f}"
     )

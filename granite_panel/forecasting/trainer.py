@@ -265,6 +265,7 @@ class Trainer:
             "horizon": horizon,
             "season_length": season,
             "training_seconds": round(result.seconds, 1),
+            "training_loss": result.loss,
             "epochs": result.epochs,
             "steps": result.steps,
             "train_windows": int(len(train)),
