@@ -56,6 +56,7 @@ def test_training_lowers_validation_loss_and_saves_a_loadable_model(tmp_path):
     saved = json.loads((folder / store.CARD_FILE).read_text())
     assert saved["label"] == "TTM trained here" and "TTM-R2" not in saved["label"]
     assert saved["series"] == 3 and saved["data_span"] == "50 days"
+    assert saved["training_loss"] == "mae"  # a random start's default
     assert set(saved["validation"]) == {"candidate", "serving", "seasonal_naive"}
     assert saved["decision"].startswith(("promoted", "not promoted"))
     # The saved folder loads back through the hub model's loading code (get_model).
@@ -165,6 +166,7 @@ def test_fine_tuning_freezes_the_backbone_and_names_the_model_after_its_base(tmp
     assert card["validation_loss"]["best"] < card["validation_loss"]["start"]
     tuned = load_ttm(str(tmp_path / "models" / card["folder"]), CONTEXT, HORIZON).model
     assert tuned.config.head_dropout == 0.7  # IBM's few-shot recipe
+    assert card["training_loss"] == "mse"  # IBM's loss too (a random start trains on "mae")
     after = tuned.state_dict()
     frozen = [n for n in before if n.startswith("backbone.")]
     trained = [n for n in before if n.startswith(("head.", "decoder."))]
@@ -234,6 +236,29 @@ def test_a_random_start_trains_with_the_chosen_dropout_everywhere():
     raised = training.train_ttm(train, valid, CONTEXT, HORIZON, dropout=0.6, **options)
     assert default.model.config.dropout == 0.2 and raised.model.config.dropout == 0.6
     assert raised.best_validation_loss != default.best_validation_loss
+
+
+def test_the_training_loss_is_a_choice_and_validation_stays_mse():
+    """A random start trains on the absolute error by default ("mae"), ``loss="mse"`` on the
+    squared error (another run); either way the checkpoint is chosen, and reported, by its
+    validation MSE. An unknown loss is refused before any work."""
+    import torch
+
+    train, valid = small_windows()
+    options = dict(max_seconds=600, max_epochs=2, validate_every_s=600, threads=1, seed=3)
+    mae = training.train_ttm(train, valid, CONTEXT, HORIZON, **options)
+    mse = training.train_ttm(train, valid, CONTEXT, HORIZON, loss="mse", **options)
+    assert (mae.loss, mse.loss) == ("mae", "mse")
+    assert mae.steps == mse.steps and mae.first_validation_loss == mse.first_validation_loss
+    assert mae.best_validation_loss != mse.best_validation_loss
+    assert mae.best_validation_loss < 0.9 * mae.first_validation_loss  # it learnt (1.38 -> 1.12)
+    scaled = torch.as_tensor(training.scale_windows(valid, CONTEXT), dtype=torch.float32)
+    with torch.no_grad():
+        out = mae.model(past_values=scaled[:, :CONTEXT, None]).prediction_outputs
+    squared = float(((out[:, :HORIZON, 0] - scaled[:, CONTEXT:]) ** 2).mean())
+    assert squared == pytest.approx(mae.best_validation_loss, rel=1e-5)
+    with pytest.raises(ValueError, match="loss 'rmse'"):
+        training.train_ttm(train, valid, CONTEXT, HORIZON, loss="rmse", **options)
 
 
 def test_prefer_naive_serves_those_series_by_seasonal_naive(tmp_path):
@@ -330,7 +355,8 @@ def test_cancel_stops_a_run_in_a_child_process(tmp_path):
 
 
 def test_the_child_stops_when_its_parent_is_killed(tmp_path):
-    """kill -9 of the server must not leave a training process behind."""
+    """kill -9 of the server must not leave a training process behind, nor the copy of the
+    training windows that it handed the process in a temporary folder."""
     import os
     import signal
     import subprocess
@@ -350,7 +376,10 @@ def test_the_child_stops_when_its_parent_is_killed(tmp_path):
         "    train_ttm_in_child(train, valid, CONTEXT, HORIZON, max_seconds=300, threads=1,\n"
         "                       progress=seen)\n" % str(Path(__file__).parent.parent)
     )
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    temporary = tmp_path / "tmp"  # the parent's temporary folders go here, to be checked
+    temporary.mkdir()
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(temporary)})
     try:
         child = int(parent.stdout.readline())
     finally:
@@ -366,3 +395,4 @@ def test_the_child_stops_when_its_parent_is_killed(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the training process outlived its killed parent")
+    assert list(temporary.glob("granite-panel-train-*")) == []
