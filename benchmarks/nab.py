@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/nab.py --data ../shared/data/nab/data \\
         --labels ../shared/data/nab/labels [--detectors zscore,hybrid] [--per-file]
-        [--set key=value ...] [--sensitivity] [--cv] [--loco]
+        [--set key=value ...] [--sensitivity] [--cv] [--loco] [--loco-select]
 
 Each file is scored from a fresh detector, row by row as a stream would feed it (the
 detector's ``score_series``, which equals ``update`` row by row). One threshold per profile
@@ -24,6 +24,9 @@ folders (artificialNoAnomaly, artificialWithAnomaly, realAdExchange, realKnownCa
 realTraffic): for each category the corpus threshold (and, for the default detector, the
 ``CV_GRID`` knobs) is chosen on the other four only, then the held-out category is scored
 with it; the figure is the normalised total over the held-out categories, per profile.
+``--loco-select`` does the same with the row itself (which detector or combination) chosen
+per fold among every row of the run: the held-out figure of "take the best row", which a
+row's own LOCO does not give when that row was picked as the best of many on all files.
 memory/series is the pickle size in bytes of a detector's state after a 10,000-row series.
 """
 
@@ -310,6 +313,22 @@ def category_cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]
     return lines
 
 
+def selection_cross_validation(rows: dict[str, dict]) -> list[str]:
+    """LOCO of the choice itself: for each held-out category, the row (a detector or a
+    combination) and its threshold are both picked on the other four categories, so a
+    figure chosen as the best of many rows is scored on a category it was not chosen on."""
+    names = list(rows)
+    lines = [f"leave-one-category-out with the row chosen per fold among {len(names)} rows "
+             "(and its threshold) on the other 4 categories"]
+    folds = sorted({category(f) for f in next(iter(rows.values()))})
+    for p, prof in PROFILES.items():
+        score, picks = leave_one_category_out([rows[n] for n in names], prof)
+        chose = ", ".join(f"{fold}: {names[i]}" for fold, i in zip(folds, picks))
+        lines.append(f"  {p:<20}{score:6.1f}  held out -> chosen: {chose}")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="NAB data folder")
@@ -326,6 +345,9 @@ def main(argv=None) -> int:
                         help="leave-one-category-out, every profile, beside in-sample")
     parser.add_argument("--loco-knobs", action="store_true",
                         help="LOCO of the default detector with its CV_GRID knobs chosen per fold")
+    parser.add_argument("--loco-select", action="store_true",
+                        help="LOCO with the row itself (detector or combination) chosen per "
+                             "fold among every row scored, beside the threshold")
     parser.add_argument("--nab-inputs", action="store_true",
                         help="give cad_ose / knn_cad the file's min, max and probation, as "
                              "NAB's runner does (the reference setting; live has no such oracle)")
@@ -349,6 +371,7 @@ def main(argv=None) -> int:
     lines = [header, "-" * len(header)]
     rows_of = [(name, None) for name in args.detectors.split(",") if name.strip()]
     rows_of += [(spec, spec.split(":", 1)) for spec in args.combine.split(";") if spec.strip()]
+    every_row: dict[str, dict] = {}  # row name -> its scores, for --loco-select
     for name, combo in rows_of:
         name = name.strip()
         if combo is None:
@@ -356,6 +379,7 @@ def main(argv=None) -> int:
         else:
             scores, seconds, rows = combine(combo[0], combo[1].split("+"), corpus,
                                             args.nab_inputs, **kwargs)
+        every_row[name] = scores
         results = score_corpus(scores)
         std = results["standard"]
         line = f"{name:<10}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
@@ -388,6 +412,9 @@ def main(argv=None) -> int:
     if args.loco_knobs:
         print()
         category_cross_validation(corpus)
+    if args.loco_select:
+        print()
+        selection_cross_validation(every_row)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s")
     return 0
 

@@ -81,3 +81,26 @@ def test_leave_one_category_out_never_sees_the_scored_category():
     blind = {f: (miss, labels) for f in files}
     score, picks = nab.leave_one_category_out([blind, good])
     assert picks == [1, 1] and score > 90.0
+
+
+def test_loco_select_chooses_the_row_without_the_held_out_category(capsys):
+    """--loco-select: the row (detector or combination) is itself chosen per fold. A row that
+    wins only on the held-out category is never the one that fold chooses."""
+    import nab
+    from granite_panel.evaluation.nab import FileLabels
+
+    labels = FileLabels(1000, [(500, 519)], name="f")
+    hit, miss = np.zeros(1000), np.zeros(1000)
+    hit[505] = 1.0
+    files = ["A/1.csv", "B/1.csv", "C/1.csv"]
+    rows = {
+        "only_a": {f: ((hit if f.startswith("A") else miss), labels) for f in files},
+        "b_and_c": {f: ((miss if f.startswith("A") else hit), labels) for f in files},
+    }
+    lines = nab.selection_cross_validation(rows)
+    standard = next(line for line in lines if line.strip().startswith("standard"))
+    # A held out: only b_and_c wins on B and C, so A is missed; B (or C) held out: each of
+    # the two rows hits one of the two seen files, and the tie goes to the first, only_a,
+    # which misses the held-out file too. Everything held out is missed.
+    assert "A: b_and_c" in standard and "B: only_a" in standard
+    assert float(standard.split()[1]) == pytest.approx(0.0)
