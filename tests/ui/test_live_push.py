@@ -204,7 +204,13 @@ def test_a_page_that_never_connects_leaves_nothing_alive():
             gc.collect()
             return controllers[0]() is None and documents[0]() is None
 
-        wait_for(released, timeout=10)
+        try:
+            wait_for(released, timeout=30)
+        except TimeoutError:  # say what still holds them, for whoever has to look
+            alive = [r() for r in (controllers[0], documents[0]) if r() is not None]
+            held = [sorted({type(h).__name__ for h in gc.get_referrers(o)}) for o in alive]
+            raise AssertionError(f"still alive: {[type(o).__name__ for o in alive]}, "
+                                 f"held by {held}") from None
     finally:
         server.stop()
         engine.stop()
