@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from granite_panel.evaluation import ett as evaluation  # noqa: E402
+from granite_panel.forecasting.training import TRAIN_LOSSES  # noqa: E402
 from granite_panel.settings import DEFAULT_MODEL_NAME  # noqa: E402
 
 FORECASTERS = ("seasonal-naive", "AutoETS", "AutoTheta", "TTM", "trained", "linear")
@@ -120,7 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="trained: torch and shuffling seed")
     parser.add_argument(
-        "--loss", choices=("mse", "mae", "huber"), default=None,
+        "--loss", choices=tuple(TRAIN_LOSSES), default=None,
         help="trained: the training step's loss (default: the product's, mae from a random "
              "start; validation is always MSE)",
     )

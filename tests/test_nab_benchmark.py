@@ -83,7 +83,7 @@ def test_leave_one_category_out_never_sees_the_scored_category():
     assert picks == [1, 1] and score > 90.0
 
 
-def test_loco_select_chooses_the_row_without_the_held_out_category(capsys):
+def test_loco_select_chooses_the_row_without_the_held_out_category():
     """--loco-select: the row (detector or combination) is itself chosen per fold. A row that
     wins only on the held-out category is never the one that fold chooses."""
     import nab
