@@ -104,3 +104,26 @@ def test_loco_select_chooses_the_row_without_the_held_out_category():
     # which misses the held-out file too. Everything held out is missed.
     assert "A: b_and_c" in standard and "B: only_a" in standard
     assert float(standard.split()[1]) == pytest.approx(0.0)
+
+
+@needs_nab
+def test_w1acas_is_scored_causally_beside_the_default(capsys):
+    """benchmarks/nab_w1acas.py: tsfm_public's W1ACAS on the hybrid's one-step residuals,
+    scored like every detector (rows, LOCO), on two files of two categories; a point's
+    p-value does not depend on later points (to float noise: its calibration window grows
+    with the series it is given)."""
+    import nab
+    import nab_w1acas
+
+    assert nab_w1acas.main(["--data", str(NAB / "data"), "--labels", str(NAB / "labels"),
+                            "--only", "TravelTime_387,exchange-2_cpc"]) == 0
+    out = capsys.readouterr().out
+    assert "2 files" in out and "W1ACAS" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    for row in ("w1acas", "w1acas_likelihood", "alarm:hybrid+w1acas_likelihood", "hybrid"):
+        assert row in rows and "(" in rows[row]
+    values = nab.load_corpus(NAB / "data", NAB / "labels")[
+        "realTraffic/TravelTime_387.csv"][1]
+    short, full = nab_w1acas.w1acas_scores(values[:700]), nab_w1acas.w1acas_scores(values)
+    assert np.all((full >= 0) & (full <= 1))
+    assert np.abs(short - full[:700]).max() < 1e-3
