@@ -13,7 +13,7 @@ Chromium (all its processes, per page) and the server used over the measured win
 of one core. Target: p95 < 150 ms with 10.
 
     python -m benchmarks.latency [--sessions 1 10] [--seconds 60] [--interval 0.1]
-                                 [--browser-nice 10]
+                                 [--browser-idle]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.load import (  # noqa: E402
 
 
 def measure(sessions: int, seconds: float, interval: float, warmup: float,
-            nice: int = 0) -> dict:
+            nice: int | str = 0) -> dict:
     env = {"DATA_GENERATION_INTERVAL": str(interval), "LATENCY_PROBE": "on"}
     with ServerProcess(env=env, autostart=False) as server, browsers(nice=nice) as chromium:
         pages = open_then_start(server, chromium, sessions)
@@ -72,9 +72,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1, help="DATA_GENERATION_INTERVAL (s)")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--browser-nice", type=int, default=0,
-                        help="run Chromium at this nice level (10: the browsers yield the "
-                        "CPU to the server, as on machines of their own)")
+                        help="start Chromium at this nice level (Chromium, run as root, "
+                        "resets it: see tests/load.py niced_chromium)")
+    parser.add_argument("--browser-idle", action="store_true",
+                        help="run Chromium under SCHED_IDLE (only the CPU the server leaves); "
+                        "the pages then lag, so this isolates the server's share")
     args = parser.parse_args()
+    if args.browser_idle:
+        args.browser_nice = "idle"
     results = []
     print(f"{'sessions':>8} {'samples':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
           f"  medians (poll wait / transit / to frame) ms  engine ticks  load avg")

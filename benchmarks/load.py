@@ -13,6 +13,10 @@ ticks).
 
     python -m benchmarks.load                              # the issue's 20 sessions, 10 min
     python -m benchmarks.load --sessions 5 --seconds 120   # shorter
+    python -m benchmarks.load --browser-idle               # browsers under SCHED_IDLE
+
+``--browser-idle`` gives the server the two cores first, as browsers on the viewers' own
+machines would: Chromium runs only when the server, wrk and the driver leave a core free.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from tests.load import (  # noqa: E402
 
 def run(sessions: int, seconds: float, interval: float, wrk_connections: int,
         wrk_delay_ms: float, probe: bool = True, env: dict | None = None,
-        browser_nice: int = 0) -> dict:
+        browser_nice: int | str = 0) -> dict:
     """One load run; returns every figure (the test suite calls this with small numbers)."""
     env = {"DATA_GENERATION_INTERVAL": str(interval), "LATENCY_PROBE": "on" if probe else "off",
            **(env or {})}
@@ -97,8 +101,12 @@ def print_report(r: dict) -> None:
     w, s = r["wrk"], r["server"]
     print(f"sessions {r['sessions']} for {r['elapsed_s']:.0f} s at {1 / r['interval_s']:.0f} Hz "
           f"(pages opened on the stopped stream, then Start: {r['open_all_s']:.0f} s with the warm-up; viewers {r['viewers']})")
-    if r.get("browser_nice"):
-        print(f"Chromium at nice {r['browser_nice']} (the browsers yield the CPU to the server)")
+    if r.get("browser_nice") == "idle":
+        print("Chromium under SCHED_IDLE (it runs only when the server, wrk and the driver "
+              "leave a core free, as browsers on machines of their own would)")
+    elif r.get("browser_nice"):
+        print(f"Chromium started at nice {r['browser_nice']} (which Chromium, run as root, "
+              "partly undoes: see tests/load.py niced_chromium)")
     print("machine load average (1, 5, 15 min) before %s, after %s" % tuple(
         ", ".join(f"{x:.1f}" for x in r[k]) for k in ("load_average_before", "load_average_after")))
     kinds = ", ".join(f"{k} {n}" for k, n in w["socket_error_kinds"].items() if n)
@@ -134,9 +142,14 @@ def main() -> None:
     parser.add_argument("--no-probe", action="store_true", help="LATENCY_PROBE=off in the pages")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--browser-nice", type=int, default=0,
-                        help="run Chromium at this nice level (10: the browsers yield the "
-                        "CPU to the server, as on machines of their own)")
+                        help="start Chromium at this nice level (Chromium, run as root, "
+                        "resets it: use --browser-idle)")
+    parser.add_argument("--browser-idle", action="store_true",
+                        help="run Chromium under SCHED_IDLE: the browsers take only the CPU "
+                        "the server leaves, as on machines of their own")
     args = parser.parse_args()
+    if args.browser_idle:
+        args.browser_nice = "idle"
     report = run(args.sessions, args.seconds, args.interval, args.wrk_connections,
                  args.wrk_delay_ms, probe=not args.no_probe, browser_nice=args.browser_nice)
     print_report(report)

@@ -252,7 +252,7 @@ class Browsers:
     """One headless Debian Chromium; each session a fresh context (its own cookies, so
     its own Bokeh session) showing the dashboard."""
 
-    def __init__(self, playwright, nice: int = 0):
+    def __init__(self, playwright, nice: int | str = 0):
         self._wrapper = niced_chromium(nice) if nice else None
         executable = self._wrapper.name if self._wrapper else CHROMIUM
         self.browser = playwright.chromium.launch(executable_path=executable, args=LOAD_CHROMIUM_ARGS)
@@ -301,19 +301,25 @@ def chromium_processes() -> list:
     return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
 
 
-def niced_chromium(nice: int):
-    """A script that starts Debian's Chromium at ``nice`` (its processes inherit it): the
-    browsers then take only the CPU the server leaves, as browsers on the viewers' own
-    machines would, instead of starving the server of its two cores."""
+def niced_chromium(nice: int | str):
+    """A script that starts Debian's Chromium at a lower CPU priority, so that the browsers
+    take only the CPU the server leaves, as browsers on the viewers' own machines would.
+
+    ``nice`` a number: ``nice -n``. It does not hold: Chromium sets its processes' nice
+    values itself and, run as root, raises them (seen: renderers at 0 and 5, one process at
+    -8, under ``nice -n 19``). ``"idle"``: the Linux ``SCHED_IDLE`` policy (``chrt --idle``),
+    inherited by every process and thread Chromium starts and not undone by its nice
+    changes: its processes run only when nothing else wants the CPU."""
     script = tempfile.NamedTemporaryFile("w", prefix="chromium-nice-", suffix=".sh", delete=False)
-    script.write(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+    lower = "chrt --idle 0" if nice == "idle" else f"nice -n {int(nice)}"
+    script.write(f'#!/bin/sh\nexec {lower} {CHROMIUM} "$@"\n')
     script.close()
     os.chmod(script.name, 0o755)
     return script
 
 
 @contextmanager
-def browsers(playwright=None, nice: int = 0):
+def browsers(playwright=None, nice: int | str = 0):
     """Chromium sessions on ``playwright`` (in the test suite: pytest-playwright's session
     object - a second ``sync_playwright()`` in one thread refuses to start), or on a
     Playwright of its own (the benchmarks); ``nice``: the browsers' CPU priority (see

@@ -91,3 +91,31 @@ def test_reconnecting_sessions_leave_no_fds_or_threads_behind(server, chromium):
     after = settled()
     assert after.fds <= baseline.fds + FD_TOLERANCE, (baseline, after)
     assert after.threads <= baseline.threads + THREAD_TOLERANCE, (baseline, after)
+
+
+def test_browsers_started_idle_stay_under_sched_idle(playwright):
+    """``--browser-idle`` (benchmarks/load.py): every process and thread of that Chromium
+    runs under SCHED_IDLE, and stays there while it renders (Chromium resets nice values
+    itself, which is why a plain ``nice`` did not hold)."""
+    import os
+
+    import psutil
+
+    from tests.load import chromium_processes
+
+    before = {p.pid for p in chromium_processes()}
+    with browsers(playwright, nice="idle") as idle:
+        page = idle.blank().page
+        page.set_content("<canvas id='c' width='400' height='300'></canvas><script>"
+                         "const g = document.getElementById('c').getContext('2d');"
+                         "g.fillRect(10, 10, 100, 100);</script>")
+        page.wait_for_timeout(1000)
+        started = [p for p in chromium_processes() if p.pid not in before]
+        assert len(started) >= 2  # the browser and at least a renderer
+        policies = set()
+        for process in started:
+            try:
+                policies |= {os.sched_getscheduler(t.id) for t in process.threads()}
+            except (psutil.NoSuchProcess, ProcessLookupError):
+                continue
+    assert policies == {os.SCHED_IDLE}
