@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import nab  # noqa: E402
 from granite_panel.detection.detectors import HybridDetector  # noqa: E402
-from granite_panel.detection.likelihood import NumentaLikelihood, log_likelihood  # noqa: E402
+from granite_panel.detection.likelihood import LikelihoodDetector  # noqa: E402
 from granite_panel.evaluation.nab import score_corpus  # noqa: E402
 
 
@@ -72,21 +72,11 @@ def w1acas_scores(values: np.ndarray) -> np.ndarray:
     return np.nan_to_num(1.0 - np.asarray(p, dtype=float).ravel(), nan=0.0)
 
 
-def likelihood_scores(values: np.ndarray, raw: np.ndarray, probation: int = 750,
-                      spatial_tolerance: float = 0.05) -> np.ndarray:
-    """Numenta's log-likelihood of ``raw``, 1.0 on a spatial anomaly (as ``cad_likelihood``)."""
-    likelihood = NumentaLikelihood(probation // 2, probation - probation // 2)
-    out = np.zeros(len(values))
-    lo = hi = None
-    for i, (value, score) in enumerate(zip(values, raw)):
-        out[i] = log_likelihood(likelihood.update(float(value), float(score)))
-        if lo is not None and hi > lo:
-            tol = (hi - lo) * spatial_tolerance
-            if value > hi + tol or value < lo - tol:
-                out[i] = 1.0
-        lo = value if lo is None else min(lo, value)
-        hi = value if hi is None else max(hi, value)
-    return out
+def likelihood_scores(values: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """``cad_likelihood``'s recipe (Numenta's log-likelihood, 1.0 on a spatial anomaly,
+    probation 750) over ``raw`` instead of CAD OSE's score."""
+    recipe = LikelihoodDetector()
+    return np.array([recipe.score(float(v), float(r)) for v, r in zip(values, raw)])
 
 
 def main(argv=None) -> int:

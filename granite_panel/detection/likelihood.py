@@ -133,7 +133,11 @@ class LikelihoodDetector(OnlineDetector):
         self.lo = self.hi = None
 
     def _update(self, value: float) -> float:
-        raw = self.raw.raw_score(value)
+        return self.score(value, self.raw.raw_score(value))
+
+    def score(self, value: float, raw: float) -> float:
+        """The recipe on any raw score in [0, 1] of ``value`` (``_update`` gives it CAD OSE's;
+        ``benchmarks/nab_w1acas.py`` another)."""
         score = log_likelihood(self.likelihood.update(value, raw))
         if self.lo is not None and self.hi > self.lo:
             tol = (self.hi - self.lo) * self.spatial_tolerance
