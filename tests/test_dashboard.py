@@ -198,6 +198,9 @@ def test_the_charts_legend_references_no_source_that_streams(engine):
     # the ranges follow the drawn layers in the page and are never sent back
     assert set(chart.figure.x_range.renderers) == set(chart.figure.y_range.renderers) == set(drawn)
     assert not chart.figure.x_range.syncable and not chart.figure.y_range.syncable
+    # the long history line is a hairline (<= 1 px) for Chromium's software canvas
+    (history,) = [r for r in drawn if r.name == "live chart: history"]
+    assert history.glyph.line_width <= 1
 
 
 def test_viewers_of_a_series_share_each_ticks_frames(engine):

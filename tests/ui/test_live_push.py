@@ -233,3 +233,75 @@ def test_a_page_that_never_connects_leaves_nothing_alive():
     finally:
         server.stop()
         engine.stop()
+
+
+# Counts, from now on, the writes of a <style> element inside the page's shadow trees
+# (Bokeh's views live in shadow roots) that left its text as it was: ``window.styleWrites``
+# per shadow host's class. (Setting a sheet's text replaces its text node.)
+COUNT_STYLE_WRITES = """() => {
+  const writes = window.styleWrites = {};
+  const text = (nodes) => [...nodes].map((node) => node.textContent).join('');
+  const watch = (root) => {
+    new MutationObserver((records) => {
+      for (const record of records) {
+        if (record.target.nodeName !== 'STYLE') continue;
+        if (text(record.removedNodes) !== text(record.addedNodes)) continue;
+        const host = record.target.getRootNode().host;
+        const name = host?.classList?.[0] ?? '?';
+        writes[name] = (writes[name] ?? 0) + 1;
+      }
+    }).observe(root, {subtree: true, childList: true, characterData: true});
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) watch(el.shadowRoot);
+  };
+  watch(document);
+}"""
+
+# The text of the history layer's position stylesheet (its view's, found through the
+# page's root views).
+HISTORY_POSITION_SHEET = """() => {
+  for (const doc of Bokeh.documents)
+    for (const model of doc.all_models)
+      if (model.type === 'GlyphRenderer' && model.name === 'live chart: history')
+        for (const root of Object.values(Bokeh.index)) {
+          const view = root.owner.find_one(model);
+          if (view != null) return view.position.el.textContent;
+        }
+  return null;
+}"""
+
+
+def test_the_chart_rewrites_no_stylesheet_per_tick(page: Page, console_errors):
+    """BokehJS rewrites every renderer's position stylesheet at each paint, identical or
+    not (13 writes a tick for the live chart, each a restyle); the page's patch
+    (``ui/bokehjs_patches``) skips the identical ones, and a resize still moves them."""
+    engine = Engine(Settings(**SETTINGS))
+    app, controllers = pushed_only_app(engine)
+    port, server = serve(app)
+    try:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}")
+        expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
+        wait_for(lambda: controllers and controllers[-1].attached, timeout=10)
+        now = time.time()
+        engine.step(now)
+        wait_for(lambda: chart_lengths(page).get("history") == 1, timeout=10)
+        page.wait_for_timeout(500)  # the first draws settle
+        assert page.evaluate("() => Bokeh.require('core/dom').InlineStyleSheet"
+                             ".prototype._granitePanelSkipsSame") is True
+        page.evaluate(COUNT_STYLE_WRITES)
+        for k in range(1, 11):  # ten ticks, each drawn before the next
+            engine.step(now + k)
+            wait_for(lambda: chart_lengths(page).get("history") == k + 1, timeout=10)
+            page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
+        writes = page.evaluate("() => window.styleWrites")
+        # unpatched: at least the 6 glyph renderers' sheets at each of the 10 draws
+        assert sum(writes.values()) == 0, writes
+
+        before = page.evaluate(HISTORY_POSITION_SHEET)
+        assert "left:" in before
+        page.set_viewport_size({"width": 900, "height": 900})  # the layer moves: written
+        wait_for(lambda: page.evaluate(HISTORY_POSITION_SHEET) not in (before, None), timeout=10)
+    finally:
+        server.stop()
+        engine.stop()
+    assert not console_errors

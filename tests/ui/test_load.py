@@ -119,3 +119,13 @@ def test_browsers_started_idle_stay_under_sched_idle(playwright):
             except (psutil.NoSuchProcess, ProcessLookupError):
                 continue
     assert policies == {os.SCHED_IDLE}
+
+
+def test_page_cost_prints_a_pages_cpu_per_tick(playwright):
+    """benchmarks/page_cost.py, shortened: one page's Chromium CPU per tick, by process."""
+    from benchmarks.page_cost import measure
+
+    result = measure(seconds=3, interval=0.1, warmup=1, playwright=playwright)
+    assert result["ticks"] > 0 and result["page_errors"] == 0
+    assert result["ms_per_tick"]["renderer"] > 0  # the page's own process drew the ticks
+    assert result["total_ms_per_tick"] >= result["ms_per_tick"]["renderer"]
