@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
-    ServerProcess, browsers, chromium_processes, open_then_start, server_status,
+    ServerProcess, browsers, chromium_processes, cpu_seconds, open_then_start, server_status,
 )
 
 
@@ -36,15 +36,12 @@ def process_kind(process) -> str:
     return next((a.split("=", 1)[1] for a in arguments if a.startswith("--type=")), "browser")
 
 
-def cpu_by_kind(processes) -> collections.Counter:
-    seconds = collections.Counter()
+def by_kind(processes) -> dict[str, list]:
+    """``processes`` grouped by ``process_kind`` (read once: it parses each command line)."""
+    groups = collections.defaultdict(list)
     for process in processes:
-        try:
-            times = process.cpu_times()
-        except Exception:
-            continue
-        seconds[process_kind(process)] += times.user + times.system
-    return seconds
+        groups[process_kind(process)].append(process)
+    return dict(groups)
 
 
 def measure(seconds: float, interval: float, warmup: float, playwright=None) -> dict:
@@ -54,10 +51,12 @@ def measure(seconds: float, interval: float, warmup: float, playwright=None) -> 
     with ServerProcess(env=env, autostart=False) as server, browsers(playwright) as chromium:
         (page,) = open_then_start(server, chromium, 1)
         chromium.pump(warmup, page)
-        processes = chromium_processes()
-        before, ticks_before = cpu_by_kind(processes), server_status(server.base)["ticks"]
+        kinds = by_kind(chromium_processes())
+        before = {kind: cpu_seconds(group) for kind, group in kinds.items()}
+        ticks_before = server_status(server.base)["ticks"]
         chromium.pump(seconds, page)
-        after, ticks = cpu_by_kind(processes), server_status(server.base)["ticks"] - ticks_before
+        after = {kind: cpu_seconds(group) for kind, group in kinds.items()}
+        ticks = server_status(server.base)["ticks"] - ticks_before
         errors = len(page.errors)
         page.close()
     per_tick = {kind: 1000 * (after[kind] - before[kind]) / max(ticks, 1) for kind in after}
