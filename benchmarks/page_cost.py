@@ -9,7 +9,13 @@ ten times one page's figure every 100 ms). CPU time, not wall time, so a busy ma
 slows the run but moves the figure less. Repeated ``--repeats`` times; the median is
 printed last.
 
-    python -m benchmarks.page_cost [--seconds 30] [--repeats 3] [--interval 0.1]
+``--floor`` first measures, in the same Chromium, two pages that are not the dashboard and
+update 10 times a second the same way: a bare ``<canvas>`` that clears and strokes one
+2,048-point line, and a bare BokehJS figure (no server, no Panel) whose one 2,048-point
+line gets a point streamed into its source. They say what any repainting page and what
+BokehJS itself cost per update here, so the dashboard's figure can be read against them.
+
+    python -m benchmarks.page_cost [--seconds 30] [--repeats 3] [--interval 0.1] [--floor]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
     ServerProcess, browsers, chromium_processes, cpu_seconds, open_then_start, server_status,
 )
+from tests.ui.conftest import PageErrors  # noqa: E402
 
 
 def process_kind(process) -> str:
@@ -34,6 +41,77 @@ def process_kind(process) -> str:
     except Exception:  # ended meanwhile
         return "ended"
     return next((a.split("=", 1)[1] for a in arguments if a.startswith("--type=")), "browser")
+
+
+# Each reference page counts its updates in ``window.updates`` (see ``measure_floor``).
+CANVAS_PAGE = """<canvas id="chart" width="1220" height="420"></canvas><script>
+const context = document.getElementById("chart").getContext("2d");
+window.updates = 0;
+setInterval(() => requestAnimationFrame(() => {
+  const shift = ++window.updates;
+  context.clearRect(0, 0, 1220, 420);
+  context.beginPath();
+  for (let i = 0; i < 2048; i++) {
+    const x = i * 1220 / 2048, y = 210 + 100 * Math.sin((i + shift) / 30) + 20 * Math.random();
+    if (i === 0) context.moveTo(x, y); else context.lineTo(x, y);
+  }
+  context.lineWidth = 1;
+  context.strokeStyle = "#1f4e79";
+  context.stroke();
+}), 100);
+</script>"""
+
+STREAM_ONE_POINT = """() => {
+  const source = Bokeh.documents[0].get_model_by_name("points");
+  window.updates = 0;
+  setInterval(() => {
+    const time = source.data.time[source.data.time.length - 1] + 100;
+    source.stream({time: [time], value: [Math.sin(time / 3000) + 0.1 * Math.random()]}, 2048);
+    window.updates++;
+  }, 100);
+}"""
+
+
+def bokeh_page() -> str:
+    """A standalone BokehJS figure (inline resources) with one 2,048-point line on a
+    datetime axis, 1220 x 420 px; ``STREAM_ONE_POINT`` then streams into its source."""
+    import numpy as np
+    from bokeh.embed import file_html
+    from bokeh.models import ColumnDataSource
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    rows = np.arange(2048)
+    source = ColumnDataSource(name="points", data={
+        "time": (1.7e12 + 100.0 * rows).tolist(), "value": np.sin(rows / 30).tolist()})
+    chart = figure(width=1220, height=420, x_axis_type="datetime")
+    chart.line("time", "value", source=source, line_width=1)
+    return file_html(chart, INLINE, "page_cost floor")
+
+
+def measure_floor(seconds: float, warmup: float, playwright=None) -> dict:
+    """Chromium CPU ms per update of the two reference pages (see the module docstring)."""
+    results = {}
+    with browsers(playwright) as chromium:
+        for name, html, start in (("canvas", CANVAS_PAGE, None),
+                                  ("bokehjs", bokeh_page(), STREAM_ONE_POINT)):
+            context = chromium.browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            errors = PageErrors(page)
+            page.set_content(html)
+            if start is not None:
+                page.wait_for_function("() => window.Bokeh?.documents?.length > 0")
+                page.evaluate(start)
+            page.wait_for_timeout(warmup * 1000)
+            processes = chromium_processes()
+            cpu, updates = cpu_seconds(processes), page.evaluate("window.updates")
+            page.wait_for_timeout(seconds * 1000)
+            cpu = cpu_seconds(processes) - cpu
+            updates = page.evaluate("window.updates") - updates
+            context.close()
+            results[name] = {"updates": updates, "page_errors": len(errors),
+                             "ms_per_update": 1000 * cpu / max(updates, 1)}
+    return results
 
 
 def by_kind(processes) -> dict[str, list]:
@@ -70,7 +148,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--interval", type=float, default=0.1, help="DATA_GENERATION_INTERVAL (s)")
+    parser.add_argument("--floor", action="store_true",
+                        help="first measure a bare canvas and a bare BokehJS page the same way")
     args = parser.parse_args()
+    if args.floor:
+        labels = {"canvas": "a bare canvas, one 2,048-point line redrawn",
+                  "bokehjs": "a bare BokehJS figure, one 2,048-point line streamed"}
+        floors = [measure_floor(args.seconds, args.warmup) for _ in range(args.repeats)]
+        for name, label in labels.items():
+            figures = [f[name]["ms_per_update"] for f in floors]
+            print(f"{label}: median {statistics.median(figures):.1f} ms of Chromium CPU per "
+                  f"update ({', '.join(f'{x:.1f}' for x in figures)}; "
+                  f"{sum(f[name]['page_errors'] for f in floors)} page errors)", flush=True)
     totals, renderers = [], []
     for run in range(args.repeats):
         result = measure(args.seconds, args.interval, args.warmup)

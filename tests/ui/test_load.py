@@ -129,3 +129,17 @@ def test_page_cost_prints_a_pages_cpu_per_tick(playwright):
     assert result["ticks"] > 0 and result["page_errors"] == 0
     assert result["ms_per_tick"]["renderer"] > 0  # the page's own process drew the ticks
     assert result["total_ms_per_tick"] >= result["ms_per_tick"]["renderer"]
+
+
+def test_page_cost_floor_measures_a_bare_canvas_and_a_bare_bokehjs_page(playwright):
+    """benchmarks/page_cost.py --floor, shortened: both reference pages update about 10
+    times a second without an error (a stream into the BokehJS source that threw would
+    be a page error), and their CPU per update is measured."""
+    from benchmarks.page_cost import measure_floor
+
+    result = measure_floor(seconds=2, warmup=1, playwright=playwright)
+    assert set(result) == {"canvas", "bokehjs"}
+    for name, figures in result.items():
+        assert figures["page_errors"] == 0, name
+        assert figures["updates"] >= 10, name  # 20 at 10 Hz; a busy machine runs timers late
+        assert figures["ms_per_update"] > 0, name
