@@ -23,7 +23,9 @@ operating knobs (``alert_level`` x ``refractory``, 21 settings) tuned with it.
 folders (artificialNoAnomaly, artificialWithAnomaly, realAdExchange, realKnownCause,
 realTraffic): for each category the corpus threshold (and, for the default detector, the
 ``CV_GRID`` knobs) is chosen on the other four only, then the held-out category is scored
-with it; the figure is the normalised total over the held-out categories, per profile.
+with it; the figure is the normalised total over the held-out categories, per profile,
+and a line below it gives each held-out category's own standard figure (for a category
+without windows, which only false positives can score in, its raw score: 0 is no alarm).
 ``--loco-select`` does the same with the row itself (which detector or combination) chosen
 per fold among every row of the run: the held-out figure of "take the best row", which a
 row's own LOCO does not give when that row was picked as the best of many on all files.
@@ -247,10 +249,13 @@ def category(name: str) -> str:
     return name.split("/", 1)[0]
 
 
-def leave_one_category_out(candidates: list[dict], profile=STANDARD) -> tuple[float, list[int]]:
+def leave_one_category_out(candidates: list[dict], profile=STANDARD,
+                           per_category: dict | None = None) -> tuple[float, list[int]]:
     """Normalised score of every category held out in turn, each scored with the candidate
     (a ``{name: (scores, labels)}`` dict) and threshold that do best on the other categories
-    only: nothing of the held-out category is seen when choosing."""
+    only: nothing of the held-out category is seen when choosing. ``per_category``, a dict
+    if given, receives per held-out category ``(normalised score, raw score)``; the first
+    is None for a category without windows, which only false positives can score in."""
     files = sorted(candidates[0])
     raw, n_windows, picks = 0.0, 0, []
     for held in sorted({category(f) for f in files}):
@@ -260,11 +265,17 @@ def leave_one_category_out(candidates: list[dict], profile=STANDARD) -> tuple[fl
             r = sweep_threshold({f: cand[f] for f in seen}, profile)
             if best is None or r.normalized > best[0] + 1e-12:
                 best = (r.normalized, i, r.threshold)
+        held_raw, held_windows = 0.0, 0
         for f in files:
             if category(f) == held:
                 scores, labels = candidates[best[1]][f]
-                raw += score_file(scores, labels, best[2], profile).score
-                n_windows += len(labels.scored_windows)
+                held_raw += score_file(scores, labels, best[2], profile).score
+                held_windows += len(labels.scored_windows)
+        raw, n_windows = raw + held_raw, n_windows + held_windows
+        if per_category is not None:
+            per_category[held] = (normalize(held_raw, -profile.a_fn * held_windows,
+                                            profile.a_tp * held_windows)
+                                  if held_windows else None, held_raw)
         picks.append(best[1])
     return normalize(raw, -profile.a_fn * n_windows, profile.a_tp * n_windows), picks
 
@@ -390,11 +401,19 @@ def main(argv=None) -> int:
         lines.append(line)
         print(line, flush=True)
         if args.loco:
-            loco = {p: leave_one_category_out([scores], prof)[0] for p, prof in PROFILES.items()}
+            held_out: dict = {}
+            loco = {p: leave_one_category_out([scores], prof,
+                                              held_out if p == "standard" else None)[0]
+                    for p, prof in PROFILES.items()}
             memory = (memory_per_series(name, **kwargs) if combo is None else
                       sum(memory_per_series(n.strip(), **kwargs) for n in combo[1].split("+")))
             line = (f"{'  LOCO':<10}" + "".join(f"{loco[p]:>20.1f}" for p in PROFILES)
                     + f"{'':>21}{'':>11}  memory/series {memory:,} B")
+            lines.append(line)
+            print(line, flush=True)
+            line = "    held out, standard: " + ", ".join(
+                f"{held} {f'no windows (raw {raw:.2f})' if figure is None else f'{figure:.1f}'}"
+                for held, (figure, raw) in held_out.items())
             lines.append(line)
             print(line, flush=True)
         if args.per_file:
