@@ -179,8 +179,9 @@ COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
 
 
 def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
-    """Per-row ``max``, ``mean``, ``or`` (``_or``) or ``vote`` (``_vote``) of several detectors' scores (each
-    from a fresh detector per file); seconds are the members' total."""
+    """Per-row ``max``, ``mean``, ``or`` (``_or``), ``alarm`` (``_alarm``) or ``vote``
+    (``_vote``) of several detectors' scores (each from a fresh detector per file); seconds
+    are the members' total."""
     if how not in COMBINERS:
         raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")
     names = [n.strip() for n in names]
@@ -319,7 +320,8 @@ def category_cross_validation(corpus, name: str = DEFAULT_DETECTOR) -> list[str]
              " and threshold chosen on the other 4 categories"]
     for p, prof in PROFILES.items():
         score, picks = leave_one_category_out(runs, prof)
-        lines.append(f"  {p:<20}{score:6.1f}  folds chose {[tuple(grid[i].values()) for i in picks]}")
+        chose = [tuple(grid[i].values()) for i in picks]
+        lines.append(f"  {p:<20}{score:6.1f}  folds chose {chose}")
     print("\n".join(lines), flush=True)
     return lines
 
