@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
-    ServerProcess, browsers, chromium_processes, cpu_seconds, open_then_start, server_status,
+    VIEWPORT, ServerProcess, browsers, chromium_processes, cpu_seconds, open_then_start,
+    server_status,
 )
 from tests.ui.conftest import PageErrors  # noqa: E402
 
@@ -95,7 +96,7 @@ def measure_floor(seconds: float, warmup: float, playwright=None) -> dict:
     with browsers(playwright) as chromium:
         for name, html, start in (("canvas", CANVAS_PAGE, None),
                                   ("bokehjs", bokeh_page(), STREAM_ONE_POINT)):
-            context = chromium.browser.new_context(viewport={"width": 1280, "height": 900})
+            context = chromium.browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
             errors = PageErrors(page)
             page.set_content(html)
