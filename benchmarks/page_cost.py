@@ -75,8 +75,13 @@ STREAM_ONE_POINT = """() => {
 
 def bokeh_page() -> str:
     """A standalone BokehJS figure (inline resources) with one 2,048-point line on a
-    datetime axis, 1220 x 420 px; ``STREAM_ONE_POINT`` then streams into its source."""
+    datetime axis, 1220 x 420 px; ``STREAM_ONE_POINT`` then streams into its source.
+
+    The chart gets a Document of its own: left without one, bokeh borrows ``curdoc()``,
+    which raises when an earlier Panel server in the same process left a patched one
+    behind (seen in CI after the load tests)."""
     import numpy as np
+    from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.models import ColumnDataSource
     from bokeh.plotting import figure
@@ -87,6 +92,7 @@ def bokeh_page() -> str:
         "time": (1.7e12 + 100.0 * rows).tolist(), "value": np.sin(rows / 30).tolist()})
     chart = figure(width=1220, height=420, x_axis_type="datetime")
     chart.line("time", "value", source=source, line_width=1)
+    Document().add_root(chart)
     return file_html(chart, INLINE, "page_cost floor")
 
 

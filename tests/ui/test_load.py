@@ -143,3 +143,22 @@ def test_page_cost_floor_measures_a_bare_canvas_and_a_bare_bokehjs_page(playwrig
         assert figures["page_errors"] == 0, name
         assert figures["updates"] >= 10, name  # 20 at 10 Hz; a busy machine runs timers late
         assert figures["ms_per_update"] > 0, name
+
+
+def test_bokeh_reference_page_builds_even_when_an_earlier_server_left_a_stale_curdoc(
+        monkeypatch):
+    """CI ran the floor test after in-process Panel servers, whose patched curdoc was gone
+    by then; bokeh's embed then raised "Patched curdoc has been previously destroyed"."""
+    import gc
+    import weakref
+
+    from bokeh.document import Document
+    from bokeh.io import doc as bokeh_doc
+
+    from benchmarks.page_cost import bokeh_page
+
+    destroyed = Document()
+    monkeypatch.setattr(bokeh_doc, "_PATCHED_CURDOCS", [weakref.ref(destroyed)])
+    del destroyed
+    gc.collect()
+    assert 'name":"points"' in bokeh_page().replace(" ", "")
