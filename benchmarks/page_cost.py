@@ -15,7 +15,14 @@ update 10 times a second the same way: a bare ``<canvas>`` that clears and strok
 line gets a point streamed into its source. They say what any repainting page and what
 BokehJS itself cost per update here, so the dashboard's figure can be read against them.
 
+``--floor-pages 1 10`` measures, instead of CPU, the latency of N bare BokehJS pages open at
+once, each pushed a point every 100 ms by its own clock (each due point streamed on its own,
+as queued websocket messages would be): how late each point is drawn, from when it was due
+to the next animation frame (as the dashboard's latency probe times it). With no server and
+nothing of the dashboard's, it is what BokehJS alone allows N pages on this machine.
+
     python -m benchmarks.page_cost [--seconds 30] [--repeats 3] [--interval 0.1] [--floor]
+        [--floor-pages 1 10]
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.load import (  # noqa: E402
     VIEWPORT, ServerProcess, browsers, chromium_processes, cpu_seconds, open_then_start,
-    server_status,
+    percentile, server_status,
 )
 from tests.ui.conftest import PageErrors  # noqa: E402
 
@@ -121,6 +128,63 @@ def measure_floor(seconds: float, warmup: float, playwright=None) -> dict:
     return results
 
 
+# A page pushed a point every 100 ms, as the dashboard's pages are: each due point is
+# streamed on its own (a queued websocket message each), stamped with the time it was due,
+# and the next animation frame records how late it was drawn (as ``ui/latency_probe``).
+PACED_STREAM = """() => {
+  const source = Bokeh.documents[0].get_model_by_name("points");
+  window.updates = 0;
+  window.samples = [];
+  const start = performance.now();
+  let due = 0;
+  setInterval(() => {
+    const now = performance.now(), stamps = [];
+    for (; start + 100 * (due + 1) <= now; due++) {
+      const time = source.data.time[source.data.time.length - 1] + 100;
+      source.stream({time: [time], value: [Math.sin(time / 3000) + 0.1 * Math.random()]}, 2048);
+      stamps.push(start + 100 * (due + 1));
+      window.updates++;
+    }
+    if (stamps.length) requestAnimationFrame(() => {
+      const drawn = performance.now();
+      for (const stamp of stamps) window.samples.push(drawn - stamp);
+    });
+  }, 10);
+}"""
+
+
+def measure_floor_latency(pages: int, seconds: float, warmup: float,
+                          playwright=None) -> dict:
+    """``pages`` bare BokehJS pages at once (a context each), each pushed a point every
+    100 ms by its own clock (``PACED_STREAM``): due-to-drawn p50 / p95 over every page,
+    after ``warmup`` seconds. What BokehJS alone allows, with no server and nothing of ours."""
+    html = bokeh_page()
+    with browsers(playwright) as chromium:
+        sessions = []
+        for _ in range(pages):
+            context = chromium.browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            sessions.append((context, page, PageErrors(page)))
+            page.set_content(html)
+            page.wait_for_function("() => window.Bokeh?.documents?.length > 0")
+        processes = chromium_processes()
+        for _, page, _ in sessions:
+            page.evaluate(PACED_STREAM)
+        sessions[0][1].wait_for_timeout(warmup * 1000)
+        skip = [page.evaluate("window.samples.length") for _, page, _ in sessions]
+        cpu = cpu_seconds(processes)
+        sessions[0][1].wait_for_timeout(seconds * 1000)
+        cpu = cpu_seconds(processes) - cpu
+        samples = [x for (_, page, _), n in zip(sessions, skip)
+                   for x in page.evaluate("window.samples")[n:]]
+        errors = sum(len(errors) for _, _, errors in sessions)
+        for context, _, _ in sessions:
+            context.close()
+    return {"pages": pages, "samples": len(samples), "page_errors": errors,
+            "p50_ms": percentile(samples, 0.5), "p95_ms": percentile(samples, 0.95),
+            "chromium_cpu_percent": 100 * cpu / seconds}
+
+
 def by_kind(processes) -> dict[str, list]:
     """``processes`` grouped by ``process_kind`` (read once: it parses each command line)."""
     groups = collections.defaultdict(list)
@@ -157,7 +221,23 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1, help="DATA_GENERATION_INTERVAL (s)")
     parser.add_argument("--floor", action="store_true",
                         help="first measure a bare canvas and a bare BokehJS page the same way")
+    parser.add_argument("--floor-pages", type=int, nargs="*", default=[], metavar="N",
+                        help="instead: due-to-drawn latency of N bare BokehJS pages at once, "
+                             "each pushed 10 points a second (e.g. 1 10); no server")
     args = parser.parse_args()
+    for pages in args.floor_pages:
+        runs = [measure_floor_latency(pages, args.seconds, args.warmup)
+                for _ in range(args.repeats)]
+        for run in runs:
+            print(f"{pages} bare BokehJS pages at 10 Hz: due to drawn p50 {run['p50_ms']:.0f} ms, "
+                  f"p95 {run['p95_ms']:.0f} ms ({run['samples']} points, "
+                  f"{run['page_errors']} page errors; Chromium "
+                  f"{run['chromium_cpu_percent']:.0f}% of a core; load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
+        print(f"{pages} pages, median of {len(runs)}: p95 "
+              f"{statistics.median(r['p95_ms'] for r in runs):.0f} ms", flush=True)
+    if args.floor_pages:
+        return
     if args.floor:
         labels = {"canvas": "a bare canvas, one 2,048-point line redrawn",
                   "bokehjs": "a bare BokehJS figure, one 2,048-point line streamed"}

@@ -145,6 +145,19 @@ def test_page_cost_floor_measures_a_bare_canvas_and_a_bare_bokehjs_page(playwrig
         assert figures["ms_per_update"] > 0, name
 
 
+def test_page_cost_floor_pages_time_each_pushed_point_until_it_is_drawn(playwright):
+    """benchmarks/page_cost.py --floor-pages, shortened: two bare BokehJS pages at once,
+    each pushed a point every 100 ms; every point is timed from when it was due to the
+    frame that drew it (a stream that threw would be a page error and leave no samples)."""
+    from benchmarks.page_cost import measure_floor_latency
+
+    result = measure_floor_latency(pages=2, seconds=3, warmup=1, playwright=playwright)
+    assert result["page_errors"] == 0
+    assert result["samples"] >= 20  # 60 at 10 Hz on two pages; a busy machine runs late
+    assert 0 <= result["p50_ms"] <= result["p95_ms"] < 10_000
+    assert result["chromium_cpu_percent"] > 0
+
+
 def test_bokeh_reference_page_builds_even_when_an_earlier_server_left_a_stale_curdoc(
         monkeypatch):
     """CI ran the floor test after in-process Panel servers, whose patched curdoc was gone
