@@ -69,14 +69,19 @@ setInterval(() => requestAnimationFrame(() => {
 }), 100);
 </script>"""
 
-STREAM_ONE_POINT = """() => {
+# The next point of a reference page's line (100 ms after its last), streamed into the
+# 2,048-row source; shared by the two ways of pushing points below.
+_NEXT_POINT = """
   const source = Bokeh.documents[0].get_model_by_name("points");
-  window.updates = 0;
-  setInterval(() => {
+  const streamNextPoint = () => {
     const time = source.data.time[source.data.time.length - 1] + 100;
     source.stream({time: [time], value: [Math.sin(time / 3000) + 0.1 * Math.random()]}, 2048);
     window.updates++;
-  }, 100);
+  };
+  window.updates = 0;"""
+
+STREAM_ONE_POINT = "() => {" + _NEXT_POINT + """
+  setInterval(streamNextPoint, 100);
 }"""
 
 
@@ -103,18 +108,26 @@ def bokeh_page() -> str:
     return file_html(chart, INLINE, "page_cost floor")
 
 
+def open_reference(chromium, html: str, bokeh: bool) -> tuple:
+    """(context, page, its PageErrors) showing ``html`` in a context of its own, at the
+    sessions' viewport; with ``bokeh``, once BokehJS has rendered its document."""
+    context = chromium.browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    errors = PageErrors(page)
+    page.set_content(html)
+    if bokeh:
+        page.wait_for_function("() => window.Bokeh?.documents?.length > 0")
+    return context, page, errors
+
+
 def measure_floor(seconds: float, warmup: float, playwright=None) -> dict:
     """Chromium CPU ms per update of the two reference pages (see the module docstring)."""
     results = {}
     with browsers(playwright) as chromium:
         for name, html, start in (("canvas", CANVAS_PAGE, None),
                                   ("bokehjs", bokeh_page(), STREAM_ONE_POINT)):
-            context = chromium.browser.new_context(viewport=VIEWPORT)
-            page = context.new_page()
-            errors = PageErrors(page)
-            page.set_content(html)
+            context, page, errors = open_reference(chromium, html, bokeh=start is not None)
             if start is not None:
-                page.wait_for_function("() => window.Bokeh?.documents?.length > 0")
                 page.evaluate(start)
             page.wait_for_timeout(warmup * 1000)
             processes = chromium_processes()
@@ -131,19 +144,15 @@ def measure_floor(seconds: float, warmup: float, playwright=None) -> dict:
 # A page pushed a point every 100 ms, as the dashboard's pages are: each due point is
 # streamed on its own (a queued websocket message each), stamped with the time it was due,
 # and the next animation frame records how late it was drawn (as ``ui/latency_probe``).
-PACED_STREAM = """() => {
-  const source = Bokeh.documents[0].get_model_by_name("points");
-  window.updates = 0;
+PACED_STREAM = "() => {" + _NEXT_POINT + """
   window.samples = [];
   const start = performance.now();
   let due = 0;
   setInterval(() => {
     const now = performance.now(), stamps = [];
     for (; start + 100 * (due + 1) <= now; due++) {
-      const time = source.data.time[source.data.time.length - 1] + 100;
-      source.stream({time: [time], value: [Math.sin(time / 3000) + 0.1 * Math.random()]}, 2048);
+      streamNextPoint();
       stamps.push(start + 100 * (due + 1));
-      window.updates++;
     }
     if (stamps.length) requestAnimationFrame(() => {
       const drawn = performance.now();
@@ -160,13 +169,7 @@ def measure_floor_latency(pages: int, seconds: float, warmup: float,
     after ``warmup`` seconds. What BokehJS alone allows, with no server and nothing of ours."""
     html = bokeh_page()
     with browsers(playwright) as chromium:
-        sessions = []
-        for _ in range(pages):
-            context = chromium.browser.new_context(viewport=VIEWPORT)
-            page = context.new_page()
-            sessions.append((context, page, PageErrors(page)))
-            page.set_content(html)
-            page.wait_for_function("() => window.Bokeh?.documents?.length > 0")
+        sessions = [open_reference(chromium, html, bokeh=True) for _ in range(pages)]
         processes = chromium_processes()
         for _, page, _ in sessions:
             page.evaluate(PACED_STREAM)
