@@ -21,7 +21,8 @@ AUTH_MODES = ("none", "basic", "oauth")
 # An older name still read: SECRET_KEY -> COOKIE_SECRET.
 ALIASES = {"SECRET_KEY": "COOKIE_SECRET"}
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
-DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood", "hybrid_cad")
+DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood",
+             "hybrid_cad", "windowed_gaussian")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -156,7 +157,8 @@ class Settings(param.Parameterized):
         doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
         "alerts), zscore (the seed's rolling z-score), ensemble, forecast, or the published "
         "cad_ose, knn_cad and cad_likelihood; hybrid_cad is the hybrid plus CAD OSE's alarms "
-        "(best held out on NAB, about a tenth of the hybrid's speed).",
+        "(best held out on NAB, about a tenth of the hybrid's speed); windowed_gaussian is "
+        "NAB's sliding z-score baseline.",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

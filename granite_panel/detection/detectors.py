@@ -728,6 +728,7 @@ class HybridDetector(OnlineDetector):
 from .cad_ose import CadOseDetector  # noqa: E402  (they build on this module's base class)
 from .knn_cad import KnnCadDetector  # noqa: E402
 from .likelihood import LikelihoodDetector  # noqa: E402
+from .windowed_gaussian import WindowedGaussianDetector  # noqa: E402
 
 
 
@@ -765,6 +766,7 @@ DETECTORS: dict[str, type[OnlineDetector]] = {
     "knn_cad": KnnCadDetector,
     "cad_likelihood": LikelihoodDetector,
     "hybrid_cad": HybridCadDetector,
+    "windowed_gaussian": WindowedGaussianDetector,
 }
 
 
@@ -789,6 +791,9 @@ SEVERITY_CUTOFFS: dict[str, tuple[float, float, float]] = {
     "cad_likelihood": (0.5, 0.75, 1.0),
     # the hybrid's; a CAD OSE alarm is critical like an ensemble or spatial alert
     "hybrid_cad": (0.25, 1.0 / 3.0, 0.5),
+    # score 1 - Q(|z|): tail probability Q <= 10^-2.5, 10^-5, 10^-7.5 (|z| >= 2.73, 4.26,
+    # 5.41), the likelihoods' cut-offs, fixed in advance and not tuned on NAB
+    "windowed_gaussian": (1.0 - 10**-2.5, 1.0 - 1e-5, 1.0 - 10**-7.5),
 }
 LIVE_THRESHOLDS: dict[str, float] = {name: cut[0] for name, cut in SEVERITY_CUTOFFS.items()}
 
