@@ -43,26 +43,31 @@ if (drawn != null) drawn.visible = cb_obj.visible;
 """
 
 
-def _columns(frame: pd.DataFrame, names) -> dict:
-    """Columns for a Bokeh source: times as ms since the epoch (what BokehJS draws), and
-    an update of up to ``INLINE_ROWS`` rows as plain lists, which travel inside the
-    message's JSON: a numpy column travels as a binary buffer, two websocket frames of its
-    own, and a tick's update (one point and a forecast) took 15 frames instead of 3."""
-    columns = {}
-    for name in names:
-        column = frame[name].to_numpy()
+def _columns(columns: dict) -> dict:
+    """Columns (name -> array) for a Bokeh source: times as ms since the epoch (what BokehJS
+    draws), and an update of up to ``INLINE_ROWS`` rows as plain lists, which travel inside
+    the message's JSON: a numpy column travels as a binary buffer, two websocket frames of
+    its own, and a tick's update (one point and a forecast) took 15 frames instead of 3."""
+    out = {}
+    for name, column in columns.items():
         if name == "time":
             column = column.astype("datetime64[ns]").astype(np.int64) / 1e6
-        columns[name] = column.tolist() if len(column) <= INLINE_ROWS else column
-    return columns
+        out[name] = column.tolist() if len(column) <= INLINE_ROWS else column
+    return out
 
 
-def _new_rows(frame: pd.DataFrame, last) -> pd.DataFrame:
-    """The rows of ``frame`` (a Buffer's data, oldest first) later than ``last``."""
-    if last is None or frame.empty:
-        return frame
-    times = frame["time"].to_numpy()
-    return frame.iloc[int(np.searchsorted(times, last, side="right")):]
+def _arrays(frame: pd.DataFrame, names) -> dict:
+    """``frame``'s columns ``names`` as numpy arrays (slicing arrays, not the frame: pandas'
+    own indexing cost more than the rest of a viewer's update)."""
+    return {name: frame[name].to_numpy() for name in names}
+
+
+def _new_rows(columns: dict, last) -> dict:
+    """The rows of ``columns`` (a Buffer's data, oldest first) later than ``last``."""
+    if last is None:
+        return columns
+    start = int(np.searchsorted(columns["time"], last, side="right"))
+    return {name: column[start:] for name, column in columns.items()}
 
 
 class LiveChart:
@@ -189,19 +194,22 @@ class LiveChart:
             self._last[key] = None
             self._push()
             return
-        new = _new_rows(frame, self._last[key])
-        if new.empty:
+        names = ["time", "value"] + ([] if None in sources else ["level"])
+        new = _new_rows(_arrays(frame, names), self._last[key])
+        if not len(new["time"]):
             return
-        self._last[key] = new["time"].to_numpy()[-1]
+        self._last[key] = new["time"][-1]
         for level, source in sources.items():
-            rows = new if level is None else new[new["level"] == level]
-            if len(rows):
-                source.stream(_columns(rows, ("time", "value")), rollover=length)
+            rows = new if level is None else {
+                name: column[new["level"] == level] for name, column in new.items()}
+            if len(rows["time"]):
+                source.stream(_columns({"time": rows["time"], "value": rows["value"]}),
+                              rollover=length)
         self._push()
 
     def _on_forecast(self, forecast=None, **_):
         if forecast is not None:
-            self.forecast.data = _columns(forecast, ("time", "value", "lower", "upper"))
+            self.forecast.data = _columns(_arrays(forecast, ("time", "value", "lower", "upper")))
             self._push()
 
     def _push(self) -> None:
