@@ -4,9 +4,10 @@ A ``Dashboard`` is rendered into a Bokeh ``Document`` (what a served session hol
 the websocket); each round makes one engine tick and times the viewer's poll. Printed: the
 median ms of a pushed poll (the chart only), of the same with the PATCH-DOC message that
 a served session then makes of its changes (serialized as Bokeh's server writes it to the
-websocket, once per viewer), of a poll that also refreshes the status panes, and of the same streams drawn the way the chart was drawn before (six
-``hv.DynamicMap`` layers overlaid, refreshed by one trigger per poll; that page holds the
-live chart too, so its figure includes the first one).
+websocket, once per viewer), of a poll that also refreshes the status panes, and of the
+same streams drawn the way the chart was drawn before (six ``hv.DynamicMap`` layers
+overlaid, refreshed by one trigger per poll; that page holds the live chart too, so its
+figure includes the first one).
 
     python benchmarks/chart_update.py [--rounds 40]
 """

@@ -200,8 +200,11 @@ class LiveChart:
             return
         self._last[key] = new["time"][-1]
         for level, source in sources.items():
-            rows = new if level is None else {
-                name: column[new["level"] == level] for name, column in new.items()}
+            if level is None:
+                rows = new
+            else:
+                at_level = new["level"] == level
+                rows = {name: column[at_level] for name, column in new.items()}
             if len(rows["time"]):
                 source.stream(_columns({"time": rows["time"], "value": rows["value"]}),
                               rollover=length)
