@@ -105,6 +105,8 @@ def nab_inputs(name: str, values: np.ndarray, labels: FileLabels) -> dict:
     if name == "cad_likelihood":
         return {"probation": labels.probation,
                 "value_range": (float(np.nanmin(values)), float(np.nanmax(values)))}
+    if name == "relative_entropy":  # uses no probation (NAB only skips it when scoring)
+        return {"input_min": float(np.nanmin(values)), "input_max": float(np.nanmax(values))}
     return {}
 
 
@@ -362,7 +364,8 @@ def main(argv=None) -> int:
                         help="LOCO with the row itself (detector or combination) chosen per "
                              "fold among every row scored, beside the threshold")
     parser.add_argument("--nab-inputs", action="store_true",
-                        help="give cad_ose / knn_cad the file's min, max and probation, as "
+                        help="give cad_ose / knn_cad / cad_likelihood / relative_entropy the "
+                             "file's min, max and probation, as "
                              "NAB's runner does (the reference setting; live has no such oracle)")
     parser.add_argument("--combine", default="",
                         help="combinations to score beside the detectors, e.g. "

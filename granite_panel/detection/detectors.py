@@ -728,6 +728,7 @@ class HybridDetector(OnlineDetector):
 from .cad_ose import CadOseDetector  # noqa: E402  (they build on this module's base class)
 from .knn_cad import KnnCadDetector  # noqa: E402
 from .likelihood import LikelihoodDetector  # noqa: E402
+from .relative_entropy import RelativeEntropyDetector  # noqa: E402
 from .windowed_gaussian import WindowedGaussianDetector  # noqa: E402
 
 
@@ -767,6 +768,7 @@ DETECTORS: dict[str, type[OnlineDetector]] = {
     "cad_likelihood": LikelihoodDetector,
     "hybrid_cad": HybridCadDetector,
     "windowed_gaussian": WindowedGaussianDetector,
+    "relative_entropy": RelativeEntropyDetector,
 }
 
 
@@ -794,6 +796,9 @@ SEVERITY_CUTOFFS: dict[str, tuple[float, float, float]] = {
     # score 1 - Q(|z|): tail probability Q <= 10^-2.5, 10^-5, 10^-7.5 (|z| >= 2.73, 4.26,
     # 5.41), the likelihoods' cut-offs, fixed in advance and not tuned on NAB
     "windowed_gaussian": (1.0 - 10**-2.5, 1.0 - 1e-5, 1.0 - 10**-7.5),
+    # scores are 0 or 1: 1 is the published alarm (no known window distribution agrees at
+    # the 1% level), so every cut-off is that alarm and a flagged point is critical
+    "relative_entropy": (1.0, 1.0, 1.0),
 }
 LIVE_THRESHOLDS: dict[str, float] = {name: cut[0] for name, cut in SEVERITY_CUTOFFS.items()}
 
