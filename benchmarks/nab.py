@@ -173,16 +173,27 @@ def _alarm(parts, names):
     return out
 
 
+def _confirm(parts, names):
+    """``_alarm``, counting another member's alarm only where the first member flags the
+    point too (reaches its own live threshold, the medium cut-off): two detectors agree."""
+    out = parts[0].copy()
+    flagged = parts[0] >= SEVERITY_CUTOFFS[names[0]][0]
+    for part, name in zip(parts[1:], names[1:]):
+        out = np.where(flagged & (part >= SEVERITY_CUTOFFS[name][2]), 1.0, out)
+    return out
+
+
 COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
              "vote": _vote,
              "alarm": _alarm,
+             "confirm": _confirm,
              "mean": lambda parts, names: np.mean(parts, axis=0),
              "or": _or}
 
 
 def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
-    """Per-row ``max``, ``mean``, ``or`` (``_or``), ``alarm`` (``_alarm``) or ``vote``
-    (``_vote``) of several detectors' scores (each from a fresh detector per file); seconds
+    """Per-row ``max``, ``mean``, ``or`` (``_or``), ``alarm`` (``_alarm``), ``confirm``
+    (``_confirm``) or ``vote`` (``_vote``) of several detectors' scores (each from a fresh detector per file); seconds
     are the members' total."""
     if how not in COMBINERS:
         raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")

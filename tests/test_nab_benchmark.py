@@ -118,6 +118,19 @@ def test_loco_select_chooses_the_row_without_the_held_out_category():
     assert float(standard.split()[1]) == pytest.approx(0.0)
 
 
+def test_confirm_counts_an_alarm_only_where_the_first_member_flags_the_point():
+    """confirm:a+b is a's score, 1.0 where b reaches its alarm level *and* a reaches its own
+    live threshold (medium cut-off); alarm:a+b raises every b alarm."""
+    import nab
+
+    hybrid = np.array([0.1, 0.3, 0.3, 0.6, 0.1])  # live threshold 0.25 (medium)
+    entropy = np.array([1.0, 1.0, 0.0, 0.0, 0.0])  # alarm 1.0
+    names = ["hybrid", "relative_entropy"]
+    assert nab.COMBINERS["confirm"]([hybrid, entropy], names).tolist() == [0.1, 1.0, 0.3, 0.6,
+                                                                          0.1]
+    assert nab.COMBINERS["alarm"]([hybrid, entropy], names).tolist() == [1.0, 1.0, 0.3, 0.6, 0.1]
+
+
 @needs_nab
 def test_w1acas_is_scored_causally_beside_the_default(capsys):
     """benchmarks/nab_w1acas.py: tsfm_public's W1ACAS on the hybrid's one-step residuals,
