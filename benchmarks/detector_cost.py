@@ -32,7 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from granite_panel.detection.detectors import DETECTORS, make_detector  # noqa: E402
+from granite_panel.detection.detectors import (  # noqa: E402
+    DETECTORS,
+    SEASONAL_DETECTORS,
+    make_detector,
+)
 from granite_panel.detection import live as live_module  # noqa: E402
 from granite_panel.detection.live import OnlineDetectors, ZScoreDetector  # noqa: E402
 from granite_panel.evaluation.synthetic import synthetic_stream  # noqa: E402
@@ -43,7 +47,7 @@ MEMORY_SERIES = 4
 
 def live_kwargs(name: str) -> dict:
     """Keyword arguments ``live_detector`` gives the detector (see detection/live.py)."""
-    return {"period": SEASON_LENGTH} if name in ("hybrid", "hybrid_cad") else {}
+    return {"period": SEASON_LENGTH} if name in SEASONAL_DETECTORS else {}
 
 
 def idle_rows_per_second(name: str, points: int, repeats: int) -> float:

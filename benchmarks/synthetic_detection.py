@@ -32,6 +32,7 @@ from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
     LIVE_THRESHOLDS,
+    SEASONAL_DETECTORS,
     SeriesDetectors,
 )
 
@@ -41,7 +42,7 @@ SEASON_LENGTH = 24  # the synthetic source's (and the dashboard's default) seaso
 
 def variants(name: str) -> list[tuple[str, dict]]:
     """(label, detector kwargs) rows for one detector: as live, and as the CLI runs it."""
-    if name in ("hybrid", "hybrid_cad"):
+    if name in SEASONAL_DETECTORS:
         return [(name, {"period": SEASON_LENGTH}), (name + "~", {})]
     return [(name, {})]
 

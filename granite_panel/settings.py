@@ -22,7 +22,7 @@ AUTH_MODES = ("none", "basic", "oauth")
 ALIASES = {"SECRET_KEY": "COOKIE_SECRET"}
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
 DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood",
-             "hybrid_cad", "windowed_gaussian", "relative_entropy")
+             "hybrid_cad", "windowed_gaussian", "relative_entropy", "hybrid_entropy")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -157,9 +157,10 @@ class Settings(param.Parameterized):
         doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
         "alerts), zscore (the seed's rolling z-score), ensemble, forecast, or the published "
         "cad_ose, knn_cad and cad_likelihood; hybrid_cad is the hybrid plus CAD OSE's alarms "
-        "(best held out on NAB, about a tenth of the hybrid's speed); windowed_gaussian is "
-        "NAB's sliding z-score baseline; relative_entropy is NAB's windowed-histogram "
-        "hypothesis test (alarms only, 0 or 1).",
+        "(about a tenth of the hybrid's speed); windowed_gaussian is NAB's sliding z-score "
+        "baseline; relative_entropy is NAB's windowed-histogram hypothesis test (alarms "
+        "only, 0 or 1); hybrid_entropy is the hybrid plus the relative entropy alarms it "
+        "confirms (best held out on NAB, but on one category only: see the README).",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

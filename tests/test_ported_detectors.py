@@ -168,3 +168,20 @@ def test_hybrid_cad_is_the_hybrid_raised_to_one_at_cad_alarms():
     alarm = cad >= 0.75
     assert alarm.any() and not alarm.all()
     np.testing.assert_array_equal(both, np.where(alarm, 1.0, hybrid))
+
+
+def test_hybrid_entropy_raises_the_hybrid_only_where_both_flag_the_point():
+    """1.0 where relative entropy alarms *and* the hybrid's score reaches its live threshold
+    (0.25); elsewhere the hybrid's score, an entropy alarm alone changing nothing."""
+    from granite_panel.detection.detectors import HybridDetector, make_detector
+    from granite_panel.detection.relative_entropy import RelativeEntropyDetector
+
+    rng = np.random.default_rng(5)
+    x = 10 + np.sin(np.arange(1500) * 2 * np.pi / 24) + 0.1 * rng.standard_normal(1500)
+    x[900:960] += 1.5  # a level shift: the window's histogram changes, the hybrid flags it
+    both = make_detector("hybrid_entropy", period=24).score_series(x)
+    hybrid = HybridDetector(period=24).score_series(x)
+    entropy = RelativeEntropyDetector().score_series(x)
+    alarm, flagged = entropy >= 1.0, hybrid >= 0.25
+    assert (alarm & flagged).any() and (alarm & ~flagged).any()  # both cases occur
+    np.testing.assert_array_equal(both, np.where(alarm & flagged, 1.0, hybrid))

@@ -192,6 +192,8 @@ def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | Onl
     n = settings.n_series if n_series is None else n_series
     if settings.detector == "zscore":
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
-    if settings.detector in ("hybrid", "hybrid_cad"):  # the season is known: not estimated
+    from .detectors import SEASONAL_DETECTORS
+
+    if settings.detector in SEASONAL_DETECTORS:  # the season is known: not estimated
         return OnlineDetectors(settings.detector, n, period=settings.season_length)
     return OnlineDetectors(settings.detector, n)
