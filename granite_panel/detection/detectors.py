@@ -736,9 +736,10 @@ from .windowed_gaussian import WindowedGaussianDetector  # noqa: E402
 class HybridCadDetector(OnlineDetector):
     """The hybrid, with CAD OSE's alarms added to its alert tier: the hybrid's score, 1.0
     where CAD OSE's context score reaches its published base threshold (0.75; CAD's rest
-    period keeps that to one alarm per episode). Best on NAB's leave-one-category-out (72.0
-    against the hybrid's 70.5) at about a tenth of the hybrid's speed (CAD OSE's context
-    memory); keyword arguments go to the hybrid, ``cad`` (a dict) to CAD OSE."""
+    period keeps that to one alarm per episode). On NAB's leave-one-category-out 72.0 against
+    the hybrid's 70.5, at about a tenth of the hybrid's speed (CAD OSE's context memory);
+    keyword arguments go to the hybrid, ``cad`` (a dict) to CAD OSE. (Its twin below keeps
+    its own attribute names: checkpoints pickle them.)"""
 
     name = "hybrid_cad"
 
