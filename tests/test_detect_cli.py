@@ -115,6 +115,12 @@ def test_season_tells_the_hybrid_its_period(tmp_path, capsys):
     want = make_detector("hybrid", period=24).score_series(frame["value"].to_numpy(dtype=float))
     np.testing.assert_allclose(got, want)
     assert not np.allclose(got, make_detector("hybrid").score_series(frame["value"].to_numpy()))
+    # the hybrids built on the hybrid take it too
+    assert detect([str(src), "-o", str(tmp_path / "e.csv"), "--season", "24",
+                   "--detector", "hybrid_entropy"]) == 0
+    got = pd.read_csv(tmp_path / "e.csv")["anomaly_score"].to_numpy()
+    want = make_detector("hybrid_entropy", period=24).score_series(frame["value"].to_numpy())
+    np.testing.assert_allclose(got, want)
     for bad, fragment in ((["--detector", "zscore", "--season", "24"], "hybrid"),
                           (["--season", "0"], ">= 1")):
         assert detect([str(src), *bad]) == 2

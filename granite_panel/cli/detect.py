@@ -15,7 +15,13 @@ import sys
 
 import numpy as np
 
-from ..detection.detectors import DEFAULT_DETECTOR, DETECTORS, LIVE_THRESHOLDS, make_detector
+from ..detection.detectors import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    LIVE_THRESHOLDS,
+    SEASONAL_DETECTORS,
+    make_detector,
+)
 
 REQUIRED_COLUMNS = ("timestamp", "value")
 LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
@@ -52,8 +58,9 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="hybrid only: rows per cycle when known (as the dashboard's SEASON_LENGTH); "
-        "by default the detector estimates it from the rows seen so far",
+        help="hybrid, hybrid_cad and hybrid_entropy only: rows per cycle when known (as the "
+        "dashboard's SEASON_LENGTH); by default the detector estimates it from the rows seen "
+        "so far",
     )
     from .forecast import add_dask_options
 
@@ -146,8 +153,9 @@ def run_detect(args) -> int:
     workers, chunk = getattr(args, "dask_workers", None), getattr(args, "chunk_series", None)
     try:
         season = getattr(args, "season", None)
-        if season is not None and args.detector != "hybrid":
-            raise ValueError(f"--season is for the hybrid detector, not {args.detector!r}")
+        if season is not None and args.detector not in SEASONAL_DETECTORS:
+            raise ValueError(f"--season is for the {', '.join(sorted(SEASONAL_DETECTORS))} "
+                             f"detectors, not {args.detector!r}")
         if season is not None and season < 1:
             raise ValueError(f"--season must be a whole number >= 1, got {season}")
         for flag, number in (("--dask-workers", workers), ("--chunk-series", chunk)):
