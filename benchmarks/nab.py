@@ -378,6 +378,10 @@ def main(argv=None) -> int:
                         help="give cad_ose / knn_cad / cad_likelihood / relative_entropy the "
                              "file's min, max and probation, as "
                              "NAB's runner does (the reference setting; live has no such oracle)")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="NAME:KEY=VALUE,...",
+                        help="a row of detector NAME with these keyword arguments, e.g. "
+                             "'hybrid_entropy:rest=288,rest_after=own' (repeatable)")
     parser.add_argument("--combine", default="",
                         help="combinations to score beside the detectors, e.g. "
                              "'max:cad_ose+hybrid;mean:cad_ose+knn_cad' (per row max or mean)")
@@ -398,11 +402,20 @@ def main(argv=None) -> int:
     lines = [header, "-" * len(header)]
     rows_of = [(name, None) for name in args.detectors.split(",") if name.strip()]
     rows_of += [(spec, spec.split(":", 1)) for spec in args.combine.split(";") if spec.strip()]
+    variants = {}  # row name -> (detector, its keyword arguments), from --variant
+    for spec in args.variant:
+        name, _, settings = spec.partition(":")
+        variants[f"{name.strip()}[{settings.strip()}]"] = (name.strip(), {
+            key.strip(): _value(value.strip()) for key, _, value in
+            (item.partition("=") for item in settings.split(",") if item.strip())})
+    rows_of += [(row, None) for row in variants]
     every_row: dict[str, dict] = {}  # row name -> its scores, for --loco-select
     for name, combo in rows_of:
         name = name.strip()
+        detector, own = variants.get(name, (name, {}))
         if combo is None:
-            scores, seconds, rows = run_detector(name, corpus, args.nab_inputs, **kwargs)
+            scores, seconds, rows = run_detector(detector, corpus, args.nab_inputs,
+                                                 **{**kwargs, **own})
         else:
             scores, seconds, rows = combine(combo[0], combo[1].split("+"), corpus,
                                             args.nab_inputs, **kwargs)
@@ -410,8 +423,8 @@ def main(argv=None) -> int:
         results = score_corpus(scores)
         std = results["standard"]
         line = f"{name:<10}" + "".join(f"{results[p].normalized:>20.1f}" for p in PROFILES)
-        at_live = ("-" if combo is None and name not in LIVE_THRESHOLDS else
-                   f"{score_at(scores, LIVE_THRESHOLDS[name]):.1f}" if combo is None else "-")
+        at_live = ("-" if combo is None and detector not in LIVE_THRESHOLDS else
+                   f"{score_at(scores, LIVE_THRESHOLDS[detector]):.1f}" if combo is None else "-")
         line += (f"{std.threshold:>11.4g}{at_live:>10}"
                  f"{rows / seconds:>11,.0f}")
         lines.append(line)
@@ -421,7 +434,7 @@ def main(argv=None) -> int:
             loco = {p: leave_one_category_out([scores], prof,
                                               held_out if p == "standard" else None)[0]
                     for p, prof in PROFILES.items()}
-            memory = (memory_per_series(name, **kwargs) if combo is None else
+            memory = (memory_per_series(detector, **{**kwargs, **own}) if combo is None else
                       sum(memory_per_series(n.strip(), **kwargs) for n in combo[1].split("+")))
             line = (f"{'  LOCO':<10}" + "".join(f"{loco[p]:>20.1f}" for p in PROFILES)
                     + f"{'':>21}{'':>11}  memory/series {memory:,} B")

@@ -160,7 +160,7 @@ class Settings(param.Parameterized):
         "(about a tenth of the hybrid's speed); windowed_gaussian is NAB's sliding z-score "
         "baseline; relative_entropy is NAB's windowed-histogram hypothesis test (alarms "
         "only, 0 or 1); hybrid_entropy is the hybrid plus the relative entropy alarms it "
-        "confirms (best held out on NAB, but on one category only: see the README).",
+        "confirms (best held out on NAB: see the README).",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

@@ -171,17 +171,54 @@ def test_hybrid_cad_is_the_hybrid_raised_to_one_at_cad_alarms():
 
 
 def test_hybrid_entropy_raises_the_hybrid_only_where_both_flag_the_point():
-    """1.0 where relative entropy alarms *and* the hybrid's score reaches its live threshold
-    (0.25); elsewhere the hybrid's score, an entropy alarm alone changing nothing."""
+    """With ``rest=0``: 1.0 where relative entropy alarms *and* the hybrid's score reaches
+    its live threshold (0.25); elsewhere the hybrid's score, an entropy alarm alone changing
+    nothing."""
     from granite_panel.detection.detectors import HybridDetector, make_detector
     from granite_panel.detection.relative_entropy import RelativeEntropyDetector
 
     rng = np.random.default_rng(5)
     x = 10 + np.sin(np.arange(1500) * 2 * np.pi / 24) + 0.1 * rng.standard_normal(1500)
     x[900:960] += 1.5  # a level shift: the window's histogram changes, the hybrid flags it
-    both = make_detector("hybrid_entropy", period=24).score_series(x)
+    both = make_detector("hybrid_entropy", period=24, rest=0).score_series(x)
     hybrid = HybridDetector(period=24).score_series(x)
     entropy = RelativeEntropyDetector().score_series(x)
     alarm, flagged = entropy >= 1.0, hybrid >= 0.25
     assert (alarm & flagged).any() and (alarm & ~flagged).any()  # both cases occur
     np.testing.assert_array_equal(both, np.where(alarm & flagged, 1.0, hybrid))
+
+
+def scripted(det, hybrid, entropy):
+    """``det``'s scores with its two parts replaced by these score sequences."""
+    h, e = iter(hybrid), iter(entropy)
+    det.hybrid._update = lambda value: next(h)
+    det.entropy._update = lambda value: next(e)
+    return [det.update(0.0) for _ in hybrid]
+
+
+def test_hybrid_entropy_rests_after_an_alert():
+    """Derived by hand with rest 3: a hybrid alert at 1 starts a rest ("any"), so the entropy
+    alarm at 3 (2 points later) is dropped and the one at 5 counts; that alarm starts a rest
+    too, so 7 is dropped and 9 counts; 10 is dropped unflagged (0.1 < 0.25). With "own" only
+    counted entropy alarms rest: 3 counts, 5 is dropped, 7 counts; 9 is dropped."""
+    from granite_panel.detection.detectors import make_detector
+
+    hybrid = [0.3, 1.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.1]
+    entropy = [0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1]
+    any_ = scripted(make_detector("hybrid_entropy", rest=3), hybrid, entropy)
+    assert [i for i, s in enumerate(any_) if s == 1.0] == [1, 5, 9]
+    own = scripted(make_detector("hybrid_entropy", rest=3, rest_after="own"), hybrid, entropy)
+    assert [i for i, s in enumerate(own) if s == 1.0] == [1, 3, 7]
+    none = scripted(make_detector("hybrid_entropy", rest=0), hybrid, entropy)
+    assert [i for i, s in enumerate(none) if s == 1.0] == [1, 3, 5, 7, 9]
+    assert any_[10] == own[10] == 0.1  # elsewhere the hybrid's own score
+
+
+def test_hybrid_entropy_defaults_and_bad_settings():
+    from granite_panel.detection.detectors import make_detector
+
+    det = make_detector("hybrid_entropy")
+    assert (det.rest, det.rest_after) == (52, "any")
+    for bad in ({"rest": -1}, {"rest": 1.5}, {"rest_after": "all"}):
+        with pytest.raises(ValueError):
+            make_detector("hybrid_entropy", **bad)
