@@ -229,6 +229,21 @@ def test_pickle_mid_stream_goes_on_identically(fixed):
     assert det.m == 0 and det.count == 0 and det.update(1.0) == 0.0
 
 
+@pytest.mark.parametrize("fixed", [False, True])
+def test_pickled_before_its_first_hypothesis_it_goes_on(fixed):
+    """A pickle keeps only the hypotheses in use: none before the first full window. The
+    copy must still make room for them (it raised IndexError at its first hypothesis)."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(0.0, 1.0, 400)
+    kwargs = {"input_min": float(x.min()), "input_max": float(x.max())} if fixed else {}
+    det = RelativeEntropyDetector(**kwargs)
+    det.score_series(x[:30])
+    assert det.m == 0
+    copy = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(copy.score_series(x[30:]), det.score_series(x[30:]))
+    assert copy.m == det.m >= 1
+
+
 def test_state_is_small():
     """After 10,000 rows of a noisy daily cycle (288 points) the pickle holds only the used
     hypotheses: under 20 kB (8 kB measured, 14 hypotheses)."""

@@ -228,12 +228,14 @@ class RelativeEntropyDetector(OnlineDetector):
         if self.max_hypotheses is not None and m >= self.max_hypotheses:
             i = int(np.argmin(self.hyp_seen[:m]))  # least seen, oldest of equals: replaced
         else:
-            if m == self.hyp_seen.size:
-                self.hyp_counts = np.concatenate([self.hyp_counts, np.zeros_like(self.hyp_counts)])
-                self.hyp_seen = np.concatenate([self.hyp_seen, np.zeros_like(self.hyp_seen)])
+            if m == self.hyp_seen.size:  # full (or trimmed to m by a pickle): room for more
+                more = max(m, 4)
+                self.hyp_counts = np.concatenate(
+                    [self.hyp_counts, np.zeros((more, self.n_bins), dtype=np.int64)])
+                self.hyp_seen = np.concatenate([self.hyp_seen, np.zeros(more, dtype=np.int64)])
                 if self.hyp_values is not None:
-                    self.hyp_values = np.concatenate([self.hyp_values,
-                                                      np.zeros_like(self.hyp_values)])
+                    self.hyp_values = np.concatenate(
+                        [self.hyp_values, np.zeros((more, self.window))])
             i, self.m = m, m + 1
         if i < m:  # keep creation order: the replaced one's slot closes, the new one goes last
             for arr in (self.hyp_counts, self.hyp_seen, self.hyp_values):
