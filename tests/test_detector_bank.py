@@ -98,3 +98,52 @@ def test_bank_refuses_wrong_shapes():
         bank.score(np.zeros(3))
     with pytest.raises(ValueError, match="period must be >= 0"):
         HybridBank(1, period=-1)
+
+
+def entropy_scores(values, **kwargs):
+    from granite_panel.detection.detectors import make_detector
+
+    return np.stack([make_detector("hybrid_entropy", **kwargs).score_series(r) for r in values])
+
+
+def test_the_entropy_bank_equals_per_series_hybrid_entropy_detectors_on_nab_files():
+    """hybrid_entropy's bank: the hybrid as a HybridBank plus per-series relative entropy
+    and the rest rule on arrays, equal to the per-series detectors (tolerance 0), with
+    alarms both raised and rested on these files."""
+    import pandas as pd
+
+    from granite_panel.detection.bank import HybridEntropyBank
+
+    names = ["realTraffic/speed_7578.csv", "realTraffic/TravelTime_387.csv",
+             "realAdExchange/exchange-4_cpc_results.csv"]
+    if not all((NAB / n).exists() for n in names):
+        pytest.skip("shared NAB data not present")
+    rows = [pd.read_csv(NAB / n)["value"].to_numpy(float) for n in names]
+    values = np.full((len(rows), max(map(len, rows))), np.nan)
+    for i, row in enumerate(rows):
+        values[i, : len(row)] = row
+    values[0, 300:310] = np.nan  # a gap: nothing moves, the rest counts only points seen
+    for rest_after in ("any", "own"):
+        got = HybridEntropyBank(len(rows), rest_after=rest_after).score_block(values)
+        want = entropy_scores(values, rest_after=rest_after)
+        assert np.array_equal(got, want)
+        plain = entropy_scores(values, rest=0)
+        assert (plain == 1.0).sum() > (want == 1.0).sum() > (scalar_scores(values) == 1.0).sum()
+
+
+def test_the_live_adapter_runs_hybrid_entropy_as_a_bank_as_series_appear(monkeypatch):
+    monkeypatch.setattr(live, "BANK_MIN_SERIES", 3)
+    values, _ = synthetic_stream(7, 3, 1200)
+    adapter = live.OnlineDetectors("hybrid_entropy", 2, period=24)
+    first, _ = adapter.score_block(values[:2, :700])
+    assert adapter.bank is None
+    adapter.grow(1)  # the two detectors are adopted, state and all
+    assert type(adapter.bank).__name__ == "HybridEntropyBank" and adapter.bank.n_series == 3
+    adapter = pickle.loads(pickle.dumps(adapter, protocol=pickle.HIGHEST_PROTOCOL))
+    second, _ = adapter.score_block(np.vstack([values[:2, 700:], values[2:, :500]]))
+    assert np.array_equal(np.hstack([first, second[:2]]), entropy_scores(values[:2], period=24))
+    assert np.array_equal(second[2], entropy_scores(values[2:, :500], period=24)[0])
+    adapter.reset(4)
+    assert adapter.bank.n_series == 4 and adapter.series.detectors == []
+    with pytest.raises(ValueError, match="rest must be"):
+        live.OnlineDetectors("hybrid_entropy", 4, rest=-1)

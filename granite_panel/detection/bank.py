@@ -514,3 +514,80 @@ class HybridBank:
 
     def __repr__(self) -> str:
         return f"HybridBank(n_series={self.n_series}, period={self.period})"
+
+
+class HybridEntropyBank:
+    """``HybridEntropyDetector`` for many series: the hybrid as one ``HybridBank``, a
+    relative entropy detector per series (its hypotheses are a short list of its own), and
+    the confirmation and rest rule on arrays. The same scores as the per-series detectors."""
+
+    SUPPORTED = HybridBank.SUPPORTED | {"entropy", "rest", "rest_after"}
+
+    def __init__(self, n_series: int = 0, entropy: dict | None = None, rest: int = 52,
+                 rest_after: str = "any", **hybrid_kwargs):
+        from .detectors import SEVERITY_CUTOFFS, entropy_rest
+        from .relative_entropy import RelativeEntropyDetector
+
+        self.rest, self.rest_after = entropy_rest(rest, rest_after)
+        self.flag = SEVERITY_CUTOFFS["hybrid"][0]
+        self.entropy_kwargs = dict(entropy or {})
+        RelativeEntropyDetector(**self.entropy_kwargs)  # bad settings fail here
+        self.hybrid = HybridBank(0, **hybrid_kwargs)
+        self.entropies: list = []
+        self.since_alert = np.zeros(0, dtype=np.int64)
+        self.grow(int(n_series))
+
+    @property
+    def n_series(self) -> int:
+        return self.hybrid.n_series
+
+    def grow(self, n: int) -> None:
+        from .relative_entropy import RelativeEntropyDetector
+
+        if n <= 0:
+            return
+        self.hybrid.grow(n)
+        self.entropies += [RelativeEntropyDetector(**self.entropy_kwargs) for _ in range(n)]
+        self.since_alert = np.concatenate([self.since_alert,
+                                           np.full(n, self.rest + 1, dtype=np.int64)])
+
+    def reset(self, n_series: int | None = None) -> None:
+        n = self.n_series if n_series is None else int(n_series)
+        self.hybrid.reset(0)
+        self.entropies, self.since_alert = [], np.zeros(0, dtype=np.int64)
+        self.grow(n)
+
+    def adopt(self, detectors) -> None:
+        """Append one row per ``HybridEntropyDetector`` (this bank's settings), as it is."""
+        detectors = list(detectors)
+        self.hybrid.adopt(d.hybrid for d in detectors)
+        self.entropies += [d.entropy for d in detectors]
+        self.since_alert = np.concatenate([self.since_alert, np.array(
+            [d.since_alert for d in detectors], dtype=np.int64)])
+
+    def score_block(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 2 or values.shape[0] != self.n_series:
+            raise ValueError(f"expected [n_series, k] with n_series={self.n_series}, "
+                             f"got {values.shape}")
+        return np.stack([self.score(values[:, j]) for j in range(values.shape[1])], axis=1) \
+            if values.shape[1] else np.zeros(values.shape)
+
+    def score(self, points) -> np.ndarray:
+        points = np.asarray(points, dtype=float)
+        out = self.hybrid.score(points)  # checks the shape; non-finite rows score 0
+        rows = np.flatnonzero(np.isfinite(points))
+        alarm = np.array([self.entropies[r]._update(points[r]) >= 1.0 for r in rows], dtype=bool)
+        since = self.since_alert[rows] + 1
+        score = out[rows]
+        alert = score >= 1.0
+        if self.rest_after == "any":
+            since[alert] = 0
+        raised = ~alert & alarm & (score >= self.flag) & (since > self.rest)
+        since[raised] = 0
+        out[rows[raised]] = 1.0
+        self.since_alert[rows] = since
+        return out
+
+    def __repr__(self) -> str:
+        return f"HybridEntropyBank(n_series={self.n_series})"

@@ -759,6 +759,15 @@ class HybridCadDetector(OnlineDetector):
         return score
 
 
+def entropy_rest(rest, rest_after) -> tuple[int, str]:
+    """``hybrid_entropy``'s rest settings, checked (the detector and its bank share them)."""
+    if int(rest) != rest or rest < 0:
+        raise ValueError(f"rest must be a whole number >= 0, got {rest!r}")
+    if rest_after not in ("any", "own"):
+        raise ValueError(f"rest_after must be 'any' or 'own', got {rest_after!r}")
+    return int(rest), rest_after
+
+
 class HybridEntropyDetector(OnlineDetector):
     """The hybrid, with relative entropy's alarms added to its alert tier where the hybrid
     flags the point too (its score at or above its live threshold, 0.25) and no alert was
@@ -773,11 +782,7 @@ class HybridEntropyDetector(OnlineDetector):
 
     def __init__(self, entropy: dict | None = None, rest: int = 52, rest_after: str = "any",
                  **hybrid_kwargs):
-        if int(rest) != rest or rest < 0:
-            raise ValueError(f"rest must be a whole number >= 0, got {rest!r}")
-        if rest_after not in ("any", "own"):
-            raise ValueError(f"rest_after must be 'any' or 'own', got {rest_after!r}")
-        self.rest, self.rest_after = int(rest), rest_after
+        self.rest, self.rest_after = entropy_rest(rest, rest_after)
         self.entropy_kwargs = dict(entropy or {})
         self.hybrid_kwargs = hybrid_kwargs
         self.reset()

@@ -116,14 +116,15 @@ class OnlineDetectors:
 
     The detectors keep their own state, so they need no window (``window_size`` 0). From
     ``BANK_MIN_SERIES`` series on (at the start or as series appear), the default hybrid runs
-    as one ``HybridBank``: the same scores (bit for bit), its state in shared arrays, one
+    as one ``HybridBank`` (``hybrid_entropy`` as a ``HybridEntropyBank`` around one): the
+    same scores (bit for bit), its state in shared arrays, one
     vectorised pass a tick instead of one Python detector a series. Below that, per-series
     detectors are faster (the bank's cost a tick is mostly fixed).
     """
 
     window_size = 0
     score_label = "score"
-    bank = None  # the HybridBank once there is one (checkpoints from before it have none)
+    bank = None  # the bank once there is one (checkpoints from before it have none)
 
     def __init__(self, name: str, n_series: int, **detector_kwargs):
         from .detectors import SeriesDetectors
@@ -132,18 +133,19 @@ class OnlineDetectors:
         self.series = SeriesDetectors(name, 1, **detector_kwargs)  # validates the arguments
         self.reset(n_series)
 
-    def _bankable(self) -> bool:
-        from .bank import HybridBank
+    def _bank_class(self):
+        """The bank for this detector and its settings, or None (per-series detectors)."""
+        from .bank import HybridBank, HybridEntropyBank
 
-        return self.name == "hybrid" and set(self.series.kwargs) <= HybridBank.SUPPORTED
+        bank = {"hybrid": HybridBank, "hybrid_entropy": HybridEntropyBank}.get(self.name)
+        return bank if bank is not None and set(self.series.kwargs) <= bank.SUPPORTED else None
 
     def _to_bank(self) -> None:
         """Hand the per-series detectors to a bank once there are enough of them."""
-        from .bank import HybridBank
-
         s = self.series
-        if self.bank is None and s.n_series >= BANK_MIN_SERIES and self._bankable():
-            self.bank = HybridBank(0, **s.kwargs)
+        bank = self._bank_class()
+        if self.bank is None and s.n_series >= BANK_MIN_SERIES and bank is not None:
+            self.bank = bank(0, **s.kwargs)
             self.bank.adopt(s.detectors)
             s.detectors = []
 
@@ -173,16 +175,16 @@ class OnlineDetectors:
 
     def reset(self, n_series: int | None = None) -> None:
         """Fresh detectors, for ``n_series`` series (default: as many as now)."""
-        from .bank import HybridBank
         from .detectors import make_detector
 
         s = self.series
         if n_series is not None:
             s.n_series = int(n_series)
         self.bank = None
-        if s.n_series >= BANK_MIN_SERIES and self._bankable():
+        bank = self._bank_class()
+        if s.n_series >= BANK_MIN_SERIES and bank is not None:
             s.detectors = []
-            self.bank = HybridBank(s.n_series, **s.kwargs)
+            self.bank = bank(s.n_series, **s.kwargs)
         else:
             s.detectors = [make_detector(s.name, **s.kwargs) for _ in range(s.n_series)]
 
