@@ -28,17 +28,23 @@ def scalar_scores(values, **kwargs):
     return np.stack([HybridDetector(**kwargs).score_series(row) for row in values])
 
 
-def test_bank_equals_per_series_detectors_on_nab_files():
+def nab_side_by_side(names) -> np.ndarray:
+    """NAB files as rows of one array, the shorter ones padded with NaN (skips without NAB)."""
     import pandas as pd
 
-    names = ["realTraffic/speed_7578.csv", "realAdExchange/exchange-2_cpc_results.csv"]
     if not all((NAB / n).exists() for n in names):
         pytest.skip("shared NAB data not present")
     rows = [pd.read_csv(NAB / n)["value"].to_numpy(float) for n in names]
     values = np.full((len(rows), max(map(len, rows))), np.nan)
     for i, row in enumerate(rows):
         values[i, : len(row)] = row
-    got = HybridBank(len(rows), long=500).score_block(values)  # 500: histories wrap
+    return values
+
+
+def test_bank_equals_per_series_detectors_on_nab_files():
+    values = nab_side_by_side(["realTraffic/speed_7578.csv",
+                               "realAdExchange/exchange-2_cpc_results.csv"])
+    got = HybridBank(len(values), long=500).score_block(values)  # 500: histories wrap
     want = scalar_scores(values, long=500)
     assert np.array_equal(got, want)
     assert (want >= 1.0).sum() >= 3 and (want[:, 1000:] >= 0.25).sum() >= 10
@@ -110,21 +116,13 @@ def test_the_entropy_bank_equals_per_series_hybrid_entropy_detectors_on_nab_file
     """hybrid_entropy's bank: the hybrid as a HybridBank plus per-series relative entropy
     and the rest rule on arrays, equal to the per-series detectors (tolerance 0), with
     alarms both raised and rested on these files."""
-    import pandas as pd
-
     from granite_panel.detection.bank import HybridEntropyBank
 
-    names = ["realTraffic/speed_7578.csv", "realTraffic/TravelTime_387.csv",
-             "realAdExchange/exchange-4_cpc_results.csv"]
-    if not all((NAB / n).exists() for n in names):
-        pytest.skip("shared NAB data not present")
-    rows = [pd.read_csv(NAB / n)["value"].to_numpy(float) for n in names]
-    values = np.full((len(rows), max(map(len, rows))), np.nan)
-    for i, row in enumerate(rows):
-        values[i, : len(row)] = row
+    values = nab_side_by_side(["realTraffic/speed_7578.csv", "realTraffic/TravelTime_387.csv",
+                               "realAdExchange/exchange-4_cpc_results.csv"])
     values[0, 300:310] = np.nan  # a gap: nothing moves, the rest counts only points seen
     for rest_after in ("any", "own"):
-        got = HybridEntropyBank(len(rows), rest_after=rest_after).score_block(values)
+        got = HybridEntropyBank(len(values), rest_after=rest_after).score_block(values)
         want = entropy_scores(values, rest_after=rest_after)
         assert np.array_equal(got, want)
         plain = entropy_scores(values, rest=0)
