@@ -16,7 +16,7 @@ from granite_panel.detection.detectors import (
     make_detector,
     severity_from_score,
 )
-from granite_panel.detection.relative_entropy import RelativeEntropyDetector, chi2_isf
+from granite_panel.detection.relative_entropy import RelativeEntropyDetector
 
 T = 13.276704135987625  # scipy.stats.chi2.isf(0.01, 4): the published threshold
 
@@ -38,14 +38,14 @@ def test_registered_with_the_published_defaults():
 
 
 def test_chi_squared_quantiles():
-    """Closed forms: dof 2 is -2 ln(alpha); dof 1 is the squared normal quantile."""
-    assert chi2_isf(0.01, 2) == pytest.approx(-2 * math.log(0.01), rel=1e-13)
-    assert chi2_isf(0.05, 1) == pytest.approx(1.959963984540054**2, rel=1e-12)
-    assert chi2_isf(0.01, 4) == pytest.approx(T, rel=1e-14)
-    stats = pytest.importorskip("scipy.stats")
-    for alpha in (0.2, 0.01, 1e-6):
-        for dof in (1, 3, 4, 9, 30, 199):
-            assert chi2_isf(alpha, dof) == pytest.approx(stats.chi2.isf(alpha, dof), rel=1e-11)
+    """The threshold is the chi-squared quantile with n_bins - 1 degrees of freedom. Closed
+    forms: dof 2 is -2 ln(alpha); dof 1 is the squared normal quantile."""
+    def threshold(n_bins, significance):
+        return RelativeEntropyDetector(n_bins=n_bins, significance=significance).threshold
+
+    assert threshold(3, 0.01) == pytest.approx(-2 * math.log(0.01), rel=1e-13)
+    assert threshold(2, 0.05) == pytest.approx(1.959963984540054**2, rel=1e-12)
+    assert threshold(5, 0.01) == pytest.approx(T, rel=1e-14)
 
 
 def test_bins_follow_the_reference_ceil_with_the_last_two_merged():

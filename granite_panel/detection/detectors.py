@@ -728,7 +728,7 @@ class HybridDetector(OnlineDetector):
 from .cad_ose import CadOseDetector  # noqa: E402  (they build on this module's base class)
 from .knn_cad import KnnCadDetector  # noqa: E402
 from .likelihood import LikelihoodDetector  # noqa: E402
-from .relative_entropy import RelativeEntropyDetector  # noqa: E402
+from .relative_entropy import RelativeEntropyDetector, whole_number  # noqa: E402
 from .windowed_gaussian import WindowedGaussianDetector  # noqa: E402
 
 
@@ -761,11 +761,9 @@ class HybridCadDetector(OnlineDetector):
 
 def entropy_rest(rest, rest_after) -> tuple[int, str]:
     """``hybrid_entropy``'s rest settings, checked (the detector and its bank share them)."""
-    if int(rest) != rest or rest < 0:
-        raise ValueError(f"rest must be a whole number >= 0, got {rest!r}")
     if rest_after not in ("any", "own"):
         raise ValueError(f"rest_after must be 'any' or 'own', got {rest_after!r}")
-    return int(rest), rest_after
+    return whole_number(rest, "rest", 0), rest_after
 
 
 class HybridEntropyDetector(OnlineDetector):
@@ -783,6 +781,7 @@ class HybridEntropyDetector(OnlineDetector):
     def __init__(self, entropy: dict | None = None, rest: int = 52, rest_after: str = "any",
                  **hybrid_kwargs):
         self.rest, self.rest_after = entropy_rest(rest, rest_after)
+        self.flag = SEVERITY_CUTOFFS["hybrid"][0]  # the hybrid's live threshold, looked up once
         self.entropy_kwargs = dict(entropy or {})
         self.hybrid_kwargs = hybrid_kwargs
         self.reset()
@@ -799,8 +798,7 @@ class HybridEntropyDetector(OnlineDetector):
         if score >= 1.0:
             if self.rest_after == "any":
                 self.since_alert = 0
-        elif (alarm and score >= SEVERITY_CUTOFFS["hybrid"][0]
-              and self.since_alert > self.rest):
+        elif alarm and score >= self.flag and self.since_alert > self.rest:
             score, self.since_alert = 1.0, 0
         return score
 

@@ -53,37 +53,7 @@ import numpy as np
 from .base import OnlineDetector
 
 
-def chi2_isf(alpha: float, dof: int) -> float:
-    """The chi-squared quantile with survival probability ``alpha`` at ``dof`` (integer)
-    degrees of freedom: ``scipy.stats.chi2.isf`` (to ~1e-15 relative), by bisection on the
-    closed-form tail, so that the package needs no scipy."""
-
-    def tail(x: float) -> float:
-        half = x / 2.0
-        if dof % 2 == 0:
-            total, terms = 0.0, range(dof // 2)
-        else:
-            total, terms = math.erfc(math.sqrt(half)), [j + 0.5 for j in range((dof - 1) // 2)]
-        if half == 0.0:
-            return 1.0
-        for j in terms:  # e^-h h^j / Gamma(j + 1), in logs so large dof neither over- nor underflow
-            total += math.exp(j * math.log(half) - half - math.lgamma(j + 1.0))
-        return total
-
-    lo, hi = 0.0, float(max(dof, 1))
-    while tail(hi) > alpha:
-        lo, hi = hi, 2.0 * hi
-    while True:
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            return hi if abs(tail(hi) - alpha) < abs(tail(lo) - alpha) else lo
-        if tail(mid) > alpha:
-            lo = mid
-        else:
-            hi = mid
-
-
-def _whole(value, name: str, least: int) -> int:
+def whole_number(value, name: str, least: int) -> int:
     """``value`` as an int >= ``least``; ``ValueError`` naming ``name`` otherwise."""
     try:
         number = float(value)
@@ -103,9 +73,9 @@ class RelativeEntropyDetector(OnlineDetector):
                  c_threshold: int = 1, input_min: float | None = None,
                  input_max: float | None = None, range_margin: float = 0.5,
                  max_hypotheses: int | None = None):
-        self.window = _whole(window, "window", 2)
-        self.n_bins = _whole(n_bins, "n_bins", 2)
-        self.c_threshold = _whole(c_threshold, "c_threshold", 0)
+        self.window = whole_number(window, "window", 2)
+        self.n_bins = whole_number(n_bins, "n_bins", 2)
+        self.c_threshold = whole_number(c_threshold, "c_threshold", 0)
         try:
             self.significance = float(significance)
         except (TypeError, ValueError):
@@ -132,8 +102,10 @@ class RelativeEntropyDetector(OnlineDetector):
             raise ValueError(f"range_margin must be a finite number >= 0, got {range_margin!r}")
         self.range_margin = margin
         self.max_hypotheses = (None if max_hypotheses is None
-                               else _whole(max_hypotheses, "max_hypotheses", 1))
-        self.threshold = chi2_isf(self.significance, self.n_bins - 1)  # T
+                               else whole_number(max_hypotheses, "max_hypotheses", 1))
+        from scipy.stats import chi2  # here, not at import: only this detector needs it
+
+        self.threshold = float(chi2.isf(self.significance, self.n_bins - 1))  # T, as NAB's
         # log of every possible count (log 0 = -inf: an empty hypothesis bin rejects)
         with np.errstate(divide="ignore"):
             self._log = np.log(np.arange(self.window + 1, dtype=float))
