@@ -257,6 +257,61 @@ def test_state_is_small():
     assert again.hyp_counts.shape == (det.m, 5) and again.hyp_values.shape == (det.m, 52)
 
 
+class NoShortcut(RelativeEntropyDetector):
+    """The detector without its unchanged-histogram shortcut: every point tests every
+    hypothesis."""
+
+    def _update(self, value: float) -> float:
+        self.best = -1
+        return super()._update(value)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"fixed": True}, {"max_hypotheses": 3}])
+def test_the_unchanged_histogram_shortcut_scores_as_testing_every_point(kwargs):
+    """Same scores and the same hypotheses with and without the shortcut, on a stream with
+    plateaus (histogram unchanged), shifts (new hypotheses), a widening range (re-binning)
+    and, capped, replaced hypotheses; and the shortcut is taken (fewer tests)."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.round(rng.normal(0, 1, 900)), rng.normal(5, 1, 400),
+                        np.full(200, 2.0), rng.normal(0, 8, 600), rng.normal(0, 1, 500)])
+    if kwargs.pop("fixed", False):
+        kwargs = {"input_min": float(x.min()), "input_max": float(x.max())}
+    tests = {"fast": 0, "slow": 0}
+
+    def counting(det, key):
+        statistics = det.statistics
+
+        def counted():
+            tests[key] += 1
+            return statistics()
+        det.statistics = counted
+        return det
+
+    fast = counting(RelativeEntropyDetector(**kwargs), "fast")
+    slow = counting(NoShortcut(**kwargs), "slow")
+    np.testing.assert_array_equal(fast.score_series(x), slow.score_series(x))
+    assert fast.m == slow.m >= 3
+    np.testing.assert_array_equal(fast.hyp_seen[: fast.m], slow.hyp_seen[: slow.m])
+    assert tests["fast"] < 0.8 * tests["slow"]
+
+
+def test_room_for_hypotheses_grows_a_few_rows_at_a_time():
+    """Spare rows cost per series: fewer than ``HYPOTHESIS_ROWS`` of them, whatever the
+    count; and every detector of one window shares one read-only table of logs."""
+    from granite_panel.detection.relative_entropy import HYPOTHESIS_ROWS
+
+    rng = np.random.default_rng(12)
+    det = RelativeEntropyDetector()
+    for level in range(40):  # a new level every 60 points: about one hypothesis each
+        det.score_series(rng.normal(10.0 * level, 1.0, 60))
+        assert det.m <= det.hyp_seen.size < det.m + HYPOTHESIS_ROWS
+        assert det.hyp_values.shape[0] == det.hyp_counts.shape[0] == det.hyp_seen.size
+    assert det.m > 20
+    other = pickle.loads(pickle.dumps(det))
+    assert other._log is det._log is RelativeEntropyDetector()._log
+    assert not det._log.flags.writeable
+
+
 def test_a_change_of_distribution_raises_the_score():
     """Uniform noise on [0, 10], then the same range but concentrated near 8: the range never
     moves, only the histogram does. The stationary stretch is nearly quiet once its

@@ -40,8 +40,16 @@ Memory: the last ``window`` values, and per hypothesis its counts and sightings 
 running range only, its window's raw values (``window`` doubles, 416 B at the defaults) for
 re-binning. Hypotheses are kept for good, as the reference does: one per new distribution
 seen, which is few (14 after 10,000 rows of a noisy daily cycle: an 8 kB pickle, 2.4 kB with a
-fixed range; at most 67 on a NAB file, a 33 kB pickle). ``max_hypotheses`` (default unbounded)
+fixed range; at most 67 on a NAB file, a 33 kB pickle). Room for them grows ``HYPOTHESIS_ROWS``
+at a time, not by doubling (a new one is rare, a spare row is 464 B per series); the table of
+logs is shared by every detector with the same window. ``max_hypotheses`` (default unbounded)
 caps them, the least seen one (the oldest of equals) making room for a new one.
+
+Speed: when the point that leaves the window falls in the same bin as the one that enters
+(and the bins did not move) the histogram is unchanged, so every statistic is too and the
+previous step's best hypothesis is still the best: it is counted again without testing them
+all. (After a new hypothesis the window *is* that hypothesis, statistic 0, and every older one
+was rejected.) The scores are exactly those of testing every point.
 """
 
 from __future__ import annotations
@@ -51,6 +59,21 @@ import math
 import numpy as np
 
 from .base import OnlineDetector
+
+HYPOTHESIS_ROWS = 4  # hypotheses' room grows this many rows at a time
+_LOG_COUNTS: dict[int, np.ndarray] = {}  # window -> log of every possible count, shared
+
+
+def log_counts(window: int) -> np.ndarray:
+    """``log(0 .. window)`` (log 0 = -inf: an empty hypothesis bin rejects), one read-only
+    table per window size for every detector that uses it."""
+    table = _LOG_COUNTS.get(window)
+    if table is None:
+        with np.errstate(divide="ignore"):
+            table = np.log(np.arange(window + 1, dtype=float))
+        table.flags.writeable = False
+        table = _LOG_COUNTS.setdefault(window, table)
+    return table
 
 
 def whole_number(value, name: str, least: int) -> int:
@@ -106,9 +129,7 @@ class RelativeEntropyDetector(OnlineDetector):
         from scipy.stats import chi2  # here, not at import: only this detector needs it
 
         self.threshold = float(chi2.isf(self.significance, self.n_bins - 1))  # T, as NAB's
-        # log of every possible count (log 0 = -inf: an empty hypothesis bin rejects)
-        with np.errstate(divide="ignore"):
-            self._log = np.log(np.arange(self.window + 1, dtype=float))
+        self._log = log_counts(self.window)
         self.reset()
 
     def reset(self) -> None:
@@ -120,9 +141,11 @@ class RelativeEntropyDetector(OnlineDetector):
         self.count = 0  # values held, up to `window`
         self.lo, self.hi = (self.input_min, self.input_max) if self.fixed else (None, None)
         self.m = 0  # hypotheses held
-        self.hyp_counts = np.zeros((4, n), dtype=np.int64)
-        self.hyp_seen = np.zeros(4, dtype=np.int64)  # windows that agreed with each (c)
-        self.hyp_values = None if self.fixed else np.zeros((4, w))  # raw, to re-bin
+        rows = HYPOTHESIS_ROWS
+        self.hyp_counts = np.zeros((rows, n), dtype=np.int64)
+        self.hyp_seen = np.zeros(rows, dtype=np.int64)  # windows that agreed with each (c)
+        self.hyp_values = None if self.fixed else np.zeros((rows, w))  # raw, to re-bin
+        self.best = -1  # the hypothesis the current histogram matched (-1: test them all)
 
     # ----------------------------------------------------------------- state (trimmed)
 
@@ -137,9 +160,9 @@ class RelativeEntropyDetector(OnlineDetector):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("best", -1)  # a checkpoint from before the shortcut: test them all
         self.__dict__.update(state)
-        with np.errstate(divide="ignore"):
-            self._log = np.log(np.arange(self.window + 1, dtype=float))
+        self._log = log_counts(self.window)
 
     # ----------------------------------------------------------------- binning
 
@@ -201,7 +224,7 @@ class RelativeEntropyDetector(OnlineDetector):
             i = int(np.argmin(self.hyp_seen[:m]))  # least seen, oldest of equals: replaced
         else:
             if m == self.hyp_seen.size:  # full (or trimmed to m by a pickle): room for more
-                more = max(m, 4)
+                more = HYPOTHESIS_ROWS
                 self.hyp_counts = np.concatenate(
                     [self.hyp_counts, np.zeros((more, self.n_bins), dtype=np.int64)])
                 self.hyp_seen = np.concatenate([self.hyp_seen, np.zeros(more, dtype=np.int64)])
@@ -218,6 +241,7 @@ class RelativeEntropyDetector(OnlineDetector):
         self.hyp_seen[i] = 1
         if self.hyp_values is not None:
             self.hyp_values[i] = self.values
+        self.best = i  # the window is this hypothesis now (statistic 0)
 
     # ----------------------------------------------------------------- one point
 
@@ -229,28 +253,37 @@ class RelativeEntropyDetector(OnlineDetector):
         else:
             moved = self._extend_range(value)
         head = self.head
-        if self.count == self.window:
-            self.counts[self.bins[head]] -= 1
+        full = self.count == self.window
+        leaving = self.bins[head] if full else -1
+        if full:
+            self.counts[leaving] -= 1
         else:
             self.count += 1
         self.values[head] = value
         self.head = head + 1 if head + 1 < self.window else 0
         if moved:
             self._rebin()
+            unchanged = False
         else:
             step = self.step
             b = 0 if step == 0.0 else min(max(math.ceil((value - self.lo) / step), 0),
                                           self.n_bins - 1)
             self.bins[head] = b
             self.counts[b] += 1
+            unchanged = b == leaving
         if self.count < self.window:
             return 0.0
         if self.m == 0:
             self._add_hypothesis()
             return 0.0
+        i = self.best
+        if unchanged and i >= 0:  # same histogram, same statistics: the same match
+            self.hyp_seen[i] += 1
+            return 1.0 if self.hyp_seen[i] <= self.c_threshold else 0.0
         stat = self.statistics()
         i = int(np.argmin(stat))
         if stat[i] < self.threshold:
+            self.best = i
             self.hyp_seen[i] += 1
             return 1.0 if self.hyp_seen[i] <= self.c_threshold else 0.0
         self._add_hypothesis()
