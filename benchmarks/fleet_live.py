@@ -1,7 +1,7 @@
 """A thousand live series: does the engine keep its 1 s schedule for minutes, and at what memory?
 
 The engine runs as served: ``Engine.start()`` ticks in its own thread every
-DATA_GENERATION_INTERVAL seconds (synthetic source, N series, the hybrid detector unless
+DATA_GENERATION_INTERVAL seconds (synthetic source, N series, the default detector unless
 ``--detector``), each tick forecasting a 1/FORECAST_EVERY share of the series in one
 batched call of a TTM-shaped model (random weights in the shape of TTM-R2 512-96, see
 tick_latency.py; timing only). Measured over ``--seconds`` after the warm-up:
@@ -19,7 +19,7 @@ tick_latency.py; timing only). Measured over ``--seconds`` after the warm-up:
   imports and model (torch, libraries: not per series).
 
 Run: ``timeout 900 python benchmarks/fleet_live.py [--series 1000] [--interval 1]
-[--seconds 600] [--forecast-every 10] [--detector hybrid]``.
+[--seconds 600] [--forecast-every 10] [--detector NAME]``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
 from tick_latency import build_forecasts  # noqa: E402
+from granite_panel.detection.detectors import DEFAULT_DETECTOR  # noqa: E402
 from granite_panel.engine.core import Engine  # noqa: E402
 from granite_panel.settings import Settings  # noqa: E402
 
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="timed run after warm-up")
     parser.add_argument("--warmup", type=int, default=3, help="ticks (stepped) before the run")
     parser.add_argument("--forecast-every", type=int, default=10, help="FORECAST_EVERY")
-    parser.add_argument("--detector", default="hybrid")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR)
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch intra-op threads (0: torch's default); 1 by default: on "
                         "the shared 2-core machine 2 threads made one share's call 15-25x slower")

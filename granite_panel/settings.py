@@ -21,8 +21,8 @@ AUTH_MODES = ("none", "basic", "oauth")
 # An older name still read: SECRET_KEY -> COOKIE_SECRET.
 ALIASES = {"SECRET_KEY": "COOKIE_SECRET"}
 # granite_panel.detectors.DETECTORS, in the order shown (a test keeps them in sync).
-DETECTORS = ("hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad", "cad_likelihood",
-             "hybrid_cad", "windowed_gaussian", "relative_entropy", "hybrid_entropy")
+DETECTORS = ("hybrid_entropy", "hybrid", "zscore", "ensemble", "forecast", "cad_ose", "knn_cad",
+             "cad_likelihood", "hybrid_cad", "windowed_gaussian", "relative_entropy")
 # tsfm_public's DEFAULT_FREQUENCY_MAPPING keys (a test keeps them in sync; no torch here).
 FREQUENCIES = ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "d", "W")
 _TRUE = {"1", "true", "yes", "on"}
@@ -152,15 +152,15 @@ class Settings(param.Parameterized):
         default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
     )
     detector = param.Selector(
-        default="hybrid",
+        default="hybrid_entropy",
         objects=list(DETECTORS),
-        doc="Live anomaly detector: hybrid (robust seasonal forecast surprise plus NAB-scored "
-        "alerts), zscore (the seed's rolling z-score), ensemble, forecast, or the published "
-        "cad_ose, knn_cad and cad_likelihood; hybrid_cad is the hybrid plus CAD OSE's alarms "
-        "(about a tenth of the hybrid's speed); windowed_gaussian is NAB's sliding z-score "
-        "baseline; relative_entropy is NAB's windowed-histogram hypothesis test (alarms "
-        "only, 0 or 1); hybrid_entropy is the hybrid plus the relative entropy alarms it "
-        "confirms (best held out on NAB: see the README).",
+        doc="Live anomaly detector: hybrid_entropy (the hybrid plus the relative entropy "
+        "alarms it confirms; best held out on NAB, see the README), hybrid (robust seasonal "
+        "forecast surprise plus NAB-scored alerts), zscore (the seed's rolling z-score), "
+        "ensemble, forecast, or the published cad_ose, knn_cad and cad_likelihood; hybrid_cad "
+        "is the hybrid plus CAD OSE's alarms (about a tenth of the hybrid's speed); "
+        "windowed_gaussian is NAB's sliding z-score baseline; relative_entropy is NAB's "
+        "windowed-histogram hypothesis test (alarms only, 0 or 1).",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,

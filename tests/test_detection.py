@@ -109,16 +109,16 @@ def test_detector_multiplier_sets_the_threshold():
     assert ZScoreDetector(multiplier=1.5).score(window, points)[1].tolist() == [MEDIUM, MEDIUM]
 
 
-def test_default_live_detector_is_the_hybrid_told_the_season_length():
+def test_default_live_detector_is_hybrid_entropy_told_the_season_length():
     from granite_panel.detection.live import OnlineDetectors, live_detector
     from granite_panel.settings import Settings
 
     from granite_panel.detection.detectors import DEFAULT_DETECTOR
 
-    assert Settings().detector == DEFAULT_DETECTOR == "hybrid"  # dashboard and CLI agree
+    assert Settings().detector == DEFAULT_DETECTOR == "hybrid_entropy"  # dashboard and CLI agree
     default = live_detector(Settings(n_series=2, season_length=30))
-    assert isinstance(default, OnlineDetectors) and default.name == "hybrid"
-    assert [d.period for d in default.series.detectors] == [30, 30]
+    assert isinstance(default, OnlineDetectors) and default.name == "hybrid_entropy"
+    assert [d.hybrid.period for d in default.series.detectors] == [30, 30]
     # the other online detectors estimate what they need themselves
     assert live_detector(Settings(detector="ensemble")).series.kwargs == {}
     assert isinstance(live_detector(Settings(detector="zscore")), ZScoreDetector)

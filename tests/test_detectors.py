@@ -185,7 +185,7 @@ def test_dominant_period():
 
 
 def test_every_detector_has_a_live_threshold_and_rising_cutoffs():
-    assert DEFAULT_DETECTOR == "hybrid" and DEFAULT_DETECTOR in DETECTORS
+    assert DEFAULT_DETECTOR == "hybrid_entropy" and DEFAULT_DETECTOR in DETECTORS
     for name in DETECTORS:
         medium, high, critical = SEVERITY_CUTOFFS[name]
         assert 0 < medium <= high <= critical <= 1
