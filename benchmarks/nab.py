@@ -220,6 +220,14 @@ def _value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def analysed_detector(detectors: str | None) -> str:
+    """The detector ``--sensitivity``, ``--cv`` and ``--loco-knobs`` analyse: the first of
+    ``--detectors`` when given (so a command naming ``hybrid`` keeps measuring the hybrid
+    after the default changed), else the live default."""
+    names = [name.strip() for name in (detectors or "").split(",") if name.strip()]
+    return names[0] if names else DEFAULT_DETECTOR
+
+
 def sensitivity(corpus, name: str = DEFAULT_DETECTOR) -> list[str]:
     live = LIVE_THRESHOLDS.get(name, 0.5)
     header = (f"{'knob':<12}{'value':>8}{'NAB std':>9}{'std@live':>10}"
@@ -360,8 +368,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="NAB data folder")
     parser.add_argument("--labels", type=Path, required=True, help="NAB labels folder or file")
     parser.add_argument(
-        "--detectors", default=",".join(DETECTORS), help="comma-separated detector names"
-    )
+        "--detectors", default=None,
+        help="comma-separated detector names (default: every registered detector); the first "
+             "is the one --sensitivity, --cv and --loco-knobs analyse")
     parser.add_argument("--per-file", action="store_true", help="per-file TP/FN/FP (standard)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a detector keyword argument (repeatable), for every detector")
@@ -370,7 +379,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loco", action="store_true",
                         help="leave-one-category-out, every profile, beside in-sample")
     parser.add_argument("--loco-knobs", action="store_true",
-                        help="LOCO of the default detector with its CV_GRID knobs chosen per fold")
+                        help="LOCO of the analysed detector with its CV_GRID knobs chosen per "
+                             "fold")
     parser.add_argument("--loco-select", action="store_true",
                         help="LOCO with the row itself (detector or combination) chosen per "
                              "fold among every row scored, beside the threshold")
@@ -388,6 +398,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for raw scores per file, reused while the code is unchanged")
     args = parser.parse_args(argv)
+    analysed = analysed_detector(args.detectors)
+    args.detectors = args.detectors or ",".join(DETECTORS)
     global CACHE
     CACHE = args.cache
     kwargs = dict((k, _value(v)) for k, v in (s.split("=", 1) for s in args.set))
@@ -453,13 +465,13 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     if args.sensitivity:
         print()
-        sensitivity(corpus)
+        sensitivity(corpus, analysed)
     if args.cv:
         print()
-        cross_validation(corpus)
+        cross_validation(corpus, analysed)
     if args.loco_knobs:
         print()
-        category_cross_validation(corpus)
+        category_cross_validation(corpus, analysed)
     if args.loco_select:
         print()
         selection_cross_validation(every_row)

@@ -66,6 +66,17 @@ def test_benchmark_table_on_the_31_files(capsys):
     assert float(figures["realAdExchange"]) < 71.9  # measured 70.7: below the hybrid's 71.9
 
 
+def test_the_analyses_measure_the_first_detector_named_else_the_default():
+    """``--sensitivity`` / ``--cv`` / ``--loco-knobs`` analyse the first of ``--detectors``
+    (README commands that name ``hybrid`` still measure it), else the live default."""
+    import nab
+    from granite_panel.detection.detectors import DEFAULT_DETECTOR
+
+    assert nab.analysed_detector("hybrid") == "hybrid"
+    assert nab.analysed_detector(" ensemble , hybrid") == "ensemble"
+    assert nab.analysed_detector(None) == nab.analysed_detector("") == DEFAULT_DETECTOR
+
+
 def test_leave_one_file_out_picks_on_the_other_files():
     """Two candidates, two files: each file is scored with what wins on the other one."""
     import nab
