@@ -2,9 +2,9 @@
 
     .venv/bin/python docs/screenshot.py [--seconds 60] [--out docs/dashboard.png]
 
-Starts ``granite-panel serve`` with three synthetic series and the default settings
-(hybrid detector, AutoTheta fallback offline), presses Start, lets the stream run so that
-forecasts mature and the band calibrates, and saves a full-page screenshot.
+Starts ``granite-panel serve`` with three synthetic series and the default settings (the
+default detector, hybrid_entropy; AutoTheta fallback offline), presses Start, lets the stream
+run so that forecasts mature and the band calibrates, and saves a full-page screenshot.
 """
 
 from __future__ import annotations
