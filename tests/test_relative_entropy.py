@@ -295,6 +295,20 @@ def test_the_unchanged_histogram_shortcut_scores_as_testing_every_point(kwargs):
     assert tests["fast"] < 0.8 * tests["slow"]
 
 
+def test_a_checkpoint_from_before_the_shortcut_goes_on_identically():
+    """A state pickled before ``best`` existed (no such key) restores, tests every
+    hypothesis at its next point and then scores as the detector that was never stopped."""
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.normal(0, 1, 600), rng.normal(3, 1, 400)])
+    det = RelativeEntropyDetector()
+    det.score_series(x[:700])
+    before = pickle.loads(pickle.dumps(det))
+    del before.best  # as a detector of the earlier code held no such attribute
+    old = pickle.loads(pickle.dumps(before))
+    assert old.best == -1
+    np.testing.assert_array_equal(old.score_series(x[700:]), det.score_series(x[700:]))
+
+
 def test_room_for_hypotheses_grows_a_few_rows_at_a_time():
     """Spare rows cost per series: fewer than ``HYPOTHESIS_ROWS`` of them, whatever the
     count; and every detector of one window shares one read-only table of logs."""
