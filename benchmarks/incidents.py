@@ -1,14 +1,15 @@
 """Flagged points against incidents: NAB files replayed through the live engine.
 
     .venv/bin/python benchmarks/incidents.py --data ../shared/data/nab/data \\
-        [--files realKnownCause/nyc_taxi.csv,...] [--gaps 0,1,2,3,5,10,20] [--detector hybrid]
+        [--files realKnownCause/nyc_taxi.csv,...] [--gaps 0,1,2,3,5,10,20] [--detector NAME]
 
 Each file is replayed as the dashboard replays it (``SOURCE=<file> REPLAY_SPEED=max``, the
-first ``CONTEXT_LENGTH`` rows as backfill, which raise no alerts), with the live detector and
-the seasonal-naive fallback (forecasts do not change what is flagged). The points flagged live
-are then grouped by ``IncidentTracker`` once per gap (the tracker is pure, so the detector runs
-once a file). Columns: live flagged points (one alert each, what the feed listed before), then
-incidents for each ``INCIDENT_GAP``; the last line sums the files. This is the data behind
+first ``CONTEXT_LENGTH`` rows as backfill, which raise no alerts), with the live detector
+(the default unless ``--detector``) and the seasonal-naive fallback (forecasts do not change
+what is flagged). The points flagged live are then grouped by ``IncidentTracker`` once per
+gap (the tracker is pure, so the detector runs once a file). Columns: live flagged points
+(one alert each, what the feed listed before), then incidents for each ``INCIDENT_GAP``; the
+last line sums the files. This is the data behind
 ``INCIDENT_GAP``'s default (see granite_panel/detection/incidents.py).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from granite_panel.detection.detectors import DEFAULT_DETECTOR  # noqa: E402
 from granite_panel.detection.incidents import FlaggedPoint, IncidentTracker  # noqa: E402
 from granite_panel.engine.core import Engine  # noqa: E402
 from granite_panel.settings import Settings  # noqa: E402
@@ -55,7 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--files", default="", help="comma-separated paths under --data "
                         "(default: every CSV there)")
     parser.add_argument("--gaps", default="0,1,2,3,5,10,20")
-    parser.add_argument("--detector", default="hybrid")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR)
     args = parser.parse_args(argv)
     files = ([args.data / f for f in args.files.split(",") if f] if args.files
              else sorted(args.data.glob("*/*.csv")))
