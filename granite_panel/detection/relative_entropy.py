@@ -54,6 +54,7 @@ was rejected.) The scores are exactly those of testing every point.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -62,6 +63,15 @@ from .base import OnlineDetector
 
 HYPOTHESIS_ROWS = 4  # hypotheses' room grows this many rows at a time
 _LOG_COUNTS: dict[int, np.ndarray] = {}  # window -> log of every possible count, shared
+
+
+@functools.lru_cache(maxsize=None)
+def chi2_threshold(significance: float, dof: int) -> float:
+    """``T``, the chi-squared quantile at ``1 - significance`` with ``dof`` degrees of freedom
+    (as NAB's), once per setting rather than once per series' detector."""
+    from scipy.stats import chi2  # here, not at import: only this detector needs it
+
+    return float(chi2.isf(significance, dof))
 
 
 def log_counts(window: int) -> np.ndarray:
@@ -126,9 +136,7 @@ class RelativeEntropyDetector(OnlineDetector):
         self.range_margin = margin
         self.max_hypotheses = (None if max_hypotheses is None
                                else whole_number(max_hypotheses, "max_hypotheses", 1))
-        from scipy.stats import chi2  # here, not at import: only this detector needs it
-
-        self.threshold = float(chi2.isf(self.significance, self.n_bins - 1))  # T, as NAB's
+        self.threshold = chi2_threshold(self.significance, self.n_bins - 1)
         self._log = log_counts(self.window)
         self.reset()
 
@@ -276,15 +284,12 @@ class RelativeEntropyDetector(OnlineDetector):
         if self.m == 0:
             self._add_hypothesis()
             return 0.0
-        i = self.best
-        if unchanged and i >= 0:  # same histogram, same statistics: the same match
-            self.hyp_seen[i] += 1
-            return 1.0 if self.hyp_seen[i] <= self.c_threshold else 0.0
-        stat = self.statistics()
-        i = int(np.argmin(stat))
-        if stat[i] < self.threshold:
+        if not (unchanged and self.best >= 0):  # else same histogram: the same match
+            stat = self.statistics()
+            i = int(np.argmin(stat))
+            if stat[i] >= self.threshold:  # no hypothesis explains the window
+                self._add_hypothesis()
+                return 1.0
             self.best = i
-            self.hyp_seen[i] += 1
-            return 1.0 if self.hyp_seen[i] <= self.c_threshold else 0.0
-        self._add_hypothesis()
-        return 1.0
+        self.hyp_seen[self.best] += 1
+        return 1.0 if self.hyp_seen[self.best] <= self.c_threshold else 0.0
