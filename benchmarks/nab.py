@@ -35,6 +35,7 @@ memory/series is the pickle size in bytes of a detector's state after a 10,000-r
 from __future__ import annotations
 
 import argparse
+import bisect
 import itertools
 import pickle
 import sys
@@ -183,7 +184,26 @@ def _confirm(parts, names):
     return out
 
 
+def causal_rank(scores: np.ndarray) -> np.ndarray:
+    """Each score's mid-rank among the scores before it, in [0, 1] (0.5 for the first):
+    a rank a stream can compute, unlike a rank over the whole file."""
+    seen: list[float] = []
+    out = np.empty(len(scores))
+    for i, s in enumerate(scores.tolist()):
+        lo, hi = bisect.bisect_left(seen, s), bisect.bisect_right(seen, s)
+        out[i] = (lo + 0.5 * (hi - lo)) / len(seen) if seen else 0.5
+        bisect.insort(seen, s)
+    return out
+
+
+def _rank(parts, names):
+    """Mean of the members' causal ranks (``causal_rank``): scores on different scales
+    combined by how unusual each is for its own detector so far."""
+    return np.mean([causal_rank(p) for p in parts], axis=0)
+
+
 COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
+             "rank": _rank,
              "vote": _vote,
              "alarm": _alarm,
              "confirm": _confirm,
@@ -192,9 +212,9 @@ COMBINERS = {"max": lambda parts, names: np.maximum.reduce(parts),
 
 
 def combine(how: str, names: list[str], corpus, reference: bool = False, **kwargs):
-    """Per-row ``max``, ``mean``, ``or`` (``_or``), ``alarm`` (``_alarm``), ``confirm``
-    (``_confirm``) or ``vote`` (``_vote``) of several detectors' scores (each from a fresh detector per file); seconds
-    are the members' total."""
+    """Per-row ``max``, ``mean``, ``rank`` (``_rank``), ``or`` (``_or``), ``alarm``
+    (``_alarm``), ``confirm`` (``_confirm``) or ``vote`` (``_vote``) of several detectors'
+    scores (each from a fresh detector per file); seconds are the members' total."""
     if how not in COMBINERS:
         raise SystemExit(f"unknown combination {how!r}; allowed: {', '.join(COMBINERS)}")
     names = [n.strip() for n in names]
@@ -394,7 +414,8 @@ def main(argv=None) -> int:
                              "'hybrid_entropy:rest=288,rest_after=own' (repeatable)")
     parser.add_argument("--combine", default="",
                         help="combinations to score beside the detectors, e.g. "
-                             "'max:cad_ose+hybrid;mean:cad_ose+knn_cad' (per row max or mean)")
+                             "'max:cad_ose+hybrid;rank:cad_ose+knn_cad' (how: " +
+                             ", ".join(COMBINERS) + ")")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for raw scores per file, reused while the code is unchanged")
     args = parser.parse_args(argv)

@@ -173,6 +173,22 @@ def test_confirm_counts_an_alarm_only_where_the_first_member_flags_the_point():
     assert nab.COMBINERS["alarm"]([hybrid, entropy], names).tolist() == [1.0, 1.0, 0.3, 0.6, 0.1]
 
 
+def test_rank_combines_causal_ranks_that_later_scores_do_not_change():
+    """rank:a+b averages each member's mid-rank among its own earlier scores: the first score
+    is 0.5, a new maximum ranks 1.0, ties count half, and a point's rank does not depend
+    on later points (a stream can compute it)."""
+    import nab
+
+    scores = np.array([0.2, 0.5, 0.5, 0.1, 0.9, 0.5])
+    assert nab.causal_rank(scores).tolist() == [0.5, 1.0, 0.75, 0.0, 1.0, 0.6]
+    longer = np.concatenate([scores, [0.0, 1.0, 0.3]])
+    assert nab.causal_rank(longer)[:6].tolist() == nab.causal_rank(scores).tolist()
+    other = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    # other's ranks: 0.5, 0.5, 1.0, 1/3, 1.5/4, 4.5/5
+    assert nab.COMBINERS["rank"]([scores, other], ["hybrid", "relative_entropy"]) == (
+        pytest.approx([0.5, 0.75, 0.875, 1 / 6, 0.6875, 0.75]))
+
+
 @needs_nab
 def test_w1acas_is_scored_causally_beside_the_default(capsys):
     """benchmarks/nab_w1acas.py: tsfm_public's W1ACAS on the hybrid's one-step residuals,
