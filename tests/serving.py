@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -35,6 +36,7 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 90.0, por
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    process.output = ServerOutput(process.stdout)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base), timeout, process)
@@ -42,6 +44,28 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 90.0, por
         process.kill()
         raise
     return process, base
+
+
+class ServerOutput:
+    """A served process's output (stdout and stderr), read by a thread as it comes.
+
+    Nobody reading the pipe would stop the server: once its 64 KiB buffer is full, the next
+    log line (Tornado logs every refused request) blocks the event loop in ``write``, and
+    every request after it times out. A fuzzer's few hundred bad pushes fill it."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _drain(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def text(self, wait: float = 5.0) -> str:
+        """Everything so far; after the process ended, wait for the rest."""
+        self._reader.join(wait)
+        return "".join(self.lines)
 
 
 @contextmanager
@@ -71,7 +95,8 @@ def wait_for(predicate, timeout: float = 30.0, process=None, interval: float = 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited {process.returncode}:\n{process.stdout.read()}")
+            output = process.output.text() if hasattr(process, "output") else process.stdout.read()
+            raise RuntimeError(f"server exited {process.returncode}:\n{output}")
         value = predicate()
         if value:
             return value

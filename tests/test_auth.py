@@ -14,7 +14,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -44,17 +43,14 @@ def write_users(path: Path) -> Path:
 
 
 class Server:
-    """A served process whose output is drained (and kept) by a thread."""
+    """A served process whose output is kept (``start_server`` drains it in a thread)."""
 
     def __init__(self, *args, env=None):
         self.process, self.base = start_server(*args, env=env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
 
-    def _drain(self):
-        for line in self.process.stdout:
-            self.lines.append(line)
+    @property
+    def lines(self) -> list[str]:
+        return self.process.output.lines
 
     def stop(self) -> str:
         self.process.terminate()
@@ -62,8 +58,7 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        self._reader.join(5)
-        return "".join(self.lines)
+        return self.process.output.text()
 
 
 @pytest.fixture(scope="module")

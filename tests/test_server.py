@@ -59,6 +59,21 @@ def test_bad_query_parameters_get_json_errors():
         assert response.json()["status"] == 405
 
 
+
+def test_a_server_whose_log_outgrows_a_pipe_keeps_answering():
+    """Tornado logs every refused request. 200 refused pushes with a long query string log
+    about 200 KiB, three times a pipe's buffer: the test harness must keep reading the
+    server's output, or the event loop blocks in the next log line's ``write`` and every
+    request after it times out (a long schemathesis run found it)."""
+    with running_server("--source", "push") as base:
+        with requests.Session() as session:
+            for _ in range(200):
+                answer = session.post(f"{base}/api/ingest", params={"pad": "x" * 1000},
+                                      data="not,a,push", headers={"Content-Type": "text/csv"},
+                                      timeout=10)
+                assert answer.status_code == 400
+        assert requests.get(f"{base}/api/status", timeout=10).status_code == 200
+
 def test_panel_serve_on_the_app_file_with_the_api_plugin(tmp_path):
     import os
 
