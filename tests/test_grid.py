@@ -108,6 +108,22 @@ def test_max_series_refuses_new_names_with_a_reason_and_counts_them():
     assert status["refused_series"] == 1 and status["series"] == ["a", "b"]
 
 
+
+def test_a_name_whose_points_are_all_refused_does_not_become_a_series():
+    """A push of only too-old (or far-ahead) points for a new name changes nothing: no empty
+    series on the dashboard, none of MAX_SERIES used up. One point with a slot makes it."""
+    engine = push_engine(max_series=2)
+    engine.ingest_points(points(*[("a", T0 + i * STEP, 1.0) for i in range(40)]), now=T0)
+    engine.flush()
+    old = engine.ingest_points(points(("ghost", T0, 1.0), ("ghost", T0 + STEP, 2.0)), now=T0)
+    ahead = engine.ingest_points(points(("far", T0 + 10 * 86_400, 1.0)), now=T0)
+    assert old.refused == 2 and old.new_series == () and "older than" in old.reasons[0]
+    assert ahead.refused == 1 and ahead.new_series == ()
+    assert engine.status()["series"] == ["a"] and engine.status()["refused_series"] == 0
+    mixed = engine.ingest_points(points(("b", T0, 1.0), ("b", T0 + 40 * STEP, 2.0)), now=T0)
+    assert (mixed.accepted, mixed.refused, mixed.new_series) == (1, 1, ("b",))
+    assert engine.status()["series"] == ["a", "b"]
+
 def test_points_far_ahead_of_the_clock_are_refused():
     engine = push_engine()
     result = engine.ingest_points(points(("a", T0 + 10 * 86_400, 1.0)), now=T0)

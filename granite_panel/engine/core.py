@@ -744,13 +744,15 @@ class Engine:
             refuse(f"timestamp {first} is more than {self.MAX_AHEAD:.0f} s ahead of the clock",
                    int(far.sum()))
         valid = finite & ~far
+        # the grid is shared, so whether a point has a slot does not depend on its series
+        has_slot = valid & ((slots >= 0) | (kept >= 0))
         rows = np.full(len(points), -1, dtype=np.int64)
         known: dict[str, int] = {}
         names = points.series
-        for j in np.flatnonzero(valid).tolist():  # one dictionary look-up per point
+        for j in np.flatnonzero(has_slot).tolist():  # one dictionary look-up per point
             name = names[j]
             row = known.get(name)
-            if row is None:
+            if row is None:  # a name becomes a series only with a point to keep
                 is_new = name not in self.rows
                 row = self._row(name)
                 if row is None:
@@ -760,10 +762,10 @@ class Engine:
                     new_series.append(name)
                 known[name] = row
             rows[j] = row
-        placed = valid & (rows >= 0)
-        refused += int((valid & (rows < 0)).sum())
+        placed = has_slot & (rows >= 0)
+        refused += int((has_slot & (rows < 0)).sum())
         into_open = placed & (slots >= 0)
-        into_kept = placed & (slots < 0) & (kept >= 0)
+        into_kept = placed & (slots < 0)
         sent_again = np.zeros_like(into_kept)
         if into_kept.any():  # a point sent again (a retry) changes nothing: its score stays
             where = np.maximum(kept, 0) % self.ring.capacity
@@ -771,7 +773,7 @@ class Engine:
             flag = self.ring.flag[np.maximum(rows, 0), where]
             sent_again = into_kept & np.where(bad, flag == BAD, (flag == OK) & (held == values))
             into_kept &= ~sent_again
-        too_old = placed & (slots < 0) & (kept < 0)
+        too_old = valid & ~has_slot
         if too_old.any():
             refuse("older than the history kept in memory (HISTORY_LIMIT)", int(too_old.sum()))
         pending, pending_bad = self._pending, self._pending_bad
