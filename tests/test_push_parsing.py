@@ -87,6 +87,20 @@ def test_csv_errors_name_the_data_row(body, message):
         parse_body(body.encode(), "text/csv")
 
 
+
+def test_csv_line_endings_and_malformed_text_are_parsed_or_refused_never_a_crash():
+    """Old Mac (CR) and Windows (CRLF) line endings are rows; what the csv module refuses
+    (a field past its size limit) and other line separators (NEL, LS, PS, VT, FF: text, not
+    row ends, to csv) are a 400 naming the line, not an uncaught csv.Error (a fuzzer's 500)."""
+    mixed = f"series,timestamp,value\r\na,{T},1\rb,{T},2\na,{T + 1},3\r\n".encode()
+    assert rows(parse_body(mixed, "text/csv")) == [("a", T, 1.0), ("b", T, 2.0), ("a", T + 1, 3.0)]
+    odd = "a\nb\rc\x85d\x0be\x0cf\u2028g\u2029h\r\ni".encode()
+    with pytest.raises(InputError, match="^CSV header 'a' is not"):
+        parse_body(odd, "text/csv")
+    huge = f"series,timestamp,value\na,{T},1\na,{T},{'9' * 200_000}\n".encode()
+    with pytest.raises(InputError, match="^CSV line 3: field larger than field limit"):
+        parse_body(huge, "text/csv")
+
 # ------------------------------------------------------------------------- line protocol
 
 

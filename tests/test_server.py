@@ -49,11 +49,16 @@ def test_status_and_history_while_streaming():
 
 def test_bad_query_parameters_get_json_errors():
     with running_server() as base:
-        for query in ("limit=abc", "limit=0", "limit=99999999", "series=7", "series=x"):
+        # '²' is a digit to str.isdigit, not to int(): once a 500 (found by fuzzing)
+        for query in ("limit=abc", "limit=0", "limit=99999999", "series=7", "series=x",
+                      "series=²", "series=1,²"):
             response = requests.get(f"{base}/api/history?{query}", timeout=5)
             assert response.status_code == 400, query
             assert response.headers["Content-Type"].startswith("application/json")
             assert query.split("=")[0] in response.json()["error"]
+        for path in ("incidents", "export"):
+            response = requests.get(f"{base}/api/{path}?series=²", timeout=5)
+            assert response.status_code == 400 and "series" in response.json()["error"], path
         response = requests.post(f"{base}/api/status", timeout=5)
         assert response.status_code == 405
         assert response.json()["status"] == 405

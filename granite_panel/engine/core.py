@@ -1387,7 +1387,9 @@ class Engine:
         with self._state_lock:
             if isinstance(series, str) and series in self.rows:
                 return self.rows[series]
-            if isinstance(series, int) or (isinstance(series, str) and series.isdigit()):
+            # isdigit() alone takes '²' (a digit to Unicode, not to int())
+            if isinstance(series, int) or (isinstance(series, str) and series.isascii()
+                                           and series.isdigit()):
                 index = int(series)
                 if 0 <= index < self.n_series:
                     return index

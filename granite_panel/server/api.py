@@ -425,7 +425,7 @@ class IngestHandler(JSONHandler):
         if self._finished:
             return
         declared = self.request.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self._limit():
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > self._limit():
             self._too_large(int(declared))
 
     def data_received(self, chunk: bytes) -> None:

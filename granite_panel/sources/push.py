@@ -185,7 +185,11 @@ CSV_HEADERS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
 
 def parse_csv(text: str) -> Points:
     """Long CSV with a header ``series,timestamp,value`` (or Nixtla's ``unique_id,ds,y``)."""
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    reader = csv.reader(io.StringIO(text, newline=""))  # the csv module's own line endings
+    try:
+        rows = [row for row in reader if row]
+    except csv.Error as error:  # e.g. a quote left open
+        raise InputError(f"CSV line {reader.line_num}: {error}") from None
     if not rows:
         raise InputError("CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y")
     header = tuple(cell.strip().lower() for cell in rows[0])
