@@ -59,6 +59,9 @@ def test_bad_query_parameters_get_json_errors():
         for path in ("incidents", "export"):
             response = requests.get(f"{base}/api/{path}?series=²", timeout=5)
             assert response.status_code == 400 and "series" in response.json()["error"], path
+        for names in (",", "synthetic-0,", ",synthetic-0"):  # an empty name: once a 500
+            response = requests.get(f"{base}/api/export", params={"series": names}, timeout=5)
+            assert response.status_code == 400 and "empty name" in response.json()["error"]
         response = requests.post(f"{base}/api/status", timeout=5)
         assert response.status_code == 405
         assert response.json()["status"] == 405

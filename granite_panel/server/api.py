@@ -533,7 +533,10 @@ class ExportHandler(JSONHandler):
             names = None
             raw = self.get_argument("series", None)
             if raw:
-                names = [engine.names[series_arg(engine, part)] for part in raw.split(",")]
+                parts = raw.split(",")
+                if not all(parts):  # series_arg reads an empty name as "all series"
+                    raise BadQuery(f"series={raw!r} is not allowed: an empty name between commas")
+                names = [engine.names[series_arg(engine, part)] for part in parts]
             start = time_arg(self.get_argument("start", None), "start")
             end = time_arg(self.get_argument("end", None), "end")
             fmt = self.get_argument("format", "csv")
