@@ -83,9 +83,16 @@ def test_bad_files_give_one_clear_line(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "notime.csv").write_text("a,b\n1,2\n")
     (tmp_path / "badtime.csv").write_text("timestamp,value\n2024-01-01,1\nyesterday,2\n")
+    # epoch numbers with an empty cell (NaN: once a crash of the engine's first tick, found
+    # by fuzzing), and one past year 5138; rows as in the file though the frame is sorted
+    (tmp_path / "blanktime.csv").write_text("timestamp,value\n1700000060,1\n1700000000,2\n,3\n")
+    (tmp_path / "fartime.csv").write_text("timestamp,value\n1700000060,1\n1e17,2\n")
     for name, message in [("missing.csv", "no such file"), ("empty.csv", "the file is empty"),
                           ("notime.csv", "no timestamp column found"),
-                          ("badtime.csv", "'yesterday' on data row 2 is not a date/time")]:
+                          ("badtime.csv", "'yesterday' on data row 2 is not a date/time"),
+                          ("blanktime.csv", "timestamp nan on data row 3 is not a date/time"),
+                          ("fartime.csv", "1e[+]17 on data row 2 is out of range: expected a "
+                                          "time in the years 1 to 5138")]:
         with pytest.raises(SourceError, match=message):
             open_source(settings(source=str(tmp_path / name)))
     with pytest.raises(SourceError, match="expected synthetic, push, prometheus or the path"):

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# Epoch seconds a timestamp must stay within (years 1 to 5138; the engine's ISO times and
+# slot arithmetic hold there), whichever source brings it.
+SECONDS_LIMIT = 1e11
+
+
 class SourceError(RuntimeError):
     """A source cannot deliver (unreachable, bad query, bad file); one line for the user."""
 

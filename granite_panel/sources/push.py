@@ -18,14 +18,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .points import InputError, Points, series_name
+from .points import SECONDS_LIMIT, InputError, Points, series_name
 
 MILLISECONDS_FROM = 1e11
-# Limits every point of a body is checked against (all formats): a timestamp within years 1
-# to 5138 (the engine's ISO times and slot arithmetic hold there), a name the store can keep
-# (its series.name column holds 512 characters; PostgreSQL text takes no NUL, and UTF-8 no
-# lone surrogate, which a JSON \ud800 escape can make).
-SECONDS_LIMIT = 1e11
+# Limits every point of a body is checked against (all formats): a timestamp within
+# SECONDS_LIMIT, a name the store can keep (its series.name column holds 512 characters;
+# PostgreSQL text takes no NUL, and UTF-8 no lone surrogate, which a JSON \ud800 escape can
+# make).
 MAX_NAME_CHARS = 512
 
 JSON_TYPES = ("application/json",)

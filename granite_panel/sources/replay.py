@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from .points import InputError
+from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
 
 LONG_LAYOUTS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
@@ -49,18 +49,33 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _timestamps(column: pd.Series, where: str) -> np.ndarray:
-    """Epoch seconds of a column of dates or epoch numbers (seconds, or ms above 1e11)."""
+    """Epoch seconds of a column of dates or epoch numbers (seconds, or ms above 1e11);
+    ``InputError`` naming the first cell that is not a time, or not one in range."""
     if pd.api.types.is_numeric_dtype(column):
         numbers = column.to_numpy(dtype=float)
-        return np.where(np.abs(numbers) > 1e11, numbers / 1000.0, numbers)
+        seconds = np.where(np.abs(numbers) > 1e11, numbers / 1000.0, numbers)
+        blank = ~np.isfinite(numbers)  # an empty cell reads as NaN in a column of numbers
+        if blank.any():
+            raise _bad_time(column, int(np.flatnonzero(blank)[0]), where, "is not a date/time")
+        far = np.flatnonzero(~(np.abs(seconds) < SECONDS_LIMIT))
+        if len(far):
+            raise _bad_time(column, int(far[0]), where,
+                            "is out of range: expected a time in the years 1 to 5138")
+        return seconds
     stamps = pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
     bad = stamps.isna().to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{where}: timestamp {column.iloc[row]!r} on data row {row + 1} is not a date/time"
-        )
+        raise _bad_time(column, int(np.flatnonzero(bad)[0]), where, "is not a date/time")
     return (stamps.astype("int64").to_numpy() / 1e9).astype(float)
+
+
+def _bad_time(column: pd.Series, position: int, where: str, why: str) -> InputError:
+    """The error for one cell; a file's row by its place in the file (the frame may have
+    been sorted by time since), a DataFrame's by its index."""
+    value, label = column.iloc[position], column.index[position]
+    value = value.item() if isinstance(value, np.generic) else value
+    at = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"index {label!r}"
+    return InputError(f"{where}: timestamp {value!r} on {at} {why}")
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
@@ -127,7 +142,8 @@ def _looks_like_time(column: pd.Series) -> bool:
     if column.dtype != object:
         return False
     sample = column.dropna().head(20)
-    return len(sample) > 0 and pd.to_datetime(sample, errors="coerce", format="mixed").notna().all()
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
+    return len(sample) > 0 and parsed.notna().all()
 
 
 def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str) -> Batch:
