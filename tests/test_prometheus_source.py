@@ -192,3 +192,49 @@ def test_serve_with_a_bad_prometheus_exits_2_with_one_line(prometheus, env, mess
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("data", [
+    {"resultType": "matrix", "result": [{"metric": {"__name__": "m"}, "values": [[1, "x"]]}]},
+    {"resultType": "matrix", "result": [{"metric": {}, "values": [["soon", "1"]]}]},
+    {"resultType": "matrix", "result": [{"metric": [], "values": []}]},
+    {"resultType": "matrix", "result": [["not", "an", "entry"]]},
+    {"resultType": "matrix", "result": [{"metric": {}, "values": [[1]]}]},
+    ["not", "a", "dict"],
+])
+def test_a_server_that_only_looks_like_prometheus_is_down_with_a_reason_never_a_crash(data):
+    """A real Prometheus cannot send these; a proxy or an imitation can. (A stand-in server
+    on loopback, since the real one cannot be made to.) The backfill refuses with one line
+    and a poll gives no points and says why: it never raises, as documented."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"/api/v1/status/runtimeinfo": {"startTime": "2026-12-06T00:00:00Z"},
+               "/api/v1/query_range": data}
+
+    class Imitation(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"status": "success",
+                               "data": answers[self.path.split("?")[0]]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Imitation)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = PrometheusSource(url=f"http://127.0.0.1:{server.server_port}", step=1.0)
+        with pytest.raises(SourceError) as refused:
+            source.backfill(1_765_000_000.0, 5)
+        assert "\n" not in str(refused.value)
+        assert len(source.poll(float(int(time.time())))) == 0  # on the grid: it asks
+        assert source.status()["state"] == "down" and source.status()["error"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -138,16 +138,21 @@ class PrometheusSource(param.Parameterized):
         return math.floor(round(t / self.step, 6)) * self.step
 
     def _points(self, data: dict) -> Points:
-        if data.get("resultType") != "matrix":
-            raise SourceError(f"Prometheus answered a {data.get('resultType')!r}, expected a range matrix")
+        kind = data.get("resultType") if isinstance(data, dict) else type(data).__name__
+        if kind != "matrix":
+            raise SourceError(f"Prometheus answered a {kind!r}, expected a range matrix")
         names, stamps, values = [], [], []
-        for entry in data.get("result", []):
-            labels = entry.get("metric", {})
-            name = series_name(labels.get("__name__", self.query), labels)
-            samples = entry.get("values", [])
-            names.extend([name] * len(samples))
-            stamps.extend(float(t) for t, _ in samples)
-            values.extend(_sample_value(v) for _, v in samples)
+        try:  # a server that only looks like Prometheus (a proxy, an imitation) may send anything
+            for entry in data.get("result", []):
+                labels = {str(k): str(v) for k, v in entry.get("metric", {}).items()}
+                name = series_name(labels.get("__name__", self.query), labels)
+                samples = entry.get("values", [])
+                stamps.extend(float(t) for t, _ in samples)
+                values.extend(_sample_value(v) for _, v in samples)
+                names.extend([name] * len(samples))
+        except (AttributeError, TypeError, ValueError) as error:
+            raise SourceError(f"{self.url} answered a malformed range matrix "
+                              f"({type(error).__name__}: {str(error)[:80]})") from None
         return Points(tuple(names), np.array(stamps, dtype=float), np.array(values, dtype=float))
 
     def _get(self, path: str, params: dict) -> dict:
