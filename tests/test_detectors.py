@@ -328,3 +328,28 @@ def test_robust_surprise_keeps_a_level_shift_flagged_to_its_end():
     assert [z >= 3 for z in inside] == [True, False, True, False, True, False, True, False]
     after = [sur.update(float(v)) for v in rng.standard_normal(10)]
     assert max(after) < 3
+
+
+@pytest.mark.parametrize("name", ["hybrid", "hybrid_entropy"])
+def test_a_new_series_raises_no_alert_while_the_hybrid_learns(name):
+    """Alerts (1.0, critical) wait for the ensemble's learning period, as its spatial novelty
+    does: a range or an entropy baseline of a few points says nothing yet. Before, each new
+    series of plain noise raised about seven critical alerts in its first 300 points (the
+    range seen so far grows by more than 5% again and again), which NAB's probation hides
+    but a live feed and its webhooks do not. The surprise tier still flags from 30 points."""
+    learning = EnsembleDetector().learning
+    rng = np.random.default_rng(5)
+    early = late = 0
+    for _ in range(20):
+        x = 50 + rng.standard_normal(1000)
+        scores = make_detector(name).score_series(x)
+        early += int((scores[:learning] >= 0.5).sum())
+        late += int((scores[learning:] >= 0.5).sum())
+    assert early == 0
+    assert late < 60  # measured 19 and 21: alerts come back once it has learnt
+    y = 50 + rng.standard_normal(400)
+    y[100:110] += 10  # a level shift while it learns: flagged, not an alert
+    scores = make_detector(name).score_series(y)
+    assert np.all(scores[100:110] >= LIVE_THRESHOLDS[name]) and scores[:learning].max() < 0.5
+    y[350] += 15  # after it: an alert
+    assert make_detector(name).score_series(y)[350] == 1.0

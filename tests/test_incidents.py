@@ -343,3 +343,22 @@ def test_the_feed_refreshes_at_once_for_a_new_incident_and_with_the_status_for_a
     controller.poll()  # the status refresh (or a command) brings the feed up to date
     (grown,) = [i for i in controller.incidents if i["start"] >= "2026-01-01T10:50"]
     assert grown["id"] == opened["id"] and grown["points"] == 3
+
+
+def test_new_pushed_series_open_no_critical_incident_while_their_detector_learns():
+    """Twenty series of plain noise pushed from nothing (no backfill): before the hybrid's
+    alerts waited for its learning period, each opened critical incidents (and webhooks)
+    in its first points (about one a series in the first 10 ticks); now none until 288 points."""
+    from granite_panel.engine.core import Engine
+    from granite_panel.sources.points import Points
+
+    engine = Engine(settings(source="push", history_limit=512, context_length=64))
+    rng = np.random.default_rng(3)
+    names = tuple(f"host-{k}" for k in range(20))
+    for i in range(280):
+        now = T0 + i * STEP
+        engine.ingest_points(Points(names, np.full(20, now), 50 + rng.standard_normal(20)), now)
+        engine.flush(now=now + STEP + 0.1)
+    assert engine.n_series == 20
+    severities = [i["severity"] for i in engine.incidents.recent()]
+    assert "critical" not in severities, severities

@@ -188,8 +188,11 @@ def test_hybrid_entropy_raises_the_hybrid_only_where_both_flag_the_point():
     np.testing.assert_array_equal(both, np.where(alarm & flagged, 1.0, hybrid))
 
 
-def scripted(det, hybrid, entropy):
-    """``det``'s scores with its two parts replaced by these score sequences."""
+def scripted(det, hybrid, entropy, learnt=True):
+    """``det``'s scores with its two parts replaced by these score sequences; ``learnt``:
+    as if past the hybrid's learning period (entropy alarms count only from there)."""
+    if learnt:
+        det.hybrid.ensemble.n = det.hybrid.ensemble.learning + 1
     h, e = iter(hybrid), iter(entropy)
     det.hybrid._update = lambda value: next(h)
     det.entropy._update = lambda value: next(e)
@@ -209,6 +212,8 @@ def test_hybrid_entropy_rests_after_an_alert():
     assert [i for i, s in enumerate(any_) if s == 1.0] == [1, 5, 9]
     own = scripted(make_detector("hybrid_entropy", rest=3, rest_after="own"), hybrid, entropy)
     assert [i for i, s in enumerate(own) if s == 1.0] == [1, 3, 7]
+    learning = scripted(make_detector("hybrid_entropy", rest=3), hybrid, entropy, learnt=False)
+    assert [i for i, s in enumerate(learning) if s == 1.0] == [1]  # the hybrid's own alert
     none = scripted(make_detector("hybrid_entropy", rest=0), hybrid, entropy)
     assert [i for i, s in enumerate(none) if s == 1.0] == [1, 3, 5, 7, 9]
     assert any_[10] == own[10] == 0.1  # elsewhere the hybrid's own score

@@ -336,7 +336,7 @@ class HybridBank:
         lo, hi, started = self.lo[rows], self.hi[rows], self.started[rows]
         alert = self._ensemble(rows, x, lo, hi, started) >= 1.0
         if self.spatial_alert > 0.0:  # NAB's numenta detector: beyond the range seen, by 5%
-            ok = started & (hi > lo)
+            ok = started & (hi > lo) & (self.n[rows] + 1 > self.learning)  # as the ensemble's
             tol = (hi - lo) * self.spatial_alert
             alert |= ok & ((x > hi + tol) | (x < lo - tol))
         self.lo[rows] = np.where(started, np.minimum(lo, x), x)
@@ -583,7 +583,8 @@ class HybridEntropyBank:
         alert = score >= 1.0
         if self.rest_after == "any":
             since[alert] = 0
-        raised = ~alert & alarm & (score >= self.flag) & (since > self.rest)
+        learnt = self.hybrid.n[rows] > self.hybrid.learning  # this point counted
+        raised = ~alert & alarm & (score >= self.flag) & (since > self.rest) & learnt
         since[raised] = 0
         out[rows[raised]] = 1.0
         self.since_alert[rows] = since
