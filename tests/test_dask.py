@@ -58,7 +58,9 @@ def test_detect_on_dask_equals_single_process(cluster, long_csv, tmp_path):
     assert run(["detect", alone, "-o", tmp_path / "alone-scored.csv"]) == 0
     expected = pd.read_csv(tmp_path / "alone-scored.csv")["anomaly_score"].to_numpy()
     assert np.array_equal(one["anomaly_score"].to_numpy(), expected)
-    assert one["anomaly_score"].max() > 0.5  # the injected spikes are found
+    # the injected spikes are found: flagged (>= 0.25, the live threshold), not alerts (1.0),
+    # since 200 points are inside the detector's 288-point learning period
+    assert 0.25 <= one["anomaly_score"].max() < 0.5
 
 
 def test_detect_reads_a_partitioned_parquet_folder(cluster, long_csv, tmp_path):
