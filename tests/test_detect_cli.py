@@ -126,3 +126,31 @@ def test_season_tells_the_hybrid_its_period(tmp_path, capsys):
         assert detect([str(src), *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0]
+
+
+def test_a_file_shorter_than_the_learning_period_gets_one_note(tmp_path, capsys):
+    """The hybrid family raises no alert in a series' first 288 values; a short file says
+    so on stderr (one line, exit 0) instead of leaving its missing alerts unexplained."""
+    from granite_panel.detection.detectors import make_detector
+
+    assert make_detector("hybrid_entropy").learning_points == 288
+    assert make_detector("ensemble").learning_points == 288
+    assert make_detector("zscore").learning_points == 0
+    short, long_ = tmp_path / "short.csv", tmp_path / "long.csv"
+    write_csv(short, n=200)
+    write_csv(long_, n=400)
+    assert detect([str(short), "-o", str(tmp_path / "a.csv")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["granite-panel detect: note: the series has fewer than 288 values, the "
+                   "hybrid_entropy detector's learning period: there it flags points "
+                   "(score >= 0.25) but raises no alert (score 1)"]
+    assert detect([str(long_), "-o", str(tmp_path / "b.csv")]) == 0
+    assert capsys.readouterr().err == ""
+    assert detect([str(short), "--detector", "zscore", "-o", str(tmp_path / "c.csv")]) == 0
+    assert capsys.readouterr().err == ""  # the z-score has no learning period
+    many = pd.concat([pd.DataFrame({"unique_id": name, "ds": pd.read_csv(path)["timestamp"],
+                                    "y": pd.read_csv(path)["value"]})
+                      for name, path in (("a", short), ("b", long_), ("c", long_))])
+    many.to_csv(tmp_path / "many.csv", index=False)
+    assert detect([str(tmp_path / "many.csv"), "-o", str(tmp_path / "d.csv")]) == 0
+    assert "1 of 3 series have fewer than 288 values" in capsys.readouterr().err

@@ -147,6 +147,23 @@ def score_all(values, ids, detector: str, options: dict, client=None, chunk=None
     return out
 
 
+def learning_note(values, ids, detector: str, learning: int) -> str:
+    """One line when some series are shorter than the detector's learning period (they are
+    flagged but raise no alert, which a short file would otherwise leave unexplained)."""
+    if learning <= 0:
+        return ""
+    finite = np.isfinite(values)
+    counts = ([int(finite.sum())] if ids is None
+              else [int(finite[rows].sum()) for rows in split_by_series(ids)])
+    short = sum(count < learning for count in counts)
+    if not short:
+        return ""
+    which = "the series has" if len(counts) == 1 else f"{short} of {len(counts)} series have"
+    return (f"{which} fewer than {learning} values, the {detector} detector's learning "
+            f"period: there it flags points (score >= {LIVE_THRESHOLDS[detector]:.3g}) but "
+            "raises no alert (score 1)")
+
+
 def run_detect(args) -> int:
     """Run the ``detect`` subcommand; 0 on success, 2 on bad input, a bad detector name or
     an unreachable Dask scheduler."""
@@ -162,7 +179,7 @@ def run_detect(args) -> int:
             if number is not None and number < 1:
                 raise ValueError(f"{flag} must be a whole number >= 1, got {number}")
         options = {} if season is None else {"period": season}
-        make_detector(args.detector, **options)  # a bad name fails before any reading
+        learning = make_detector(args.detector, **options).learning_points  # a bad name fails here
         frame, values, ids = read_series(args.input)
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
@@ -175,6 +192,9 @@ def run_detect(args) -> int:
     except RuntimeError as exc:  # DaskUnavailable: no scheduler at the address
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
+    note = learning_note(values, ids, args.detector, learning)
+    if note:
+        print(f"granite-panel detect: note: {note}", file=sys.stderr)
     frame = frame.copy()
     frame["anomaly_score"] = scores
     if args.output in ("-", None):

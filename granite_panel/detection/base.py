@@ -30,6 +30,12 @@ class OnlineDetector:
         """Scores of a whole series from the current state; equal to ``update`` row by row."""
         return self.update_many(values)
 
+    @property
+    def learning_points(self) -> int:
+        """Finite points a new series needs before this detector can raise an alert (its
+        critical tier); 0 where it may alert from the start, as the published ports do."""
+        return 0
+
     def reset(self) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 

@@ -478,6 +478,10 @@ class EnsembleDetector(OnlineDetector):
         self.use_season, self.use_spatial = bool(use_season), bool(use_spatial)
         self.reset()
 
+    @property
+    def learning_points(self) -> int:
+        return self.learning  # the likelihoods and the spatial novelty wait for it
+
     def _likelihood(self) -> MultiWindowLikelihood:
         return MultiWindowLikelihood(self.windows, self.long, self.learning)
 
@@ -701,6 +705,10 @@ class HybridDetector(OnlineDetector):
         self.ensemble_kwargs = ensemble_kwargs
         self.reset()
 
+    @property
+    def learning_points(self) -> int:
+        return self.ensemble.learning
+
     def reset(self) -> None:
         self.ensemble = EnsembleDetector(**self.ensemble_kwargs)
         self.surprise = RobustSurprise(self.alpha, self.z_flag, self.persist, floor=self.floor)
@@ -791,6 +799,10 @@ class HybridEntropyDetector(OnlineDetector):
         self.entropy_kwargs = dict(entropy or {})
         self.hybrid_kwargs = hybrid_kwargs
         self.reset()
+
+    @property
+    def learning_points(self) -> int:
+        return self.hybrid.learning_points
 
     def reset(self) -> None:
         self.hybrid = HybridDetector(**self.hybrid_kwargs)
