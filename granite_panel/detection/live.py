@@ -76,6 +76,7 @@ class ZScoreDetector:
     multiplier: float = 3.0
     name: str = "zscore"
     score_label: str = "z"
+    learning_points: int = 0  # alerts from a full window on
 
     def grow(self, n: int) -> None:
         """Stateless: nothing to add for new series."""
@@ -132,6 +133,18 @@ class OnlineDetectors:
         self.name = name
         self.series = SeriesDetectors(name, 1, **detector_kwargs)  # validates the arguments
         self.reset(n_series)
+
+    @property
+    def learning_points(self) -> int:
+        """Values a new series needs before its detector can raise an alert (in the status)."""
+        cached = self.__dict__.get("_learning_points")
+        if cached is None:
+            from .detectors import make_detector
+
+            s = self.series
+            cached = self.__dict__["_learning_points"] = make_detector(
+                s.name, **s.kwargs).learning_points
+        return cached
 
     def _bank_class(self):
         """The bank for this detector and its settings, or None (per-series detectors)."""

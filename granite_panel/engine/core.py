@@ -1300,7 +1300,8 @@ class Engine:
                 "model": model,
                 "last_inference_ms": self.last_inference_ms,
                 "detection": self.detection_quality(),
-                "detector": {"name": self.detector.name, "score": self.detector.score_label},
+                "detector": {"name": self.detector.name, "score": self.detector.score_label,
+                             "learning_points": self.detector.learning_points},
                 "incidents": self.incidents.summary(time.time()),
                 "notifications": (self.notifier.status() if self.notifier is not None
                                   else {"enabled": False}),

@@ -199,7 +199,7 @@ SCHEMAS: dict[str, dict] = {
                          required=["state", "model_loaded", "active_model", "banner"]),
         "last_inference_ms": nullable(_number),
         "detection": _object({"precision": nullable(_number), "recall": nullable(_number)}),
-        "detector": _object({"name": _text, "score": _text}),
+        "detector": _object({"name": _text, "score": _text, "learning_points": _count}),
         "incidents": _object({"open": _count, "total": _count, "kept": _count, "gap": _count,
                               "muted": ref("Mutes")}),
         "accuracy": _object({"forecasts_scored": _count, "window": _count,
