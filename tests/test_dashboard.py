@@ -168,6 +168,11 @@ def test_renderers_say_what_the_model_is_doing():
     assert "TTM-R2 (512-96-r2)" in render_model(ready) and "cuda" in render_model(ready)
     stats = render_stats({"data_points": 1234, "detection": {"precision": 0.5, "recall": None}})
     assert "1,234" in stats and "50%" in stats and "n/a" in stats
+    learning = {"name": "hybrid_entropy", "score": "score", "learning_points": 288}
+    assert "hybrid_entropy (learns each series for 288 values before alerting)" in render_stats(
+        {"detector": learning})
+    assert '<td class="stat-detector">zscore</td>' in render_stats(
+        {"detector": {"name": "zscore", "score": "z", "learning_points": 0}})
     feed = render_incidents(
         [{"id": "cpu@2026-01-01T00:00:05.000Z", "severity": "critical", "series": "cpu",
           "start": "2026-01-01T00:00:05.000Z", "end": None, "points": 7, "peak_score": 6.0,

@@ -65,6 +65,7 @@ def render_stats(status: dict) -> str:
         ("Bad points", f"{status.get('bad_points', 0):,}", "bad_points"),
         ("Gaps", f"{status.get('gap_points', 0):,}", "gap_points"),
         ("Anomalies", f"{status.get('anomaly_count', 0):,}", "anomaly_count"),
+        ("Detector", render_detector(status.get("detector") or {}), "detector"),
         ("Predictions", f"{status.get('total_predictions', 0):,}", "total_predictions"),
         ("Active model", status.get("active_model") or "none yet", "active_model"),
         ("Last inference", "n/a" if inference is None else f"{inference:.1f} ms", "inference"),
@@ -96,6 +97,14 @@ def render_stats(status: dict) -> str:
         for label, value, key in rows
     )
     return f'<table class="gp-stats">{body}</table>' + render_accuracy(accuracy)
+
+
+def render_detector(detector: dict) -> str:
+    """Which detector scores, and from which value of a series it can raise an alert."""
+    name, learning = detector.get("name") or "n/a", detector.get("learning_points") or 0
+    if not learning:
+        return name
+    return f"{name} (learns each series for {learning:,} values before alerting)"
 
 
 def render_source(source: dict) -> str:
