@@ -152,10 +152,12 @@ def learning_note(values, ids, detector: str, learning: int) -> str:
     flagged but raise no alert, which a short file would otherwise leave unexplained)."""
     if learning <= 0:
         return ""
+    import pandas as pd
+
     finite = np.isfinite(values)
-    counts = ([int(finite.sum())] if ids is None
-              else [int(finite[rows].sum()) for rows in split_by_series(ids)])
-    short = sum(count < learning for count in counts)
+    counts = (np.array([finite.sum()]) if ids is None
+              else np.bincount(pd.factorize(ids)[0], weights=finite))  # finite values a series
+    short = int((counts < learning).sum())
     if not short:
         return ""
     which = "the series has" if len(counts) == 1 else f"{short} of {len(counts)} series have"

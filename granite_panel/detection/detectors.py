@@ -482,6 +482,11 @@ class EnsembleDetector(OnlineDetector):
     def learning_points(self) -> int:
         return self.learning  # the likelihoods and the spatial novelty wait for it
 
+    @property
+    def learnt(self) -> bool:
+        """Past the learning period (this point counted): alerts may be raised."""
+        return self.n > self.learning
+
     def _likelihood(self) -> MultiWindowLikelihood:
         return MultiWindowLikelihood(self.windows, self.long, self.learning)
 
@@ -531,7 +536,7 @@ class EnsembleDetector(OnlineDetector):
         self.n += 1
         evidence = self._evidence(value)
         if self.use_spatial:
-            if self.n > self.learning and self.hi > self.lo:
+            if self.learnt and self.hi > self.lo:
                 tol = (self.hi - self.lo) * self.spatial_tol
                 if value > self.hi + tol or value < self.lo - tol:
                     evidence = 1.0
@@ -725,8 +730,7 @@ class HybridDetector(OnlineDetector):
         alert = self.ensemble._update(value) >= 1.0
         if self.spatial_alert > 0.0:  # NAB's numenta detector: beyond the range seen, by 5%
             lo, hi = self.lo, self.hi
-            learnt = self.ensemble.n > self.ensemble.learning  # its spatial novelty's rule
-            if learnt and lo is not None and hi > lo:
+            if self.ensemble.learnt and lo is not None and hi > lo:  # its novelty's rule
                 tol = (hi - lo) * self.spatial_alert
                 alert = alert or value > hi + tol or value < lo - tol
             self.lo = value if lo is None else min(lo, value)
@@ -817,7 +821,7 @@ class HybridEntropyDetector(OnlineDetector):
             if self.rest_after == "any":
                 self.since_alert = 0
         elif (alarm and score >= self.flag and self.since_alert > self.rest
-              and self.hybrid.ensemble.n > self.hybrid.ensemble.learning):
+              and self.hybrid.ensemble.learnt):
             score, self.since_alert = 1.0, 0
         return score
 

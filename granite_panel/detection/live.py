@@ -25,6 +25,7 @@ critical  |z| >= m + 2      5 sigma or more
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class ZScoreDetector:
     multiplier: float = 3.0
     name: str = "zscore"
     score_label: str = "z"
-    learning_points: int = 0  # alerts from a full window on
+    learning_points: int = 0  # may alert from a series' first points
 
     def grow(self, n: int) -> None:
         """Stateless: nothing to add for new series."""
@@ -134,17 +135,12 @@ class OnlineDetectors:
         self.series = SeriesDetectors(name, 1, **detector_kwargs)  # validates the arguments
         self.reset(n_series)
 
-    @property
+    @cached_property
     def learning_points(self) -> int:
         """Values a new series needs before its detector can raise an alert (in the status)."""
-        cached = self.__dict__.get("_learning_points")
-        if cached is None:
-            from .detectors import make_detector
+        from .detectors import make_detector
 
-            s = self.series
-            cached = self.__dict__["_learning_points"] = make_detector(
-                s.name, **s.kwargs).learning_points
-        return cached
+        return make_detector(self.series.name, **self.series.kwargs).learning_points
 
     def _bank_class(self):
         """The bank for this detector and its settings, or None (per-series detectors)."""
