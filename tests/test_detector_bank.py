@@ -62,6 +62,36 @@ def test_bank_equals_per_series_detectors_on_synthetic_streams(kwargs):
     assert (want >= 0.25).sum() > 50
 
 
+def test_bank_equals_per_series_detectors_on_counts_and_rounded_readings():
+    """Each series' resolution (the step of its last digit) is its own: counts, a reading to
+    0.1, one that turns continuous midway, and plain noise side by side."""
+    rng = np.random.default_rng(3)
+    values = np.stack([rng.poisson(0.3, 1200).astype(float),
+                       np.round(20 + 0.05 * rng.standard_normal(1200), 1),
+                       np.round(5 + rng.standard_normal(1200), 0),
+                       10 + rng.standard_normal(1200)])
+    values[2, 600:] += 0.001 * rng.standard_normal(600)  # more digits from here on
+    values[0, 900] = 9.0
+    bank = HybridBank(len(values))
+    got = bank.score_block(values)
+    assert np.array_equal(got, scalar_scores(values))
+    assert bank.decimals.tolist() == [0, 1, -1, -1] and got[0, 900] == 1.0
+
+
+def test_a_bank_from_a_checkpoint_without_decimals_goes_on():
+    """Checkpoints pickle the bank: one made before its ``decimals`` array still scores."""
+    rng = np.random.default_rng(4)
+    values = rng.poisson(0.3, (3, 400)).astype(float)
+    bank = HybridBank(3)
+    bank.score_block(values[:, :200])
+    state = pickle.loads(pickle.dumps(bank)).__dict__  # its own arrays
+    del state["decimals"]
+    old = HybridBank.__new__(HybridBank)
+    old.__setstate__(state)
+    assert old.decimals.tolist() == [0, 0, 0]
+    assert np.array_equal(old.score_block(values[:, 200:]), bank.score_block(values[:, 200:]))
+
+
 def test_adopted_detectors_go_on_identically_and_the_bank_pickles():
     values, _ = synthetic_stream(5, 2, 1500)
     detectors = [HybridDetector(period=24, long=600) for _ in range(2)]

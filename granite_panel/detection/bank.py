@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .detectors import LN_TAIL_FLOOR, SQRT2, dominant_period
+from .detectors import LN_TAIL_FLOOR, SQRT2, STEPS, decimal_places_of, dominant_period
 
 def _tail_scores(z: np.ndarray) -> np.ndarray:
     """``tail_score`` of each z: the same operations, erfc and log by ``math`` itself (numpy's
@@ -219,7 +219,7 @@ class HybridBank:
         # RobustSurprise
         "level": (float, 0.0), "s_period": (np.int64, 0), "scale_med": (float, 0.0),
         "scale_n": (np.int64, 0), "run_len": (np.int64, 0), "run_sum": (float, 0.0),
-        "last_z": (float, 0.0),
+        "last_z": (float, 0.0), "decimals": (np.int64, 0),
         # ensemble: forecast residual, shift, season, alerts
         "f_started": (bool, False), "f_level": (float, 0.0), "recent_count": (np.int64, 0),
         "recent_head": (np.int64, 0), "hist_count": (np.int64, 0), "hist_head": (np.int64, 0),
@@ -240,6 +240,13 @@ class HybridBank:
         self.f_lik = LikelihoodBank(n, self.windows, self.long, self.learning)
         self.s_lik = LikelihoodBank(n, self.windows, self.long, self.learning)
         self.q_lik = LikelihoodBank(n, self.windows, self.long, self.learning)
+
+    def __setstate__(self, state: dict) -> None:
+        """A checkpoint from before a per-series array was added: that array starts afresh."""
+        self.__dict__.update(state)
+        for name, (dtype, value) in self._ROW.items():
+            if name not in state:
+                setattr(self, name, np.full(self.n_series, value, dtype=dtype))
 
     def grow(self, n: int) -> None:
         """State for ``n`` new series, appended after the others."""
@@ -279,6 +286,7 @@ class HybridBank:
             self.s_period[r] = p
             self.season[r, :p] = s.season
             self.scale_med[r], self.scale_n[r] = s.scale.med, s.scale.n
+            self.decimals[r] = s.decimals
             if s.scale._init:
                 self.scale_init[r, : len(s.scale._init)] = s.scale._init
             self.run_len[r], self.run_sum[r], self.last_z[r] = len(s.run), s.run_sum, d.last_z
@@ -365,7 +373,11 @@ class HybridBank:
         lo = np.where(started, np.minimum(self.lo[rows], x), x)
         hi = np.where(started, np.maximum(self.hi[rows], x), x)
         med = self.scale_med[rows]
-        sigma = np.maximum(np.maximum(1.4826 * med, self.floor * (hi - lo)), 1e-12)
+        places = decimal_places_of(x, self.decimals[rows])
+        self.decimals[rows] = places
+        step = np.where(places >= 0, STEPS[np.maximum(places, 0)], 0.0)
+        floor = np.maximum(self.floor * (hi - lo), step)
+        sigma = np.maximum(np.maximum(1.4826 * med, floor), 1e-12)
         level = self.level[rows]
         res = x - level - seasonal
         ready = self.scale_n[rows] >= self.SCALE_LEARNING

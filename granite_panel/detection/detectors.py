@@ -554,6 +554,39 @@ class EnsembleDetector(OnlineDetector):
         return 0.5 * evidence / self.alert_level
 
 
+MAX_DECIMALS = 6  # finer than this a series is taken as continuous: no resolution
+_POW10 = 10.0 ** np.arange(MAX_DECIMALS + 1)
+STEPS = 1.0 / _POW10  # the resolution of a series written with k decimal places
+_POW10_LIST, _STEPS_LIST = _POW10.tolist(), STEPS.tolist()
+
+
+def decimal_places(value: float, at_least: int = 0) -> int:
+    """Fewest decimal places, at least ``at_least``, that write ``value`` exactly (to float
+    precision: 0.1 + 0.2 has one), or -1 when it needs more than ``MAX_DECIMALS`` or
+    ``at_least`` is already -1. A series' largest is its resolution: counts have 0."""
+    if at_least < 0:
+        return -1
+    for k in range(at_least, MAX_DECIMALS + 1):
+        scaled = value * _POW10_LIST[k]
+        if abs(scaled - round(scaled)) <= 1e-12 * abs(scaled):
+            return k
+    return -1
+
+
+def decimal_places_of(values: np.ndarray, at_least: np.ndarray) -> np.ndarray:
+    """``decimal_places`` of each value (vectorised, for the banks)."""
+    scaled = values[:, None] * _POW10[None, :]
+    exact = np.abs(scaled - np.round(scaled)) <= 1e-12 * np.abs(scaled)
+    exact &= np.arange(MAX_DECIMALS + 1)[None, :] >= at_least[:, None]
+    places = np.where(exact.any(axis=1), exact.argmax(axis=1), -1)
+    return np.where(at_least < 0, -1, places)
+
+
+def resolution(places: int) -> float:
+    """The step of the last written digit, 0 for a continuous series (``places`` -1)."""
+    return _STEPS_LIST[places] if places >= 0 else 0.0
+
+
 class RobustScale:
     """Typical size of a stream of residuals that may be contaminated by anomalies.
 
@@ -607,12 +640,18 @@ class RobustSurprise:
       is re-based to their recent median (a lasting change becomes the new normal);
     - other points update the model with the residual clipped at ``huber`` sigma;
     - the scale is never below ``floor`` times the range of values seen (flat or quantised
-      series do not make every change infinitely surprising).
+      series do not make every change infinitely surprising), nor below the series'
+      resolution, the step of the last digit its values are written with (``decimals``):
+      counts step by 1, a sensor read to 0.1 by 0.1. There the median residual is often 0
+      or a fraction of a step (a count that is mostly 0), and every change of one unit
+      was flagged; now a change must be ``z_flag`` units. Continuous values (more than
+      ``MAX_DECIMALS`` places) have no resolution.
     O(1) a point; the season is an array of ``period`` floats.
     """
 
     __slots__ = ("alpha", "gamma", "z_flag", "persist", "huber", "floor", "eta", "learning",
-                 "level", "lo", "hi", "scale", "run", "run_sum", "last_z", "season", "n")
+                 "level", "lo", "hi", "scale", "run", "run_sum", "last_z", "season", "n",
+                 "decimals")
 
     def __init__(self, alpha: float = 0.3, z_flag: float = 3.0, persist: int = 20,
                  huber: float = 3.0, floor: float = 0.01, eta: float = 0.005, learning: int = 30,
@@ -628,6 +667,14 @@ class RobustSurprise:
         self.last_z = 0.0
         self.season = np.zeros(0)
         self.n = 0
+        self.decimals = 0  # the most decimal places seen; -1: continuous
+
+    def __setstate__(self, state) -> None:
+        """A checkpoint from before ``decimals``: start it afresh (the next value sets it)."""
+        _, slots = state if isinstance(state, tuple) else (None, state)
+        self.decimals = 0
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     def _season_index(self, period: int) -> int | None:
         """Where the season of this point is kept; a new ``period`` starts a flat season."""
@@ -642,11 +689,13 @@ class RobustSurprise:
         self.n += 1
         if self.level is None:
             self.level = self.lo = self.hi = value
+            self.decimals = decimal_places(value, self.decimals)
             self.last_z = 0.0
             return 0.0
         seasonal = 0.0 if phase is None else float(self.season[phase])
         self.lo, self.hi = min(self.lo, value), max(self.hi, value)
-        sigma = self.scale.sigma(self.floor * (self.hi - self.lo))
+        self.decimals = decimal_places(value, self.decimals)
+        sigma = self.scale.sigma(max(self.floor * (self.hi - self.lo), resolution(self.decimals)))
         res = value - self.level - seasonal
         z = abs(res) / sigma if self.scale.ready else 0.0
         going_on = (self.run and res * self.run_sum > 0.0 and 2.0 * z >= self.z_flag)
