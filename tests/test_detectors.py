@@ -368,7 +368,8 @@ def test_counts_and_readings_to_one_decimal_are_not_flagged_at_every_step(name):
     """The surprise's scale is never below the step of the values' last digit. A count that
     is mostly 0 has a median residual near 0, and before, every 1 was flagged: 4.9% of a
     Poisson(0.05) series' points and 12.8% of a Poisson(0.5) one's (an ad-hoc script, ten
-    seeds each), against 0.3% of Gaussian noise's. A real spike is still an alert."""
+    seeds each), against 0.3% of Gaussian noise's. A real spike is still an alert. (These
+    series change value on more than 1% of their points: see the next test.)"""
     rng = np.random.default_rng(11)
     series = {
         "rare counts": rng.poisson(0.05, 2000).astype(float),
@@ -382,6 +383,21 @@ def test_counts_and_readings_to_one_decimal_are_not_flagged_at_every_step(name):
         assert make_detector(name).score_series(x)[1500] >= 0.5, label
 
 
+@pytest.mark.parametrize("name", ["hybrid", "hybrid_entropy"])
+def test_a_series_that_rarely_changes_keeps_every_change_a_surprise(name):
+    """An ``up`` gauge (1, and 0 in an outage) or a replica count: one step is the whole
+    news, so the resolution does not apply until a series changes on 1% of its points."""
+    up = np.ones(2000)
+    up[1000:1010] = 0.0
+    up[1500] = 0.0
+    scores = make_detector(name).score_series(up)
+    assert np.all(scores[1000:1010] >= 0.25) and scores[1500] >= 0.25
+    replicas = np.full(2000, 12.0)
+    replicas[[700, 1200]] = 13.0
+    scores = make_detector(name).score_series(replicas)
+    assert scores[700] >= 0.25 and scores[1200] >= 0.25
+
+
 def test_a_surprise_from_a_checkpoint_without_decimals_goes_on():
     """Checkpoints pickle detectors: one made before ``decimals`` existed still loads."""
     import pickle
@@ -390,7 +406,9 @@ def test_a_surprise_from_a_checkpoint_without_decimals_goes_on():
     for v in (1.0, 2.0, 1.0):
         s.update(v)
     _, slots = s.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2]
-    del slots["decimals"]
+    for name in ("decimals", "prev", "change_rate"):
+        del slots[name]
     old = RobustSurprise.__new__(RobustSurprise)
     old.__setstate__((None, slots))
-    assert old.decimals == 0 and old.update(1.5) == 0.0 and old.decimals == 1
+    assert (old.decimals, old.prev, old.change_rate) == (0, None, 0.0)
+    assert old.update(1.5) == 0.0 and old.decimals == 1 and old.change_rate == 0.0

@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from .detectors import LN_TAIL_FLOOR, SQRT2, STEPS, decimal_places_of, dominant_period
+from .detectors import (LN_TAIL_FLOOR, ORDINARY_CHANGE_RATE, SQRT2, STEPS, decimal_places_of,
+                        dominant_period)
 
 def _tail_scores(z: np.ndarray) -> np.ndarray:
     """``tail_score`` of each z: the same operations, erfc and log by ``math`` itself (numpy's
@@ -219,7 +220,8 @@ class HybridBank:
         # RobustSurprise
         "level": (float, 0.0), "s_period": (np.int64, 0), "scale_med": (float, 0.0),
         "scale_n": (np.int64, 0), "run_len": (np.int64, 0), "run_sum": (float, 0.0),
-        "last_z": (float, 0.0), "decimals": (np.int64, 0),
+        "last_z": (float, 0.0), "decimals": (np.int64, 0), "prev": (float, np.nan),
+        "change_rate": (float, 0.0),
         # ensemble: forecast residual, shift, season, alerts
         "f_started": (bool, False), "f_level": (float, 0.0), "recent_count": (np.int64, 0),
         "recent_head": (np.int64, 0), "hist_count": (np.int64, 0), "hist_head": (np.int64, 0),
@@ -287,6 +289,8 @@ class HybridBank:
             self.season[r, :p] = s.season
             self.scale_med[r], self.scale_n[r] = s.scale.med, s.scale.n
             self.decimals[r] = s.decimals
+            self.prev[r] = np.nan if s.prev is None else s.prev
+            self.change_rate[r] = s.change_rate
             if s.scale._init:
                 self.scale_init[r, : len(s.scale._init)] = s.scale._init
             self.run_len[r], self.run_sum[r], self.last_z[r] = len(s.run), s.run_sum, d.last_z
@@ -375,8 +379,13 @@ class HybridBank:
         med = self.scale_med[rows]
         places = decimal_places_of(x, self.decimals[rows])
         self.decimals[rows] = places
-        step = np.where(places >= 0, STEPS[np.maximum(places, 0)], 0.0)
-        floor = np.maximum(self.floor * (hi - lo), step)
+        floor = self.floor * (hi - lo)
+        rate, prev = self.change_rate[rows], self.prev[rows]
+        ordinary = (rate >= ORDINARY_CHANGE_RATE) & (places >= 0)
+        floor = np.where(ordinary, np.maximum(floor, STEPS[np.maximum(places, 0)]), floor)
+        changed = np.where(~np.isnan(prev) & (x != prev), 1.0, 0.0)
+        self.change_rate[rows] = np.where(started, rate + self.ETA * (changed - rate), rate)
+        self.prev[rows] = x
         sigma = np.maximum(np.maximum(1.4826 * med, floor), 1e-12)
         level = self.level[rows]
         res = x - level - seasonal

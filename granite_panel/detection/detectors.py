@@ -555,6 +555,7 @@ class EnsembleDetector(OnlineDetector):
 
 
 MAX_DECIMALS = 6  # finer than this a series is taken as continuous: no resolution
+ORDINARY_CHANGE_RATE = 0.01  # a series that changes this often: one step is no surprise
 _POW10 = 10.0 ** np.arange(MAX_DECIMALS + 1)
 STEPS = 1.0 / _POW10  # the resolution of a series written with k decimal places
 _POW10_LIST, _STEPS_LIST = _POW10.tolist(), STEPS.tolist()
@@ -640,18 +641,20 @@ class RobustSurprise:
       is re-based to their recent median (a lasting change becomes the new normal);
     - other points update the model with the residual clipped at ``huber`` sigma;
     - the scale is never below ``floor`` times the range of values seen (flat or quantised
-      series do not make every change infinitely surprising), nor below the series'
-      resolution, the step of the last digit its values are written with (``decimals``):
-      counts step by 1, a sensor read to 0.1 by 0.1. There the median residual is often 0
-      or a fraction of a step (a count that is mostly 0), and every change of one unit
-      was flagged; now a change must be ``z_flag`` units. Continuous values (more than
-      ``MAX_DECIMALS`` places) have no resolution.
+      series do not make every change infinitely surprising), nor, in a series that changes
+      value on more than ``ORDINARY_CHANGE_RATE`` of its points (an average at rate
+      ``eta``), below its resolution: the step of the last digit its values are written
+      with (``decimals``; counts step by 1, a sensor read to 0.1 by 0.1). There the median
+      residual is often 0 or a fraction of a step (a count that is mostly 0), and every
+      change of one unit was flagged; now a change must be ``z_flag`` units. A series that
+      rarely changes (an ``up`` gauge, a constant count) keeps every change a surprise;
+      continuous values (more than ``MAX_DECIMALS`` places) have no resolution.
     O(1) a point; the season is an array of ``period`` floats.
     """
 
     __slots__ = ("alpha", "gamma", "z_flag", "persist", "huber", "floor", "eta", "learning",
                  "level", "lo", "hi", "scale", "run", "run_sum", "last_z", "season", "n",
-                 "decimals")
+                 "decimals", "prev", "change_rate")
 
     def __init__(self, alpha: float = 0.3, z_flag: float = 3.0, persist: int = 20,
                  huber: float = 3.0, floor: float = 0.01, eta: float = 0.005, learning: int = 30,
@@ -668,11 +671,14 @@ class RobustSurprise:
         self.season = np.zeros(0)
         self.n = 0
         self.decimals = 0  # the most decimal places seen; -1: continuous
+        self.prev = None  # the last value, to count changes
+        self.change_rate = 0.0
 
     def __setstate__(self, state) -> None:
-        """A checkpoint from before ``decimals``: start it afresh (the next value sets it)."""
+        """A checkpoint from before the resolution: it starts afresh (the next value sets
+        the decimals; the change rate builds up again)."""
         _, slots = state if isinstance(state, tuple) else (None, state)
-        self.decimals = 0
+        self.decimals, self.prev, self.change_rate = 0, None, 0.0
         for name, value in slots.items():
             setattr(self, name, value)
 
@@ -687,15 +693,20 @@ class RobustSurprise:
         """|z| of ``value`` (0 while learning), then learn from it unless it is an excursion."""
         phase = self._season_index(int(period))
         self.n += 1
+        self.decimals = decimal_places(value, self.decimals)
         if self.level is None:
-            self.level = self.lo = self.hi = value
-            self.decimals = decimal_places(value, self.decimals)
+            self.level = self.lo = self.hi = self.prev = value
             self.last_z = 0.0
             return 0.0
         seasonal = 0.0 if phase is None else float(self.season[phase])
         self.lo, self.hi = min(self.lo, value), max(self.hi, value)
-        self.decimals = decimal_places(value, self.decimals)
-        sigma = self.scale.sigma(max(self.floor * (self.hi - self.lo), resolution(self.decimals)))
+        floor = self.floor * (self.hi - self.lo)
+        if self.change_rate >= ORDINARY_CHANGE_RATE:
+            floor = max(floor, resolution(self.decimals))
+        changed = 1.0 if self.prev is not None and value != self.prev else 0.0
+        self.change_rate += self.eta * (changed - self.change_rate)
+        self.prev = value
+        sigma = self.scale.sigma(floor)
         res = value - self.level - seasonal
         z = abs(res) / sigma if self.scale.ready else 0.0
         going_on = (self.run and res * self.run_sum > 0.0 and 2.0 * z >= self.z_flag)
