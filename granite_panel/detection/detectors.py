@@ -849,7 +849,7 @@ class HybridEntropyDetector(OnlineDetector):
     raised in the last ``rest`` points (52, one entropy window: a window holding a recent
     alert is already explained): 1.0 there, else the hybrid's score. ``rest_after``
     "any" counts every alert of this detector, "own" only the entropy alarms it raised.
-    On NAB 75.4 in-sample; chosen among 27 variants per held-out category, 72.1 (the
+    On NAB 75.3 in-sample; chosen among 27 variants per held-out category, 72.1 (the
     hybrid: 70.6; see the README). Like the hybrid's alerts, entropy alarms count only
     after its learning period (288 points). Keyword arguments go to the hybrid,
     ``entropy`` (a dict) to the relative entropy detector."""
