@@ -78,6 +78,28 @@ def test_bank_equals_per_series_detectors_on_counts_and_rounded_readings():
     assert bank.decimals.tolist() == [0, 1, -1, -1] and got[0, 900] == 1.0
 
 
+@pytest.mark.parametrize("kwargs", [{"period": 60}, {}])
+def test_bank_equals_per_series_detectors_on_patterns_that_recur(kwargs):
+    """The last cycle's values and surprises, per series and phase, with the season told and
+    estimated (from 900 points; a new period starts the cycles afresh); the entropy bank's
+    confirmation of a recurring surprise too."""
+    from granite_panel.detection.bank import HybridEntropyBank
+    from granite_panel.detection.detectors import HybridEntropyDetector
+
+    rng = np.random.default_rng(6)
+    t = np.arange(2500)
+    values = np.stack([np.round(100 + (t % 60) * 5 + rng.normal(0, 2, t.size), 1),
+                       np.where(t % 60 < 5, 80.0, 10.0) + rng.normal(0, 1, t.size),
+                       50 + 20 * np.sin(2 * np.pi * t / 60) + rng.normal(0, 2, t.size)])
+    bank = HybridBank(len(values), **kwargs)
+    got = bank.score_block(values)
+    assert np.array_equal(got, scalar_scores(values, **kwargs))
+    assert (got[:2, 1500:] >= 0.25).mean() < 0.01 < (got[:2, :300] >= 0.25).mean()
+    entropy = HybridEntropyBank(len(values), **kwargs).score_block(values)
+    want = np.stack([HybridEntropyDetector(**kwargs).score_series(v) for v in values])
+    assert np.array_equal(entropy, want)
+
+
 def test_a_bank_from_a_checkpoint_without_decimals_goes_on():
     """Checkpoints pickle the bank: one made before its resolution arrays still scores (they
     start afresh, as a per-series detector's do)."""
@@ -86,7 +108,7 @@ def test_a_bank_from_a_checkpoint_without_decimals_goes_on():
     bank = HybridBank(3)
     bank.score_block(values[:, :200])
     state = pickle.loads(pickle.dumps(bank)).__dict__  # its own arrays
-    for name in ("decimals", "prev", "change_rate"):
+    for name in ("decimals", "prev", "change_rate", "recurring", "cycle_value", "cycle_count"):
         del state[name]
     old = HybridBank.__new__(HybridBank)
     old.__setstate__(state)

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from .detectors import (LN_TAIL_FLOOR, ORDINARY_CHANGE_RATE, SQRT2, STEPS, decimal_places_of,
-                        dominant_period)
+from .detectors import (LN_TAIL_FLOOR, ORDINARY_CHANGE_RATE, RECURRENCE_CYCLES, SQRT2, STEPS,
+                        decimal_places_of, dominant_period)
 
 def _tail_scores(z: np.ndarray) -> np.ndarray:
     """``tail_score`` of each z: the same operations, erfc and log by ``math`` itself (numpy's
@@ -221,7 +221,7 @@ class HybridBank:
         "level": (float, 0.0), "s_period": (np.int64, 0), "scale_med": (float, 0.0),
         "scale_n": (np.int64, 0), "run_len": (np.int64, 0), "run_sum": (float, 0.0),
         "last_z": (float, 0.0), "decimals": (np.int64, 0), "prev": (float, np.nan),
-        "change_rate": (float, 0.0),
+        "change_rate": (float, 0.0), "recurring": (bool, False),
         # ensemble: forecast residual, shift, season, alerts
         "f_started": (bool, False), "f_level": (float, 0.0), "recent_count": (np.int64, 0),
         "recent_head": (np.int64, 0), "hist_count": (np.int64, 0), "hist_head": (np.int64, 0),
@@ -232,6 +232,8 @@ class HybridBank:
         for name, (dtype, value) in self._ROW.items():
             setattr(self, name, np.full(n, value, dtype=dtype))
         self.season = np.zeros((n, max(self.period or 0, 1)))
+        self.cycle_value = np.full(self.season.shape, np.nan)  # RobustSurprise's last cycle
+        self.cycle_count = np.zeros(self.season.shape, dtype=np.int64)
         self.scale_init = np.zeros((n, max(self.SCALE_LEARNING, 1)))
         self.run = np.zeros((n, max(self.persist, 1)))
         self.recent = np.zeros((n, self.shift_short))
@@ -249,6 +251,9 @@ class HybridBank:
         for name, (dtype, value) in self._ROW.items():
             if name not in state:
                 setattr(self, name, np.full(self.n_series, value, dtype=dtype))
+        if "cycle_value" not in state:
+            self.cycle_value = np.full(self.season.shape, np.nan)
+            self.cycle_count = np.zeros(self.season.shape, dtype=np.int64)
 
     def grow(self, n: int) -> None:
         """State for ``n`` new series, appended after the others."""
@@ -256,9 +261,11 @@ class HybridBank:
             return
         for name, (dtype, value) in self._ROW.items():
             setattr(self, name, np.concatenate([getattr(self, name), np.full(n, value, dtype)]))
-        for name in ("season", "scale_init", "run", "recent", "hist"):
+        for name in ("season", "scale_init", "run", "recent", "hist", "cycle_count"):
             old = getattr(self, name)
-            setattr(self, name, np.vstack([old, np.zeros((n, old.shape[1]))]))
+            setattr(self, name, np.vstack([old, np.zeros((n, old.shape[1]), old.dtype)]))
+        self.cycle_value = np.vstack([self.cycle_value,
+                                      np.full((n, self.cycle_value.shape[1]), np.nan)])
         for part in (self.f_abs, self.long_stats, self.q_abs, self.f_lik, self.s_lik, self.q_lik):
             part.grow(n)
         self.n_series += n
@@ -282,11 +289,11 @@ class HybridBank:
             # the surprise
             self.level[r] = 0.0 if s.level is None else s.level
             p = s.season.size
-            if p > self.season.shape[1]:
-                self.season = np.hstack([self.season,
-                                         np.zeros((self.season.shape[0], p - self.season.shape[1]))])
+            self._widen_season(p)
             self.s_period[r] = p
             self.season[r, :p] = s.season
+            self.cycle_value[r, :p], self.cycle_count[r, :p] = s.cycle_value, s.cycle_count
+            self.recurring[r] = s.recurring
             self.scale_med[r], self.scale_n[r] = s.scale.med, s.scale.n
             self.decimals[r] = s.decimals
             self.prev[r] = np.nan if s.prev is None else s.prev
@@ -362,11 +369,9 @@ class HybridBank:
         changed = period != self.s_period[rows]
         if changed.any():  # a new period: a flat season, a fresh scale
             c = rows[changed]
-            need = int(period[changed].max())
-            if need > self.season.shape[1]:
-                self.season = np.hstack([self.season,
-                                         np.zeros((self.season.shape[0], need - self.season.shape[1]))])
+            self._widen_season(int(period[changed].max()))
             self.season[c] = 0.0
+            self.cycle_value[c], self.cycle_count[c] = np.nan, 0
             self.scale_med[c], self.scale_n[c] = 0.0, 0
             self.s_period[c] = period[changed]
         n = self.n[rows]
@@ -395,6 +400,20 @@ class HybridBank:
         going_on = (run_len > 0) & (res * run_sum > 0.0) & (2.0 * z >= self.z_flag)
         starts = ~going_on & (z >= self.z_flag)
         flagged = (going_on | starts) & started
+        z_out = z
+        self.recurring[rows] = False
+        cyc = np.flatnonzero(seasonal_on & started)
+        if cyc.size:  # a surprise that recurs each cycle: judged against the last cycle
+            r, ph, v = rows[cyc], phase[cyc], x[cyc]
+            last, count = self.cycle_value[r, ph], self.cycle_count[r, ph]
+            self.cycle_value[r, ph] = v
+            self.cycle_count[r, ph] = np.where(flagged[cyc], count + 1, 0)
+            gap = np.abs(v - last)
+            recurring = (flagged[cyc] & (count >= RECURRENCE_CYCLES)
+                         & (gap < self.z_flag * sigma[cyc]))
+            self.recurring[r] = recurring
+            z_out = z.copy()
+            z_out[cyc] = np.where(recurring, gap / sigma[cyc], z[cyc])
         going_on &= started
         starts &= started
         # the excursion's values (deseasonalised) and residual sum
@@ -426,7 +445,16 @@ class HybridBank:
         level = np.where(started, level, x)  # the first point sets the level
         self.level[rows] = level
         self.run_len[rows], self.run_sum[rows] = run_len, run_sum
-        return np.where(started, z, 0.0)
+        return np.where(started, z_out, 0.0)
+
+    def _widen_season(self, period: int) -> None:
+        """Room for a season of ``period`` points in every row."""
+        extra = period - self.season.shape[1]
+        if extra > 0:
+            n = self.season.shape[0]
+            self.season = np.hstack([self.season, np.zeros((n, extra))])
+            self.cycle_value = np.hstack([self.cycle_value, np.full((n, extra), np.nan)])
+            self.cycle_count = np.hstack([self.cycle_count, np.zeros((n, extra), np.int64)])
 
     def _learn_scale(self, rows, size) -> None:
         """``RobustScale.learn``: exact median over the first residuals, then a tracker."""
@@ -605,7 +633,8 @@ class HybridEntropyBank:
         if self.rest_after == "any":
             since[alert] = 0
         learnt = self.hybrid.n[rows] > self.hybrid.learning  # this point counted
-        raised = ~alert & alarm & (score >= self.flag) & (since > self.rest) & learnt
+        flagged = (score >= self.flag) | self.hybrid.recurring[rows]
+        raised = ~alert & alarm & flagged & (since > self.rest) & learnt
         since[raised] = 0
         out[rows[raised]] = 1.0
         self.since_alert[rows] = since
