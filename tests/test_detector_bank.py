@@ -81,8 +81,8 @@ def test_bank_equals_per_series_detectors_on_counts_and_rounded_readings():
 @pytest.mark.parametrize("kwargs", [{"period": 60}, {}])
 def test_bank_equals_per_series_detectors_on_patterns_that_recur(kwargs):
     """The last cycle's values and surprises, per series and phase, with the season told and
-    estimated (from 900 points; a new period starts the cycles afresh); the entropy bank's
-    confirmation of a recurring surprise too."""
+    estimated (from 900 points; a new period starts the cycles afresh); the entropy bank
+    on them too."""
     from granite_panel.detection.bank import HybridEntropyBank
     from granite_panel.detection.detectors import HybridEntropyDetector
 
@@ -108,7 +108,7 @@ def test_a_bank_from_a_checkpoint_without_decimals_goes_on():
     bank = HybridBank(3)
     bank.score_block(values[:, :200])
     state = pickle.loads(pickle.dumps(bank)).__dict__  # its own arrays
-    for name in ("decimals", "prev", "change_rate", "recurring", "cycle_value", "cycle_count"):
+    for name in ("decimals", "prev", "change_rate", "cycle_value", "cycle_count"):
         del state[name]
     old = HybridBank.__new__(HybridBank)
     old.__setstate__(state)

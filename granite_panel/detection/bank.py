@@ -221,7 +221,7 @@ class HybridBank:
         "level": (float, 0.0), "s_period": (np.int64, 0), "scale_med": (float, 0.0),
         "scale_n": (np.int64, 0), "run_len": (np.int64, 0), "run_sum": (float, 0.0),
         "last_z": (float, 0.0), "decimals": (np.int64, 0), "prev": (float, np.nan),
-        "change_rate": (float, 0.0), "recurring": (bool, False),
+        "change_rate": (float, 0.0),
         # ensemble: forecast residual, shift, season, alerts
         "f_started": (bool, False), "f_level": (float, 0.0), "recent_count": (np.int64, 0),
         "recent_head": (np.int64, 0), "hist_count": (np.int64, 0), "hist_head": (np.int64, 0),
@@ -293,7 +293,6 @@ class HybridBank:
             self.s_period[r] = p
             self.season[r, :p] = s.season
             self.cycle_value[r, :p], self.cycle_count[r, :p] = s.cycle_value, s.cycle_count
-            self.recurring[r] = s.recurring
             self.scale_med[r], self.scale_n[r] = s.scale.med, s.scale.n
             self.decimals[r] = s.decimals
             self.prev[r] = np.nan if s.prev is None else s.prev
@@ -401,7 +400,6 @@ class HybridBank:
         starts = ~going_on & (z >= self.z_flag)
         flagged = (going_on | starts) & started
         z_out = z
-        self.recurring[rows] = False
         cyc = np.flatnonzero(seasonal_on & started)
         if cyc.size:  # a surprise that recurs each cycle: judged against the last cycle
             r, ph, v = rows[cyc], phase[cyc], x[cyc]
@@ -411,7 +409,6 @@ class HybridBank:
             gap = np.abs(v - last)
             recurring = (flagged[cyc] & (count >= RECURRENCE_CYCLES)
                          & (gap < self.z_flag * sigma[cyc]))
-            self.recurring[r] = recurring
             z_out = z.copy()
             z_out[cyc] = np.where(recurring, gap / sigma[cyc], z[cyc])
         going_on &= started
@@ -633,8 +630,7 @@ class HybridEntropyBank:
         if self.rest_after == "any":
             since[alert] = 0
         learnt = self.hybrid.n[rows] > self.hybrid.learning  # this point counted
-        flagged = (score >= self.flag) | self.hybrid.recurring[rows]
-        raised = ~alert & alarm & flagged & (since > self.rest) & learnt
+        raised = ~alert & alarm & (score >= self.flag) & (since > self.rest) & learnt
         since[raised] = 0
         out[rows[raised]] = 1.0
         self.since_alert[rows] = since

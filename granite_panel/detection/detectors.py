@@ -871,8 +871,8 @@ def entropy_rest(rest, rest_after) -> tuple[int, str]:
 
 class HybridEntropyDetector(OnlineDetector):
     """The hybrid, with relative entropy's alarms added to its alert tier where the hybrid
-    flags the point too (its score at or above its live threshold, 0.25, or a surprise the
-    hybrid scores lower only because it recurs each cycle) and no alert was
+    flags the point too (its score at or above its live threshold, 0.25; a surprise that
+    recurs each cycle is not flagged, so it confirms nothing) and no alert was
     raised in the last ``rest`` points (52, one entropy window: a window holding a recent
     alert is already explained): 1.0 there, else the hybrid's score. ``rest_after``
     "any" counts every alert of this detector, "own" only the entropy alarms it raised.
@@ -907,8 +907,7 @@ class HybridEntropyDetector(OnlineDetector):
         if score >= 1.0:
             if self.rest_after == "any":
                 self.since_alert = 0
-        elif (alarm and (score >= self.flag or self.hybrid.surprise.recurring)
-              and self.since_alert > self.rest
+        elif (alarm and score >= self.flag and self.since_alert > self.rest
               and self.hybrid.ensemble.learnt):
             score, self.since_alert = 1.0, 0
         return score
