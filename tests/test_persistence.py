@@ -127,6 +127,27 @@ def test_clean_close_checkpoints_everything(tmp_path):
     second.close()
 
 
+@pytest.mark.parametrize("second", [{"detector": "zscore"}, {"season_length": 12}])
+def test_a_checkpoint_of_another_detector_is_not_resumed(tmp_path, second):
+    """Restarted with another DETECTOR or season, the detectors start fresh from the stored
+    points; before, the checkpoint's detector went on scoring under the new name."""
+    from granite_panel.detection.live import configuration
+
+    url = f"sqlite:///{tmp_path}/gp.db"
+    first = Engine(_settings(detector="hybrid"), store=open_store(url))
+    _push(first, _stream(80))
+    first.close()
+    again = Engine(_settings(detector="hybrid"), store=open_store(url))
+    assert again.restored["checkpoint"] is not None  # the same detector is resumed
+    again.close()
+    settings = {"detector": "hybrid", **second}
+    changed = Engine(_settings(**settings), store=open_store(url))
+    assert changed.restored["checkpoint"] is None
+    assert configuration(changed.detector) == configuration(Engine(_settings(**settings)).detector)
+    assert changed.counters["data_points"] > 0  # the points are still there
+    changed.close()
+
+
 def test_each_tick_written_with_forecasts_and_model(tmp_path):
     url = f"sqlite:///{tmp_path}/gp.db"
     engine = Engine(_settings(), store=open_store(url))

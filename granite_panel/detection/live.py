@@ -198,6 +198,16 @@ class OnlineDetectors:
             s.detectors = [make_detector(s.name, **s.kwargs) for _ in range(s.n_series)]
 
 
+def configuration(detector) -> tuple:
+    """What a live detector was built from: a checkpointed one is resumed only when this
+    equals the configured one's (another DETECTOR or season starts the detectors afresh)."""
+    if isinstance(detector, OnlineDetectors):
+        return ("online", detector.name, tuple(sorted(detector.series.kwargs.items())))
+    if isinstance(detector, ZScoreDetector):
+        return ("zscore", detector.window_size, detector.multiplier)
+    return (type(detector).__name__,)
+
+
 def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | OnlineDetectors:
     """The detector ``settings.detector`` names, for ``n_series`` (default N_SERIES) series."""
     n = settings.n_series if n_series is None else n_series

@@ -22,7 +22,8 @@ import numpy as np
 from .accuracy import AccuracyTracker, mase_scale
 from .persistence import OPEN, Persistence, restore_accuracy
 from ..detection.incidents import FlaggedPoint, IncidentEvent, IncidentTracker
-from ..detection.live import SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, live_detector
+from ..detection.live import (SEVERITY_NAMES, OnlineDetectors, ZScoreDetector, configuration,
+                              live_detector)
 from ..forecasting.service import (
     ForecastResult,
     ForecastService,
@@ -1125,6 +1126,11 @@ class Engine:
         ):
             log.warning("checkpoint of other series (%s...): detectors start fresh",
                         checkpoint.names[:3])
+            checkpoint = None
+        if checkpoint is not None and (configuration(checkpoint.detector)
+                                       != configuration(self.detector)):
+            log.warning("checkpoint of another detector (%s, now %s): detectors start fresh",
+                        configuration(checkpoint.detector)[:2], configuration(self.detector)[:2])
             checkpoint = None
         if checkpoint is not None:
             self.detector = checkpoint.detector
