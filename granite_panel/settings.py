@@ -162,6 +162,14 @@ class Settings(param.Parameterized):
         "windowed_gaussian is NAB's sliding z-score baseline; relative_entropy is NAB's "
         "windowed-histogram hypothesis test (alarms only, 0 or 1).",
     )
+    detector_season = param.Selector(
+        default="fixed",
+        objects=["fixed", "estimate"],
+        doc="Season of the hybrid detectors (hybrid, hybrid_entropy, hybrid_cad): fixed = "
+        "SEASON_LENGTH for every series; estimate = each series' own, from the "
+        "autocorrelation of its values (after 900 points, again every 1,000), as "
+        "`granite-panel detect` does.",
+    )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,
         bounds=(0.1, 100),

@@ -124,6 +124,29 @@ def test_default_live_detector_is_hybrid_entropy_told_the_season_length():
     assert isinstance(live_detector(Settings(detector="zscore")), ZScoreDetector)
 
 
+def test_each_series_can_have_its_own_estimated_season():
+    """DETECTOR_SEASON=estimate: a sawtooth of period 60 beside a wave of period 24, live,
+    with 40 series (the bank). Told SEASON_LENGTH 24, the sawtooth's drop is a surprise every
+    cycle for good; estimated, each series finds its own period and the drop, recurring,
+    stops being flagged (see the README's surprise tier)."""
+    from granite_panel.detection.live import live_detector
+    from granite_panel.settings import Settings
+
+    rng = np.random.default_rng(9)
+    t = np.arange(2500)
+    values = np.vstack([np.round(100 + (t % 60) * 5 + rng.normal(0, 2, (20, t.size)), 1),
+                        50 + 20 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 2, (20, t.size))])
+    flagged = {}
+    for season in ("fixed", "estimate"):
+        detector = live_detector(Settings(n_series=40, detector_season=season))
+        assert detector.bank is not None
+        scores, _ = detector.score_block(values)
+        flagged[season] = (scores[:20, 1500:] >= 0.25).mean()
+        if season == "estimate":
+            assert detector.bank.hybrid.e_period.tolist() == [60] * 20 + [24] * 20
+    assert flagged["fixed"] > 0.1 and flagged["estimate"] < 0.005  # measured 0.34 and 0.0
+
+
 def test_zscore_score_many_equals_point_by_point_scoring():
     """The engine scores a many-slot tick in one pass: the same as slot after slot."""
     import numpy as np

@@ -127,7 +127,8 @@ def test_clean_close_checkpoints_everything(tmp_path):
     second.close()
 
 
-@pytest.mark.parametrize("second", [{"detector": "zscore"}, {"season_length": 12}])
+@pytest.mark.parametrize("second", [{"detector": "zscore"}, {"detector_season": "estimate"},
+                                    {"season_length": 12}])
 def test_a_checkpoint_of_another_detector_is_not_resumed(tmp_path, second):
     """Restarted with another DETECTOR or season, the detectors start fresh from the stored
     points; before, the checkpoint's detector went on scoring under the new name."""

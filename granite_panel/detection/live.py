@@ -215,6 +215,6 @@ def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | Onl
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
     from .detectors import SEASONAL_DETECTORS
 
-    if settings.detector in SEASONAL_DETECTORS:  # the season is known: not estimated
+    if settings.detector in SEASONAL_DETECTORS and settings.detector_season == "fixed":
         return OnlineDetectors(settings.detector, n, period=settings.season_length)
     return OnlineDetectors(settings.detector, n)
