@@ -387,8 +387,8 @@ class HybridBank:
         rate, prev = self.change_rate[rows], self.prev[rows]
         ordinary = (rate >= ORDINARY_CHANGE_RATE) & (places >= 0)
         floor = np.where(ordinary, np.maximum(floor, STEPS[np.maximum(places, 0)]), floor)
-        changed = np.where(~np.isnan(prev) & (x != prev), 1.0, 0.0)
-        self.change_rate[rows] = np.where(started, rate + self.ETA * (changed - rate), rate)
+        moved = np.where(~np.isnan(prev) & (x != prev), 1.0, 0.0)  # the value changed
+        self.change_rate[rows] = np.where(started, rate + self.ETA * (moved - rate), rate)
         self.prev[rows] = x
         sigma = np.maximum(np.maximum(1.4826 * med, floor), 1e-12)
         level = self.level[rows]

@@ -578,12 +578,16 @@ def decimal_places(value: float, at_least: int = 0) -> int:
 
 
 def decimal_places_of(values: np.ndarray, at_least: np.ndarray) -> np.ndarray:
-    """``decimal_places`` of each value (vectorised, for the banks)."""
-    scaled = values[:, None] * _POW10[None, :]
-    exact = np.abs(scaled - np.round(scaled)) <= 1e-12 * np.abs(scaled)
-    exact &= np.arange(MAX_DECIMALS + 1)[None, :] >= at_least[:, None]
-    places = np.where(exact.any(axis=1), exact.argmax(axis=1), -1)
-    return np.where(at_least < 0, -1, places)
+    """``decimal_places`` of each value (vectorised, for the banks); rows already continuous
+    (-1) are not looked at again, so a fleet of continuous series pays nothing a tick."""
+    places = np.full(values.shape, -1, dtype=np.int64)
+    todo = np.flatnonzero(at_least >= 0)
+    if todo.size:
+        scaled = values[todo, None] * _POW10[None, :]
+        exact = np.abs(scaled - np.round(scaled)) <= 1e-12 * np.abs(scaled)
+        exact &= np.arange(MAX_DECIMALS + 1)[None, :] >= at_least[todo, None]
+        places[todo] = np.where(exact.any(axis=1), exact.argmax(axis=1), -1)
+    return places
 
 
 def resolution(places: int) -> float:
@@ -739,7 +743,7 @@ class RobustSurprise:
             self.run.append(value - seasonal)
         elif z >= self.z_flag:
             self.run, self.run_sum = [value - seasonal], res
-        if going_on or z >= self.z_flag:
+        if surprising:
             if len(self.run) >= self.persist:
                 self.level = float(np.median(self.run[-max(3, self.persist // 2):]))
                 self.run, self.run_sum = [], 0.0
