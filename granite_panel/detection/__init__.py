@@ -1,4 +1,4 @@
-"""Online anomaly detectors (``detectors``) and the engine's live adapter (``live``)."""
+"""Online anomaly detectors (registry: ``detectors``) and the engine's live adapter (``live``)."""
 
 from .detectors import DEFAULT_DETECTOR, DETECTORS, make_detector, score_series
 from .live import SEVERITY_NAMES, live_detector

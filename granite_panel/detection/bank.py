@@ -1,6 +1,6 @@
 """The hybrid detector for many series at once: its state as columns of shared arrays.
 
-``HybridDetector`` (detectors.py) is one Python object per series; a live tick of N series
+``HybridDetector`` (hybrid.py) is one Python object per series; a live tick of N series
 then costs N trips through about a hundred lines of Python. ``HybridBank`` holds the state
 of N hybrids as ``[N]`` and ``[N, window]`` numpy arrays and scores one point of every
 series with a few hundred array operations, whatever N. It performs, series by series, the
@@ -19,8 +19,12 @@ import math
 
 import numpy as np
 
-from .detectors import (LN_TAIL_FLOOR, ORDINARY_CHANGE_RATE, RECURRENCE_CYCLES, SQRT2, STEPS,
-                        decimal_places_of, dominant_period)
+from .anomaly_likelihood import LN_TAIL_FLOOR, SQRT2
+from .ensemble import dominant_period
+from .hybrid import entropy_rest
+from .severity import SEVERITY_CUTOFFS
+from .surprise import ORDINARY_CHANGE_RATE, RECURRENCE_CYCLES, STEPS, decimal_places_of
+
 
 def _tail_scores(z: np.ndarray) -> np.ndarray:
     """``tail_score`` of each z: the same operations, erfc and log by ``math`` itself (numpy's
@@ -571,7 +575,6 @@ class HybridEntropyBank:
 
     def __init__(self, n_series: int = 0, entropy: dict | None = None, rest: int = 52,
                  rest_after: str = "any", **hybrid_kwargs):
-        from .detectors import SEVERITY_CUTOFFS, entropy_rest
         from .relative_entropy import RelativeEntropyDetector
 
         self.rest, self.rest_after = entropy_rest(rest, rest_after)

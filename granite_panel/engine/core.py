@@ -1062,7 +1062,6 @@ class Engine:
                 batch, flags = self._batch_rows(batch)
             values, _ = coerce_points(batch.values)
             bad, gap = flags == BAD, flags == GAP
-            k = values.shape[1]
             window_size = self.detector.window_size
             if hasattr(self.detector, "score_block"):  # online detectors: one call per series
                 score, severity = self.detector.score_block(values)
