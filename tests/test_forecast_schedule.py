@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from granite_panel.engine.accuracy import Score, series_summary
-from granite_panel.engine.core import Engine, latest_forecast
+from granite_panel.engine.core import Engine
+from granite_panel.engine.records import latest_forecast
 from granite_panel.settings import Settings, SettingsError
 from granite_panel.store import open_store
 from granite_panel.ui.controller import forecast_frame

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from granite_panel.engine.core import Ring
+from granite_panel.engine.ring import Ring
 
 
 @pytest.mark.parametrize("capacity", [1, 5, 8])

@@ -26,7 +26,9 @@ from . import auth, runtime
 from .openapi import (BAD_QUERY, RETRY_AFTER, answer, case_free, document, json_body, operation,
                       query, ref)
 from ..detection.live import SEVERITY_NAMES
-from ..engine.core import GAP, Engine, iso_list
+from ..engine.core import Engine
+from ..engine.records import iso_list
+from ..engine.ring import GAP
 from ..sources.push import PRECISIONS
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000

@@ -33,7 +33,8 @@ from panel.io.state import set_curdoc
 
 from .latency_probe import LatencyProbe
 from .session_release import release_on_close
-from ..engine.core import Engine, Prediction, Tick, latest_forecast
+from ..engine.core import Engine
+from ..engine.records import Prediction, Tick, latest_forecast
 from ..server import auth as auth_files
 from ..server.auth import ACTIONS, ROLES, role_rank
 
