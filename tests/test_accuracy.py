@@ -6,12 +6,12 @@ import pytest
 from granite_panel.engine.accuracy import AccuracyTracker, ConformalBands, mase_scale, score_forecast
 from granite_panel.engine.accuracy import PendingForecast
 from granite_panel.engine.core import Engine
-from granite_panel.forecasting import service
+from granite_panel.forecasting import ttm
 from granite_panel.settings import Settings
 
 # The bands calibrate with tsfm_public's conformal processor once it is imported (a tick
 # never waits for that import: see test_a_tick_never_waits_for_tsfm_to_import).
-service.import_tsfm()
+ttm.import_tsfm()
 
 
 def test_mase_scale_is_the_in_sample_seasonal_naive_error():
@@ -130,11 +130,11 @@ def test_engine_reports_accuracy_band_and_coverage():
 def test_a_tick_never_waits_for_tsfm_to_import(monkeypatch):
     """While another thread imports tsfm_public (the model loader, holding the import lock),
     a matured forecast is recorded at once and the band comes when the import is done."""
-    monkeypatch.setattr(service, "_TSFM", None)
+    monkeypatch.setattr(ttm, "_TSFM", None)
     horizon = 4
     bands = ConformalBands(horizon, level=0.8, max_samples=1000)
     rng = np.random.default_rng(1)
-    with service._TSFM_IMPORT_LOCK:  # "another thread is importing"
+    with ttm._TSFM_IMPORT_LOCK:  # "another thread is importing"
         import time
 
         started = time.perf_counter()

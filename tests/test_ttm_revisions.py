@@ -89,7 +89,7 @@ def test_fetch_model_offline_fails_with_one_line(tmp_path):
 
 def test_fetch_model_saves_what_load_ttm_reads(tmp_path, monkeypatch):
     """The folder fetch-model writes (save_pretrained) is what MODEL_NAME=<folder> loads."""
-    import granite_panel.forecasting.service as forecasting
+    import granite_panel.forecasting.ttm as forecasting
     from tsfm_public import TinyTimeMixerForPrediction
 
     model = TinyTimeMixerForPrediction(tiny_config())

@@ -268,7 +268,7 @@ class ChunkForecaster:
 
     def predict(self, history: np.ndarray, ttm=None) -> np.ndarray:
         from ..forecasting.selection import fit_forecast
-        from ..forecasting.service import fill_gaps
+        from ..forecasting.context import fill_gaps
 
         horizon, season = self.horizon, self.season
         if not self.use_ttm:
@@ -400,7 +400,7 @@ def forecast_with(panel: Panel, model: str, args, settings, season: int, client=
         card = train_on(panel, service, args, settings, horizon, season)
         decision = card["decision"]
         if model == "ttm" and not card["promoted"]:  # asked for TTM: use it anyway
-            from ..forecasting.service import load_ttm
+            from ..forecasting.ttm import load_ttm
 
             trained_folder = Path(args.models_dir or settings.models_dir) / card["folder"]
             trained = load_ttm(str(trained_folder), service.context_length, horizon)

@@ -196,7 +196,7 @@ def fetch_command(args: argparse.Namespace) -> int:
     """Download once (where the hub is reachable), then run offline with MODEL_NAME=DEST."""
     settings = load_settings()
     quiet_hub_logging()
-    from ..forecasting.service import describe_load_error, fetch_model, is_hub_id
+    from ..forecasting.ttm import describe_load_error, fetch_model, is_hub_id
 
     if not is_hub_id(settings.model_name):
         print(

@@ -84,7 +84,7 @@ class ConformalBands:
     def _calibrate(self) -> None:
         """Fit the conformal half width; skipped (tried again at the next ``add``) while
         tsfm_public is still being imported, so the tick never waits on an import."""
-        from ..forecasting.service import tsfm_if_imported
+        from ..forecasting.ttm import tsfm_if_imported
 
         tsfm = tsfm_if_imported()
         if tsfm is None:

@@ -24,14 +24,11 @@ from .records import Alert, IngestResult, Prediction, Snapshot, Tick, iso
 from .ring import BAD, GAP, OK, Ring, coerce_points
 from ..detection.incidents import FlaggedPoint, IncidentTracker
 from ..detection.live import OnlineDetectors, ZScoreDetector, configuration, live_detector
-from ..forecasting.service import (
-    ForecastResult,
-    ForecastService,
-    StatisticalForecaster,
-    fill_gaps,
-    seasonal_naive,
-    tsfm_if_imported,
-)
+from ..forecasting.context import fill_gaps
+from ..forecasting.selection import seasonal_naive
+from ..forecasting.service import ForecastResult, ForecastService
+from ..forecasting.statistical import StatisticalForecaster
+from ..forecasting.ttm import tsfm_if_imported
 from ..settings import Settings
 from ..sources.points import Points
 from ..sources import open_source

@@ -125,7 +125,7 @@ class TTMWorkerPlugin(WorkerPlugin):
         self.loads = 0
 
     def setup(self, worker=None):
-        from .service import load_ttm
+        from .ttm import load_ttm
 
         self.ttm = load_ttm(self.model_name, self.context_length, self.horizon, "cpu",
                             freq=self.freq, freq_prefix_tuning=self.freq_prefix_tuning)

@@ -66,7 +66,7 @@ def backtest_windows(
     Series with gaps are filled (last good value); at most ``max_series`` evenly chosen
     series and ``max_context`` points per context keep a backtest to a few seconds.
     """
-    from .service import fill_gaps
+    from .context import fill_gaps
 
     history = np.atleast_2d(np.asarray(history, dtype=float))
     rows = history[np.isfinite(history).sum(axis=1) > 0]

@@ -69,7 +69,7 @@ def load_promoted(models_dir, context_length: int, horizon: int, device: str = "
     Raises when the promoted folder cannot be loaded (deleted, corrupt weights, bad card):
     the caller falls back and shows the reason.
     """
-    from .service import load_ttm
+    from .ttm import load_ttm
 
     folder = promoted_folder(models_dir)
     if folder is None:

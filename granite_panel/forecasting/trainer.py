@@ -238,7 +238,7 @@ class Trainer:
             threads=self.threads, seed=self.seed, cancel=self._cancel, progress=self._report,
         )  # fmt: skip
         self._set_phase("validating", "scoring against the serving model and seasonal naive")
-        from .service import TTMForecaster
+        from .ttm import TTMForecaster
 
         label = store.fine_tuned_label(base_name) if result.fine_tuned else store.TRAINED_HERE
         candidate = TTMForecaster(result.model, name=label, horizon=horizon)

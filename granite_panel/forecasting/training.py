@@ -107,7 +107,7 @@ def random_ttm(
     decoder and the head; ``get_random_ttm`` fixes it, so the model is built again from its
     config with the new value.
     """
-    from .service import import_tsfm
+    from .ttm import import_tsfm
 
     import_tsfm()  # the lock-guarded import of tsfm_public
     from tsfm_public.toolkit.get_model import get_random_ttm
