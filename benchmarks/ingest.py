@@ -94,7 +94,7 @@ def replay_ratio(path: Path, detector: str) -> None:
     live, batch = [], []
     for _ in range(3):
         started = time.perf_counter()
-        frame, values = read_series(str(path))
+        frame, values, *_ = read_series(str(path))
         make_detector(detector, period=24).score_series(values)
         batch.append(time.perf_counter() - started)
         started = time.perf_counter()

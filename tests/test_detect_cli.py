@@ -154,3 +154,66 @@ def test_a_file_shorter_than_the_learning_period_gets_one_note(tmp_path, capsys)
     many.to_csv(tmp_path / "many.csv", index=False)
     assert detect([str(tmp_path / "many.csv"), "-o", str(tmp_path / "d.csv")]) == 0
     assert "1 of 3 series have fewer than 288 values" in capsys.readouterr().err
+
+
+def test_rows_out_of_time_order_are_scored_in_time_order(tmp_path, capsys):
+    """An export whose rows are not sorted (merged logs, a reversed dump) is scored as the
+    stream it records: each row's score is the one it gets in the sorted file, written back on
+    its own row, and one note says so. Before, the rows were scored top to bottom."""
+    frame = write_csv(tmp_path / "sorted.csv")
+    frame.loc[450, "value"] += 5.0  # a spike the detector flags in time order
+    frame.to_csv(tmp_path / "sorted.csv", index=False)
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    assert detect([str(tmp_path / "sorted.csv"), "-o", str(tmp_path / "a.csv")]) == 0
+    assert "time order" not in capsys.readouterr().err
+    assert detect([str(tmp_path / "shuffled.csv"), "-o", str(tmp_path / "b.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "not in time order: each series was scored in time order" in err
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert b["timestamp"].tolist() == shuffled["timestamp"].tolist()  # the file's row order
+    by_time = b.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    np.testing.assert_array_equal(by_time["anomaly_score"], a["anomaly_score"])
+    assert a["anomaly_score"].iloc[450] >= 0.25
+
+
+def test_long_files_are_put_in_time_order_per_series(tmp_path, capsys):
+    rows = []
+    for name, offset in (("a", 0.0), ("b", 3.0)):
+        part = write_csv(tmp_path / f"{name}.csv", n=400, seed=int(offset))
+        part.insert(0, "series", name)
+        part["value"] += offset
+        rows.append(part)
+    ordered = pd.concat(rows, ignore_index=True)
+    ordered.to_csv(tmp_path / "ordered.csv", index=False)
+    mixed = pd.concat([rows[0], rows[1].iloc[::-1]], ignore_index=True)  # b written backwards
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    assert detect([str(tmp_path / "ordered.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    assert detect([str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "m.csv")]) == 0
+    assert "the rows of 1 of 2 series are not in time order" in capsys.readouterr().err
+    o, m = pd.read_csv(tmp_path / "o.csv"), pd.read_csv(tmp_path / "m.csv")
+    key = ["series", "timestamp"]
+    o, m = o.sort_values(key).reset_index(drop=True), m.sort_values(key).reset_index(drop=True)
+    np.testing.assert_array_equal(m["anomaly_score"], o["anomaly_score"])
+
+
+def test_utc_offsets_that_change_at_a_dst_switch_and_any_case_of_names(tmp_path, capsys):
+    """A local-time export across the spring DST switch (+01:00, then +02:00), with a BOM and
+    capitalised headers (as spreadsheets write them): read, ordered by the instant, no
+    warning. Before: a pandas FutureWarning (an error in pandas 3), and 'missing column'."""
+    instants = pd.date_range("2026-03-28 12:00", periods=48, freq="30min", tz="UTC")
+    local = instants.tz_convert("Europe/Berlin").strftime("%Y-%m-%dT%H:%M:%S%z")
+    local = [t[:-2] + ":" + t[-2:] for t in local]  # +0100 -> +01:00
+    assert {t[-6:] for t in local} == {"+01:00", "+02:00"}
+    text = "\ufeffTimestamp,Value\n" + "".join(f"{t},{i}\n" for i, t in enumerate(local))
+    (tmp_path / "dst.csv").write_text(text, encoding="utf-8")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert detect([str(tmp_path / "dst.csv"), "-o", str(tmp_path / "o.csv"),
+                       "--detector", "zscore"]) == 0
+    err = capsys.readouterr().err
+    assert "time order" not in err and "error" not in err
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert list(out.columns)[1:] == ["Value", "anomaly_score"] and len(out) == 48

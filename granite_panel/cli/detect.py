@@ -3,7 +3,9 @@
 Reads a CSV with ``timestamp,value`` columns (NAB's format: one series) or a long file of
 many series (``unique_id,ds,y`` or ``series,timestamp,value``; CSV, Parquet or a partitioned
 Parquet folder) and writes the same rows with an ``anomaly_score`` column in [0, 1], scored
-by a fresh online detector per series, row by row in file order (strictly causal).
+by a fresh online detector per series, point by point in time order (strictly causal; rows
+out of order are scored where their time puts them, as the dashboard's replay does, and
+written back where they were). Column names match in any case.
 ``--dask`` scores chunks of series on Dask distributed, with the same scores. Malformed
 input gives a one-line error on stderr and exit status 2.
 """
@@ -70,9 +72,11 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def read_series(path: str):
-    """(frame, values, series ids or None); ``InputError`` if malformed.
+    """(frame, values, series ids or None, epoch seconds); ``InputError`` if malformed.
 
-    ``ids`` is None for a one-series ``timestamp,value`` file, else one id per row.
+    ``ids`` is None for a one-series ``timestamp,value`` file, else one id per row. Column
+    names match in any case (``Timestamp``, ``VALUE``); times are dates (any UTC offsets,
+    which may change mid-file at a DST switch) or epoch seconds / milliseconds.
     """
     from .forecast import InputError as TableError, read_table
 
@@ -81,8 +85,12 @@ def read_series(path: str):
     except TableError as exc:
         raise InputError(str(exc)) from None
     columns = list(map(str, frame.columns))
-    long = next((names for names in LONG_NAMES if set(names) <= set(columns)), None)
-    id_column, time_column, value_column = long or (None, *REQUIRED_COLUMNS)
+    named = {}  # lower-case name -> the file's own spelling (the first, if two differ by case)
+    for column in columns:
+        named.setdefault(column.strip().lower(), column)
+    long = next((names for names in LONG_NAMES if set(names) <= set(named)), None)
+    id_column, time_column, value_column = (named.get(c, c) for c in
+                                            long or (None, *REQUIRED_COLUMNS))
     missing = [c for c in (time_column, value_column) if c not in frame.columns]
     if missing:
         raise InputError(
@@ -101,16 +109,15 @@ def read_series(path: str):
         raise InputError(
             f"{path}: value {frame[value_column].iloc[row]!r} on data row {row + 1} is not a number"
         )
-    stamps = pd.to_datetime(frame[time_column], errors="coerce", format="mixed")
-    bad = stamps.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: {time_column} {frame[time_column].iloc[row]!r} on data row {row + 1} "
-            "is not a date/time"
-        )
+    from ..sources.points import InputError as TimeError
+    from ..sources.replay import epoch_seconds
+
+    try:  # the replay source's reading of times, so both order a file's rows alike
+        seconds = epoch_seconds(frame[time_column].reset_index(drop=True), path)
+    except TimeError as exc:
+        raise InputError(str(exc)) from None
     ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
-    return frame, values.to_numpy(dtype=float), ids
+    return frame, values.to_numpy(dtype=float), ids, seconds
 
 
 def split_by_series(ids: np.ndarray) -> list[np.ndarray]:
@@ -128,11 +135,21 @@ def score_chunk(series: list[np.ndarray], detector: str, options: dict) -> list[
     return [np.clip(make_detector(detector, **options).score_series(v), 0.0, 1.0) for v in series]
 
 
-def score_all(values, ids, detector: str, options: dict, client=None, chunk=None) -> np.ndarray:
-    """Per-row scores; on a Dask ``client`` the chunks of series are tasks, the same scores."""
+def time_order(rows: list[np.ndarray], seconds: np.ndarray) -> list[np.ndarray]:
+    """Each series' row positions sorted by time (stable: rows at one time keep file order)."""
+    return [r if (np.diff(seconds[r]) >= 0).all() else r[np.argsort(seconds[r], kind="stable")]
+            for r in rows]
+
+
+def score_all(values, ids, detector: str, options: dict, client=None, chunk=None,
+              seconds=None) -> np.ndarray:
+    """Per-row scores, each series scored in time order (``seconds``; file order without);
+    on a Dask ``client`` the chunks of series are tasks, the same scores."""
     from ..forecasting.distributed import CHUNK_SERIES, chunk_bounds
 
     rows = [np.arange(len(values))] if ids is None else split_by_series(ids)
+    if seconds is not None:
+        rows = time_order(rows, seconds)
     chunks = [[values[r] for r in rows[a:b]] for a, b in chunk_bounds(len(rows), chunk or CHUNK_SERIES)]
     if client is None:
         scored = [score_chunk(chunk, detector, options) for chunk in chunks]
@@ -145,6 +162,18 @@ def score_all(values, ids, detector: str, options: dict, client=None, chunk=None
     for positions, scores in zip(rows, (s for chunk in scored for s in chunk)):
         out[positions] = scores
     return out
+
+
+def order_note(ids, seconds: np.ndarray) -> str:
+    """One line when rows are out of time order: they were scored in time order, and the
+    output keeps the file's order (so its scores do not read as a stream top to bottom)."""
+    rows = [np.arange(len(seconds))] if ids is None else split_by_series(ids)
+    late = sum(int((np.diff(seconds[r]) < 0).any()) for r in rows)
+    if not late:
+        return ""
+    which = "the rows are" if ids is None else f"the rows of {late} of {len(rows)} series are"
+    return (f"{which} not in time order: each series was scored in time order, and the "
+            "output keeps the file's row order")
 
 
 def learning_note(values, ids, detector: str, learning: int) -> str:
@@ -182,7 +211,7 @@ def run_detect(args) -> int:
                 raise ValueError(f"{flag} must be a whole number >= 1, got {number}")
         options = {} if season is None else {"period": season}
         learning = make_detector(args.detector, **options).learning_points  # a bad name fails here
-        frame, values, ids = read_series(args.input)
+        frame, values, ids, seconds = read_series(args.input)
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
@@ -190,13 +219,13 @@ def run_detect(args) -> int:
         from .forecast import dask_client_for
 
         with dask_client_for(args) as client:
-            scores = score_all(values, ids, args.detector, options, client, chunk)
+            scores = score_all(values, ids, args.detector, options, client, chunk, seconds)
     except RuntimeError as exc:  # DaskUnavailable: no scheduler at the address
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
-    note = learning_note(values, ids, args.detector, learning)
-    if note:
-        print(f"granite-panel detect: note: {note}", file=sys.stderr)
+    for note in (order_note(ids, seconds), learning_note(values, ids, args.detector, learning)):
+        if note:
+            print(f"granite-panel detect: note: {note}", file=sys.stderr)
     frame = frame.copy()
     frame["anomaly_score"] = scores
     if args.output in ("-", None):

@@ -48,7 +48,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise InputError(f"{path}: unknown file type {suffix!r}; expected .csv or .parquet")
 
 
-def _timestamps(column: pd.Series, where: str) -> np.ndarray:
+def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
     """Epoch seconds of a column of dates or epoch numbers (seconds, or ms above 1e11);
     ``InputError`` naming the first cell that is not a time, or not one in range."""
     if pd.api.types.is_numeric_dtype(column):
@@ -124,7 +124,7 @@ def frame_to_batch(
     if not value_columns:
         raise InputError(f"{where}: no numeric value column besides {ts_col!r}")
     frame = frame.sort_values(ts_col, kind="stable") if not frame[ts_col].is_monotonic_increasing else frame
-    timestamps = _timestamps(frame[ts_col], where)
+    timestamps = epoch_seconds(frame[ts_col], where)
     values = np.vstack([_numbers(frame[c]) for c in value_columns])
     missing = np.vstack([frame[c].isna().to_numpy() for c in value_columns])  # empty cells
     names = [name if c in LONE_VALUE_NAMES and len(value_columns) == 1 else c for c in value_columns]
@@ -147,7 +147,7 @@ def _looks_like_time(column: pd.Series) -> bool:
 
 
 def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str) -> Batch:
-    stamps = _timestamps(frame[ts], where)
+    stamps = epoch_seconds(frame[ts], where)
     tidy = pd.DataFrame(
         {"series": frame[series].astype(str), "t": stamps, "v": _numbers(frame[value])}
     )
