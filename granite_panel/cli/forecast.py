@@ -59,6 +59,22 @@ def read_table(path: str):
         raise InputError(f"{path}: not a readable CSV or Parquet file ({first})") from None
 
 
+def utc_times(column, path: str):
+    """Times as UTC (naive ``datetime64``, to the microsecond), read as the replay source
+    reads them: dates with or without UTC offsets (which may change mid-file at a DST
+    switch), or epoch seconds / milliseconds; ``InputError`` naming the first bad cell."""
+    import pandas as pd
+
+    from ..sources.points import InputError as TimeError
+    from ..sources.replay import epoch_seconds
+
+    try:
+        seconds = epoch_seconds(column, path)
+    except TimeError as exc:
+        raise InputError(str(exc)) from None
+    return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us")
+
+
 def read_panel(path: str) -> Panel:
     """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where."""
     import pandas as pd
@@ -87,13 +103,9 @@ def read_panel(path: str) -> Panel:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{path}: value {frame['y'].iloc[row]!r} on data row {row + 1} is not a number")
-    stamps = pd.to_datetime(frame["ds"], errors="coerce", format="mixed")
-    if stamps.isna().any():
-        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise InputError(
-            f"{path}: time {frame['ds'].iloc[row]!r} on data row {row + 1} is not a date/time"
-        )
-    frame = pd.DataFrame({"unique_id": frame["unique_id"].astype(str), "ds": stamps, "y": y})
+    stamps = utc_times(frame["ds"].reset_index(drop=True), path)
+    frame = pd.DataFrame({"unique_id": frame["unique_id"].astype(str).to_numpy(), "ds": stamps,
+                          "y": y.to_numpy()})
     if frame.duplicated(["unique_id", "ds"]).any():
         dup = frame[frame.duplicated(["unique_id", "ds"])].iloc[0]
         raise InputError(f"{path}: series {dup['unique_id']!r} has two rows at {dup['ds']}")
