@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,16 @@ def test_a_year_is_drawn_from_a_few_thousand_points_with_every_anomaly(year_stor
     pn.panel(view).get_root()
 
 
+def test_a_plot_with_nothing_drawn_yet_reads_the_chosen_range(year_store):
+    """Bokeh reports an empty plot's x range as (NaN, NaN): every served page of a fresh
+    server logged a traceback from ``curve`` ('NaTType does not support timestamp')."""
+    store, ts, flagged = year_store
+    view = _view(store, range="everything stored")
+    for empty in ((np.nan, np.nan), (np.datetime64("NaT"), np.datetime64("NaT")), (None, None)):
+        assert len(view.curve(x_range=empty)) == len(view.curve())
+        assert len(view.markers(x_range=empty)) == len(flagged)
+
+
 def test_downloads_are_the_range_of_the_selected_series(year_store):
     store, ts, flagged = year_store
     view = _view(store, custom=(pd.Timestamp(ts[100], unit="s").to_pydatetime(),
@@ -112,3 +123,23 @@ def test_export_over_http_memory_and_store(tmp_path):
                                                                         "series")):
                 bad = requests.get(f"{base}/api/export", params=query, timeout=30)
                 assert bad.status_code == 400 and word in bad.json()["error"], query
+
+
+def test_a_served_page_with_a_store_logs_no_traceback(tmp_path):
+    """The README's run command keeps a SQLite store, so every page has the history view.
+    Its first render used to log a traceback per page (an empty plot's x range is NaN); the
+    browser tests run with DATABASE_URL=memory (no history chart) and never saw it."""
+    from .serving import start_server
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'gp.db'}", "MODEL_NAME": "/nonexistent",
+           "FALLBACK_MODEL": "SeasonalNaive"}
+    process, base = start_server(env=env)
+    try:
+        assert requests.get(f"{base}/", timeout=60).status_code == 200
+        time.sleep(2.0)
+    finally:
+        process.terminate()
+        process.wait(10)
+    log = process.output.text()
+    assert "resumed from the store" in log  # the store was on
+    assert "Traceback" not in log and "Callable raised" not in log, log[-3000:]

@@ -86,8 +86,10 @@ class HistoryView(pn.viewable.Viewer):
     # ------------------------------------------------------------------ chart
 
     def _span(self, x_range=None) -> tuple[float | None, float | None]:
+        """The zoomed x range if there is one, else the chosen range. A plot with nothing
+        drawn yet reports (NaN, NaN), which is no zoom."""
         start, end = self.bounds()
-        if x_range is not None and x_range[0] is not None:
+        if x_range is not None and not any(pd.isna(x) for x in x_range):
             start, end = _epoch(x_range[0]), _epoch(x_range[1])
         return start, end
 
