@@ -210,7 +210,7 @@ def test_utc_offsets_that_change_at_a_dst_switch_and_any_case_of_names(tmp_path,
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", FutureWarning)  # pandas' mixed-offset warning
         assert detect([str(tmp_path / "dst.csv"), "-o", str(tmp_path / "o.csv"),
                        "--detector", "zscore"]) == 0
     err = capsys.readouterr().err

@@ -141,5 +141,6 @@ def test_a_served_page_with_a_store_logs_no_traceback(tmp_path):
         process.terminate()
         process.wait(10)
     log = process.output.text()
+    process.stdout.close()
     assert "resumed from the store" in log  # the store was on
     assert "Traceback" not in log and "Callable raised" not in log, log[-3000:]
