@@ -78,7 +78,7 @@ def read_series(path: str):
     names match in any case (``Timestamp``, ``VALUE``); times are dates (any UTC offsets,
     which may change mid-file at a DST switch) or epoch seconds / milliseconds.
     """
-    from .forecast import InputError as TableError, read_table
+    from .forecast import InputError as TableError, read_table, read_times
 
     try:
         frame = read_table(path)
@@ -109,12 +109,9 @@ def read_series(path: str):
         raise InputError(
             f"{path}: value {frame[value_column].iloc[row]!r} on data row {row + 1} is not a number"
         )
-    from ..sources.points import InputError as TimeError
-    from ..sources.replay import epoch_seconds
-
     try:  # the replay source's reading of times, so both order a file's rows alike
-        seconds = epoch_seconds(frame[time_column].reset_index(drop=True), path)
-    except TimeError as exc:
+        seconds = read_times(frame[time_column], path)
+    except TableError as exc:
         raise InputError(str(exc)) from None
     ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
     return frame, values.to_numpy(dtype=float), ids, seconds
@@ -136,20 +133,21 @@ def score_chunk(series: list[np.ndarray], detector: str, options: dict) -> list[
 
 
 def time_order(rows: list[np.ndarray], seconds: np.ndarray) -> list[np.ndarray]:
-    """Each series' row positions sorted by time (stable: rows at one time keep file order)."""
+    """Each series' row positions sorted by time (stable: rows at one time keep file order);
+    a series already in order keeps its own array (``is`` tells which were reordered)."""
     return [r if (np.diff(seconds[r]) >= 0).all() else r[np.argsort(seconds[r], kind="stable")]
             for r in rows]
 
 
 def score_all(values, ids, detector: str, options: dict, client=None, chunk=None,
-              seconds=None) -> np.ndarray:
-    """Per-row scores, each series scored in time order (``seconds``; file order without);
-    on a Dask ``client`` the chunks of series are tasks, the same scores."""
+              rows=None) -> np.ndarray:
+    """Per-row scores, each series scored in the order of ``rows`` (its row positions;
+    default: file order); on a Dask ``client`` the chunks of series are tasks, the same
+    scores."""
     from ..forecasting.distributed import CHUNK_SERIES, chunk_bounds
 
-    rows = [np.arange(len(values))] if ids is None else split_by_series(ids)
-    if seconds is not None:
-        rows = time_order(rows, seconds)
+    if rows is None:
+        rows = [np.arange(len(values))] if ids is None else split_by_series(ids)
     chunks = [[values[r] for r in rows[a:b]] for a, b in chunk_bounds(len(rows), chunk or CHUNK_SERIES)]
     if client is None:
         scored = [score_chunk(chunk, detector, options) for chunk in chunks]
@@ -164,14 +162,13 @@ def score_all(values, ids, detector: str, options: dict, client=None, chunk=None
     return out
 
 
-def order_note(ids, seconds: np.ndarray) -> str:
+def order_note(reordered: int, n_series: int, one_series: bool) -> str:
     """One line when rows are out of time order: they were scored in time order, and the
     output keeps the file's order (so its scores do not read as a stream top to bottom)."""
-    rows = [np.arange(len(seconds))] if ids is None else split_by_series(ids)
-    late = sum(int((np.diff(seconds[r]) < 0).any()) for r in rows)
-    if not late:
+    if not reordered:
         return ""
-    which = "the rows are" if ids is None else f"the rows of {late} of {len(rows)} series are"
+    which = ("the rows are" if one_series
+             else f"the rows of {reordered} of {n_series} series are")
     return (f"{which} not in time order: each series was scored in time order, and the "
             "output keeps the file's row order")
 
@@ -215,15 +212,19 @@ def run_detect(args) -> int:
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
+    in_file = [np.arange(len(values))] if ids is None else split_by_series(ids)
+    in_time = time_order(in_file, seconds)
+    reordered = sum(t is not f for t, f in zip(in_time, in_file))
     try:
         from .forecast import dask_client_for
 
         with dask_client_for(args) as client:
-            scores = score_all(values, ids, args.detector, options, client, chunk, seconds)
+            scores = score_all(values, ids, args.detector, options, client, chunk, in_time)
     except RuntimeError as exc:  # DaskUnavailable: no scheduler at the address
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
-    for note in (order_note(ids, seconds), learning_note(values, ids, args.detector, learning)):
+    for note in (order_note(reordered, len(in_file), ids is None),
+                 learning_note(values, ids, args.detector, learning)):
         if note:
             print(f"granite-panel detect: note: {note}", file=sys.stderr)
     frame = frame.copy()

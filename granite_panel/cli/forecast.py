@@ -59,19 +59,24 @@ def read_table(path: str):
         raise InputError(f"{path}: not a readable CSV or Parquet file ({first})") from None
 
 
-def utc_times(column, path: str):
-    """Times as UTC (naive ``datetime64``, to the microsecond), read as the replay source
-    reads them: dates with or without UTC offsets (which may change mid-file at a DST
-    switch), or epoch seconds / milliseconds; ``InputError`` naming the first bad cell."""
-    import pandas as pd
-
+def read_times(column, path: str) -> np.ndarray:
+    """Epoch seconds of a file's time column, read as the replay source reads them: dates
+    with or without UTC offsets (which may change mid-file at a DST switch), or epoch seconds
+    / milliseconds; ``InputError`` naming the first bad cell by its data row."""
     from ..sources.points import InputError as TimeError
     from ..sources.replay import epoch_seconds
 
     try:
-        seconds = epoch_seconds(column, path)
+        return epoch_seconds(column.reset_index(drop=True), path)
     except TimeError as exc:
         raise InputError(str(exc)) from None
+
+
+def utc_times(column, path: str):
+    """``read_times`` as UTC (naive ``datetime64``, to the microsecond)."""
+    import pandas as pd
+
+    seconds = read_times(column, path)
     return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us")
 
 
@@ -103,7 +108,7 @@ def read_panel(path: str) -> Panel:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{path}: value {frame['y'].iloc[row]!r} on data row {row + 1} is not a number")
-    stamps = utc_times(frame["ds"].reset_index(drop=True), path)
+    stamps = utc_times(frame["ds"], path)
     frame = pd.DataFrame({"unique_id": frame["unique_id"].astype(str).to_numpy(), "ds": stamps,
                           "y": y.to_numpy()})
     if frame.duplicated(["unique_id", "ds"]).any():
