@@ -88,13 +88,13 @@ def replay_ratio(path: Path, detector: str) -> None:
     from granite_panel.settings import Settings
     from granite_panel.sources import open_source
 
-    rows = len(read_series(str(path))[1])
+    rows = len(read_series(str(path)).values)
     settings = Settings(detector=detector, history_limit=max(rows, 512) + 16, season_length=24,
                         fallback_model="SeasonalNaive", source=str(path), replay_speed="max")
     live, batch = [], []
     for _ in range(3):
         started = time.perf_counter()
-        frame, values, *_ = read_series(str(path))
+        values = read_series(str(path)).values
         make_detector(detector, period=24).score_series(values)
         batch.append(time.perf_counter() - started)
         started = time.perf_counter()

@@ -73,7 +73,8 @@ def test_stdout_when_no_output(tmp_path, capsys):
     [
         ("", "empty"),
         ("timestamp,value\n", "no data rows"),
-        ("time,val\n2024-01-01,1\n", "missing column"),
+        ("a,b\nx,2\n", "no timestamp column found"),
+        ("timestamp,value\n2024-01-01,x\n2024-01-02,y\n", "'value' holds text such as 'x'"),
         ("timestamp,value\n2024-01-01 00:00,1\n2024-01-01 00:05,abc\n", "not a number"),
         ("timestamp,value\nnot-a-date,1\n", "not a date"),
     ],

@@ -1,5 +1,7 @@
-"""Generated CSV files, from plausible to malformed, through the two readers of files: the
-replay source feeding the engine (``serve --source FILE``) and ``granite-panel detect``.
+"""Generated CSV files, from plausible to malformed (any delimiter a spreadsheet uses,
+decimal commas, thousands separators, dates in several orders), through the two readers of
+files: the replay source feeding the engine (``serve --source FILE``) and ``granite-panel
+detect``.
 Each must either work or refuse with one clear line (``SourceError``/``InputError``, exit
 2); nothing else may escape. (It found an empty epoch-timestamp cell crashing the engine's
 first tick.)"""
@@ -20,7 +22,9 @@ from granite_panel.sources import SourceError, open_source
 CELLS = st.one_of(
     st.sampled_from(["", "nan", "inf", "-inf", "1e309", "1.5", "0", "-1", "x", "NaT", '"', "a,b",
                      "2023-11-14T22:13:20Z", "2023-11-14", "2023-11-14T22:13:20+05:00",
-                     "1700000000", "1700000000000", "99999999999999999999", "1e17", "9999-12-31"]),
+                     "1700000000", "1700000000000", "99999999999999999999", "1e17", "9999-12-31",
+                     "1,5", "1.234,5", '"1,234.5"', "25.03.2024 13:00", "03/04/2024 01:00 PM",
+                     "50%", ";", "\t", "|"]),
     st.integers(-10**20, 10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=6),
@@ -37,7 +41,8 @@ def csv_texts(draw) -> str:
     rows = [[draw(NAMES) for _ in range(columns)]]
     rows += [[draw(CELLS) for _ in range(columns)] for _ in range(draw(st.integers(0, 6)))]
     end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
-    return end.join(",".join(row) for row in rows) + end
+    sep = draw(st.sampled_from([",", ",", ";", "\t", "|"]))  # as spreadsheets export them
+    return end.join(sep.join(row) for row in rows) + end
 
 
 def _settings(path, **overrides) -> Settings:

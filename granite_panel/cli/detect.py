@@ -1,8 +1,11 @@
 """``granite-panel detect INPUT.csv [-o OUTPUT.csv] [--detector NAME] [--season N] [--dask]``.
 
-Reads a CSV with ``timestamp,value`` columns (NAB's format: one series) or a long file of
-many series (``unique_id,ds,y`` or ``series,timestamp,value``; CSV, Parquet or a partitioned
-Parquet folder) and writes the same rows with an ``anomaly_score`` column in [0, 1], scored
+Reads a wide file (a time column and one numeric column per series: NAB's
+``timestamp,value``, or ``date,sales,returns``) or a long file of many series
+(``unique_id,ds,y`` or ``series,timestamp,value``), read as the dashboard's replay reads
+files (``sources/table_file.py``: CSV with any usual delimiter, compressed or not, Parquet
+or a partitioned Parquet folder), and writes the same rows with an ``anomaly_score`` column
+in [0, 1] (a wide file of several series: ``<column>_anomaly_score`` beside each), scored
 by a fresh online detector per series, point by point in time order (strictly causal; rows
 out of order are scored where their time puts them, as the dashboard's replay does, and
 written back where they were). Column names match in any case.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +29,6 @@ from ..detection.detectors import (
     make_detector,
 )
 
-REQUIRED_COLUMNS = ("timestamp", "value")
 LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
 
 
@@ -37,13 +40,14 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``detect`` subcommand to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "detect",
-        help="score every row of a timestamp,value CSV (or a long file of many series) "
+        help="score every row of a timestamp,value CSV (or a file of many series) "
         "with an online anomaly detector",
         description=__doc__.splitlines()[0],
     )
     parser.add_argument(
-        "input", help="CSV with timestamp,value columns, or long unique_id,ds,y / "
-        "series,timestamp,value (CSV, Parquet or a partitioned Parquet folder)"
+        "input", help="a wide file (a time column and one numeric column per series, e.g. "
+        "timestamp,value) or a long one (unique_id,ds,y / series,timestamp,value); CSV "
+        "(any of , ; tab |, also compressed), Parquet or a partitioned Parquet folder"
     )
     parser.add_argument(
         "-o", "--output", default="-", help="where to write the scored CSV (default: stdout)"
@@ -64,57 +68,74 @@ def add_detect_parser(subparsers) -> argparse.ArgumentParser:
         "dashboard's SEASON_LENGTH); by default the detector estimates it from the rows seen "
         "so far",
     )
-    from .forecast import add_dask_options
+    from .forecast import add_dask_options, add_layout_options
 
+    add_layout_options(parser)
     add_dask_options(parser)
     parser.set_defaults(func=run_detect)
     return parser
 
 
-def read_series(path: str):
-    """(frame, values, series ids or None, epoch seconds); ``InputError`` if malformed.
+@dataclass
+class Table:
+    """A file's rows and what is scored: ``values`` with one series id per value (``ids``;
+    None for one series) and its time in epoch seconds. A wide file of several columns is
+    scored column by column (``columns``: their names, each ``len(frame)`` values in turn)."""
 
-    ``ids`` is None for a one-series ``timestamp,value`` file, else one id per row. Column
-    names match in any case (``Timestamp``, ``VALUE``); times are dates (any UTC offsets,
-    which may change mid-file at a DST switch) or epoch seconds / milliseconds.
+    frame: "object"  # pandas.DataFrame, as read
+    values: np.ndarray
+    ids: np.ndarray | None
+    seconds: np.ndarray
+    columns: list[str] | None = None
+
+
+def read_series(path: str, timestamp_column: str = "", value_columns: str = "") -> Table:
+    """The file as a ``Table``; ``InputError`` (one line) if it cannot be scored.
+
+    Long files (``unique_id,ds,y`` or ``series,timestamp,value``) hold many series; a wide
+    file has a time column and one numeric column per series, found as the dashboard's
+    replay finds them (``--timestamp-column``/``--value-columns`` name them). Column names
+    match in any case; times are dates (any UTC offsets, which may change mid-file at a DST
+    switch) or epoch seconds / milliseconds.
     """
+    import pandas as pd
+
+    from ..sources.table_file import time_column, value_columns as wide_columns
     from .forecast import InputError as TableError, read_table, read_times
 
     try:
         frame = read_table(path)
-    except TableError as exc:
+        columns = list(map(str, frame.columns))
+        named = {}  # lower-case name -> the file's own spelling (the first, if two differ by case)
+        for column in columns:
+            named.setdefault(column.strip().lower(), column)
+        long = None if timestamp_column or value_columns else next(
+            (names for names in LONG_NAMES if set(names) <= set(named)), None)
+        if frame.empty:
+            raise InputError(f"{path}: no data rows")
+        if long is not None:
+            id_column, time, value = (named[c] for c in long)
+            scored = [value]
+        else:
+            id_column, time = None, time_column(frame, timestamp_column, path)
+            scored = wide_columns(frame, time, value_columns, named.get("label", ""), path)
+        for column in scored:
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            bad = numbers.isna() & frame[column].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"{path}: value {frame[column].iloc[row]!r} in column "
+                                 f"{column!r} on data row {row + 1} is not a number")
+        seconds = read_times(frame[time], path)  # as the replay reads them: the same order
+    except (TableError, ValueError) as exc:
         raise InputError(str(exc)) from None
-    columns = list(map(str, frame.columns))
-    named = {}  # lower-case name -> the file's own spelling (the first, if two differ by case)
-    for column in columns:
-        named.setdefault(column.strip().lower(), column)
-    long = next((names for names in LONG_NAMES if set(names) <= set(named)), None)
-    id_column, time_column, value_column = (named.get(c, c) for c in
-                                            long or (None, *REQUIRED_COLUMNS))
-    missing = [c for c in (time_column, value_column) if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
-            f"found {', '.join(columns) or 'none'}, need timestamp,value (one series) "
-            "or unique_id,ds,y / series,timestamp,value (many series)"
-        )
-    if frame.empty:
-        raise InputError(f"{path}: no data rows")
-    import pandas as pd
-
-    values = pd.to_numeric(frame[value_column], errors="coerce")
-    bad = values.isna() & frame[value_column].notna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: value {frame[value_column].iloc[row]!r} on data row {row + 1} is not a number"
-        )
-    try:  # the replay source's reading of times, so both order a file's rows alike
-        seconds = read_times(frame[time_column], path)
-    except TableError as exc:
-        raise InputError(str(exc)) from None
-    ids = None if id_column is None else frame[id_column].astype(str).to_numpy()
-    return frame, values.to_numpy(dtype=float), ids, seconds
+    values = np.concatenate([pd.to_numeric(frame[c]).to_numpy(dtype=float) for c in scored])
+    if long is not None:
+        return Table(frame, values, frame[id_column].astype(str).to_numpy(), seconds)
+    if len(scored) == 1:
+        return Table(frame, values, None, seconds)
+    ids = np.repeat(np.array(scored, dtype=object), len(frame))
+    return Table(frame, values, ids, np.tile(seconds, len(scored)), scored)
 
 
 def split_by_series(ids: np.ndarray) -> list[np.ndarray]:
@@ -208,12 +229,14 @@ def run_detect(args) -> int:
                 raise ValueError(f"{flag} must be a whole number >= 1, got {number}")
         options = {} if season is None else {"period": season}
         learning = make_detector(args.detector, **options).learning_points  # a bad name fails here
-        frame, values, ids, seconds = read_series(args.input)
+        table = read_series(args.input, getattr(args, "timestamp_column", "") or "",
+                            getattr(args, "value_columns", "") or "")
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2
+    values, ids = table.values, table.ids
     in_file = [np.arange(len(values))] if ids is None else split_by_series(ids)
-    in_time = time_order(in_file, seconds)
+    in_time = time_order(in_file, table.seconds)
     reordered = sum(t is not f for t, f in zip(in_time, in_file))
     try:
         from .forecast import dask_client_for
@@ -227,8 +250,12 @@ def run_detect(args) -> int:
                  learning_note(values, ids, args.detector, learning)):
         if note:
             print(f"granite-panel detect: note: {note}", file=sys.stderr)
-    frame = frame.copy()
-    frame["anomaly_score"] = scores
+    frame = table.frame.copy()
+    if table.columns is None:
+        frame["anomaly_score"] = scores
+    else:  # a wide file: a score column beside each value column's
+        for column, part in zip(table.columns, np.split(scores, len(table.columns))):
+            frame[f"{column}_anomaly_score"] = part
     if args.output in ("-", None):
         try:
             frame.to_csv(sys.stdout, index=False)

@@ -20,7 +20,6 @@ import numpy as np
 
 LONG_NAMES = (("unique_id", "ds", "y"), ("series", "timestamp", "value"))
 FALLBACK_CONTEXT = 512  # points a statistical model is fitted on, as in the backtest
-TIME_NAMES = ("ds", "timestamp", "date", "time", "datetime")
 LOCAL_CLUSTER = "local"  # --dask with no address: a LocalCluster on this machine
 
 
@@ -43,20 +42,14 @@ class Panel:
 
 
 def read_table(path: str):
-    import pandas as pd
+    """The file as the dashboard's replay reads it (``sources/table_file.py``)."""
+    from ..sources.points import InputError as TableError
+    from ..sources.table_file import read_table as read_file
 
-    file = Path(path)
-    if not (file.is_file() or file.is_dir()):
-        raise InputError(f"{path}: no such file")
     try:
-        if file.is_dir() or file.suffix.lower() in (".parquet", ".pq"):  # a dir: partitioned
-            return pd.read_parquet(file)
-        return pd.read_csv(file)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV or Parquet file ({first})") from None
+        return read_file(path)
+    except TableError as exc:
+        raise InputError(str(exc)) from None
 
 
 def read_times(column, path: str) -> np.ndarray:
@@ -80,27 +73,32 @@ def utc_times(column, path: str):
     return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us")
 
 
-def read_panel(path: str) -> Panel:
-    """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where."""
+def read_panel(path: str, timestamp_column: str = "", value_columns: str = "") -> Panel:
+    """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where. A
+    wide file's columns are found as the dashboard's replay finds them (or named)."""
     import pandas as pd
+
+    from ..sources.points import InputError as LayoutError
+    from ..sources.table_file import time_column, value_columns as wide_columns
 
     frame = read_table(path)
     columns = list(map(str, frame.columns))
     frame.columns = columns
-    long = next((names for names in LONG_NAMES if set(names) <= set(columns)), None)
+    long = None if timestamp_column or value_columns else next(
+        (names for names in LONG_NAMES if set(names) <= set(columns)), None)
     if long is not None:
         ids, times, ys = long
         frame = frame[[ids, times, ys]].rename(columns={ids: "unique_id", times: "ds", ys: "y"})
     else:
-        time_column = next((c for c in columns if c.lower() in TIME_NAMES), None)
-        if time_column is None or len(columns) < 2:
-            raise InputError(
-                f"{path}: columns {', '.join(columns) or 'none'}; expected unique_id,ds,y or "
-                "series,timestamp,value (long) or a time column (ds, timestamp, date) plus "
-                "one numeric column per series (wide)"
-            )
-        frame = frame.melt(id_vars=[time_column], var_name="unique_id", value_name="y")
-        frame = frame.rename(columns={time_column: "ds"})
+        try:
+            time = time_column(frame, timestamp_column, path)
+            label = next((c for c in columns if c.lower() == "label"), "")
+            series = wide_columns(frame, time, value_columns, label, path)
+        except LayoutError as exc:
+            raise InputError(f"{exc}; expected unique_id,ds,y or series,timestamp,value (long) "
+                             "or a time column plus one numeric column per series (wide)") from None
+        frame = frame[[time, *series]].melt(id_vars=[time], var_name="unique_id", value_name="y")
+        frame = frame.rename(columns={time: "ds"})
     if frame.empty:
         raise InputError(f"{path}: no data rows")
     y = pd.to_numeric(frame["y"], errors="coerce")
@@ -156,9 +154,19 @@ def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--train", action="store_true", help="train a TTM on the input first")
     parser.add_argument("--level", type=float, default=0.8, help="band coverage (default 0.8)")
+    add_layout_options(parser)
     add_dask_options(parser)
     parser.set_defaults(func=run_forecast)
     return parser
+
+
+def add_layout_options(parser) -> None:
+    """``--timestamp-column`` and ``--value-columns``, as ``serve`` takes them for a replay."""
+    parser.add_argument("--timestamp-column", default="", metavar="NAME",
+                        help="the time column (default: found by name, then by its cells)")
+    parser.add_argument("--value-columns", default="", metavar="A,B",
+                        help="a wide file's series, comma-separated (default: every numeric "
+                        "column but the time and label columns)")
 
 
 def add_dask_options(parser) -> None:
@@ -365,7 +373,7 @@ def run_forecast(args) -> int:
     try:
         check_numbers(args)
         model = resolve_model(args.model)
-        panel = read_panel(args.input)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns)
         if args.train and model not in ("auto", "ttm"):
             raise InputError(f"--train trains a TTM; it does not go with --model {args.model}")
     except InputError as exc:

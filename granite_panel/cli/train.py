@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .forecast import InputError, add_model_options, build_service, check_numbers, default_season
-from .forecast import read_panel, train_on
+from .forecast import InputError, add_layout_options, add_model_options, build_service
+from .forecast import check_numbers, default_season, read_panel, train_on
 
 
 def add_train_parser(subparsers):
@@ -25,6 +25,7 @@ def add_train_parser(subparsers):
         "--horizon", type=int, default=None, help="horizon to validate at (default FORECAST_HORIZON)"
     )
     add_model_options(parser)
+    add_layout_options(parser)
     parser.set_defaults(func=run_train)
     return parser
 
@@ -34,7 +35,7 @@ def run_train(args) -> int:
 
     try:
         check_numbers(args)
-        panel = read_panel(args.input)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns)
         settings = Settings.from_env()
         horizon = args.horizon or settings.forecast_horizon
         season = args.season or default_season(panel.step)

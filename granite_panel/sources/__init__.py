@@ -12,10 +12,9 @@ Pushed points (``/api/ingest``) need no source: the engine takes them whatever t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .points import InputError, Points, SourceError, series_name
 from .synthetic import ANOMALY_KINDS, DIP, LEVEL_SHIFT, NORMAL, SPIKE, Batch, SyntheticSource
+from .table_file import is_table_file
 
 NAMED_SOURCES = ("synthetic", "push", "prometheus")
 
@@ -41,7 +40,7 @@ def open_source(settings):
         return PushOnlySource(settings.data_generation_interval)
     if kind == "prometheus":
         return _prometheus(settings)
-    if Path(kind).suffix.lower() in (".csv", ".parquet", ".pq", ".tsv", ".txt"):
+    if is_table_file(kind):
         from .replay import ReplaySource
 
         try:
@@ -57,7 +56,7 @@ def open_source(settings):
             raise SourceError(f"SOURCE={kind!r}: {exc}") from None
     raise SourceError(
         f"SOURCE={kind!r} is not allowed: expected {', '.join(NAMED_SOURCES)} or the path of "
-        "a .csv or .parquet file"
+        "a .csv or .parquet file (also .tsv, .txt, or compressed: .csv.gz, .csv.zip, ...)"
     )
 
 

@@ -23,29 +23,11 @@ import param
 
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
+from .table_file import read_table, table_name, time_column
+from .table_file import value_columns as find_value_columns
 
 LONG_LAYOUTS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
-TIMESTAMP_NAMES = ("timestamp", "ds", "date", "datetime", "time")
 LONE_VALUE_NAMES = ("value", "y")
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; ``InputError`` with one line if unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".tsv", ""):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except Exception as exc:  # parser errors of pandas/pyarrow: one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"{path}: not a readable {suffix.lstrip('.') or 'CSV'} file ({first})") from None
-    raise InputError(f"{path}: unknown file type {suffix!r}; expected .csv or .parquet")
 
 
 def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
@@ -62,11 +44,32 @@ def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
             raise _bad_time(column, int(far[0]), where,
                             "is out of range: expected a time in the years 1 to 5138")
         return seconds
-    stamps = pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
+    stamps = _dates(column)
     bad = stamps.isna().to_numpy()
     if bad.any():
         raise _bad_time(column, int(np.flatnonzero(bad)[0]), where, "is not a date/time")
     return (stamps.astype("int64").to_numpy() / 1e9).astype(float)
+
+
+def _dates(column: pd.Series) -> pd.Series:
+    """UTC times of a column of dates, every cell read by one format where one fits them
+    all, so ``03/04`` is not a month first in one row and a day first in the next: the
+    format pandas infers from the first cell (day first for dotted dates such as
+    ``25.03.2024``, the European way of writing them), then the other order, then each cell
+    on its own (mixed formats, or UTC offsets that change at a DST switch); NaT where none
+    reads."""
+    import warnings
+
+    text = column.dropna().astype(str).str.strip()
+    dotted = len(text) > 0 and bool(text.str.match(r"\d{1,2}\.\d{1,2}\.\d{2,4}").all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format", "dayfirst"
+        for options in ({"dayfirst": dotted}, {"dayfirst": not dotted}):
+            try:
+                return pd.to_datetime(column, utc=True, **options)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        return pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
 
 
 def _bad_time(column: pd.Series, position: int, where: str, why: str) -> InputError:
@@ -100,31 +103,14 @@ def frame_to_batch(
     for layout in LONG_LAYOUTS:
         if set(layout) <= set(columns) and not value_columns:
             return _long(frame, *layout, label, where)
-    ts_col = timestamp_column or next((c for c in columns if c.lower() in TIMESTAMP_NAMES), "")
-    if ts_col and ts_col not in columns:
-        raise InputError(f"{where}: no column {ts_col!r}; found {', '.join(columns)}")
-    if not ts_col:
-        ts_col = next((c for c in columns if _looks_like_time(frame[c])), "")
-    if not ts_col:
-        raise InputError(
-            f"{where}: no timestamp column found among {', '.join(columns)}; name it with "
-            "--timestamp-column (or use the long layout series,timestamp,value)"
-        )
-    if isinstance(value_columns, str):
-        value_columns = [c.strip() for c in value_columns.split(",") if c.strip()]
-    if value_columns:
-        missing = [c for c in value_columns if c not in columns]
-        if missing:
-            raise InputError(f"{where}: no column(s) {', '.join(missing)}; found {', '.join(columns)}")
-    else:
-        value_columns = [
-            c for c in columns
-            if c not in (ts_col, label) and pd.api.types.is_numeric_dtype(frame[c])
-        ]
-    if not value_columns:
-        raise InputError(f"{where}: no numeric value column besides {ts_col!r}")
-    frame = frame.sort_values(ts_col, kind="stable") if not frame[ts_col].is_monotonic_increasing else frame
+    ts_col = time_column(frame, timestamp_column, where)
+    value_columns = find_value_columns(frame, ts_col, value_columns, label, where)
+    # in time order, by the times the cells mean (text such as "03/25/2024 01:00 PM" does not
+    # sort as text); rows at one time keep their order
     timestamps = epoch_seconds(frame[ts_col], where)
+    if (np.diff(timestamps) < 0).any():
+        order = np.argsort(timestamps, kind="stable")
+        frame, timestamps = frame.iloc[order], timestamps[order]
     values = np.vstack([_numbers(frame[c]) for c in value_columns])
     missing = np.vstack([frame[c].isna().to_numpy() for c in value_columns])  # empty cells
     names = [name if c in LONE_VALUE_NAMES and len(value_columns) == 1 else c for c in value_columns]
@@ -134,16 +120,6 @@ def frame_to_batch(
         labels = np.tile(flags, (len(names), 1))
     return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names),
                  missing=missing)
-
-
-def _looks_like_time(column: pd.Series) -> bool:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return True
-    if column.dtype != object:
-        return False
-    sample = column.dropna().head(20)
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
-    return len(sample) > 0 and parsed.notna().all()
 
 
 def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str) -> Batch:
@@ -197,7 +173,7 @@ class ReplaySource(param.Parameterized):
                   label_column="label", **params) -> ReplaySource:
         path = Path(path)
         frame = read_table(path)
-        batch = frame_to_batch(frame, path.stem, timestamp_column, value_columns, label_column,
+        batch = frame_to_batch(frame, table_name(path), timestamp_column, value_columns, label_column,
                                where=str(path))
         return cls(batch, label=path.name, **params)
 

@@ -1,0 +1,239 @@
+"""A table of series as people export it: one reader and one set of layout rules for every
+command that takes a file (``serve --source``, ``detect``, ``forecast``), so a file one of
+them reads, the others read alike.
+
+Reading (``read_table``):
+
+- CSV, TSV or text, optionally compressed (``.gz``, ``.bz2``, ``.xz``, ``.zip``), its
+  delimiter (comma, semicolon, tab or ``|``) found by the standard library's ``csv.Sniffer``
+  on the first lines; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped;
+- numbers as spreadsheets write them in text: a thousands separator (``"1,234.5"``) and,
+  in a file that is not comma-separated, a decimal comma (``1.234,5``: European Excel
+  writes ``;``-separated files because its decimal mark is the comma). A column is converted
+  only when every cell reads that way, otherwise it stays as it is (its cells bad points);
+- Parquet: a file, or a partitioned folder.
+
+Layout (``time_column``, ``value_columns``): a time column found by name (``timestamp``,
+``ds``, ``date``, ``datetime``, ``time``, any case) or by its cells; the series of a wide
+file are its numeric columns but the time and label columns (a text column at least half of
+whose cells are numbers counts: its other cells are bad points).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .points import InputError
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", "")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+DELIMITERS = ",;\t|"
+TIMESTAMP_NAMES = ("timestamp", "ds", "date", "datetime", "time")
+SNIFF_BYTES = 64 * 1024
+
+# one cell of a number column in text, as a spreadsheet writes it
+_THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")  # 1,234.5
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")  # 1.234,5 / 12,5
+
+
+def is_table_file(path: str | Path) -> bool:
+    """Whether the name ends as a table file this module reads; a folder (partitioned
+    Parquet) or a file without a suffix (CSV) only when it exists."""
+    path = Path(path)
+    if path.is_dir():
+        return True
+    return _kind(path) is not None and (bool(path.suffix) or path.is_file())
+
+
+def table_name(path: str | Path) -> str:
+    """The file's name without its suffixes (``cpu.csv.gz`` -> ``cpu``): a lone value
+    column's series name."""
+    path = Path(path)
+    name = path.name
+    for suffix in reversed(path.suffixes[-2:]):
+        if suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *COMPRESSED_SUFFIXES):
+            name = name[: -len(suffix)]
+        else:
+            break
+    return name or path.name
+
+
+def _kind(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        inner = suffixes[-2] if len(suffixes) == 2 else ""
+        return "text" if inner in TEXT_SUFFIXES else None
+    last = suffixes[-1] if suffixes else ""
+    if last in PARQUET_SUFFIXES:
+        return "parquet"
+    return "text" if last in TEXT_SUFFIXES else None
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The file as a DataFrame; ``InputError`` with one line if it cannot be read."""
+    path = Path(path)
+    if path.is_dir():
+        kind = "parquet"
+    elif not path.is_file():
+        raise InputError(f"{path}: no such file")
+    else:
+        kind = _kind(path)
+    if kind is None:
+        raise InputError(
+            f"{path}: unknown file type {''.join(path.suffixes[-2:])!r}; expected .csv "
+            "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...) or .parquet"
+        )
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        delimiter = sniff_delimiter(_head(path))
+        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty") from None
+    except Exception as exc:  # parser errors of pandas/pyarrow, a bad archive: one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: not a readable {kind} file ({first})") from None
+    return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
+
+
+def _head(path: Path) -> str:
+    """The first bytes of the file's text (decompressed), for the sniffer."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            data = archive.open(names[0]).read(SNIFF_BYTES) if names else b""
+    else:
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+        with opener(path, "rb") as file:
+            data = file.read(SNIFF_BYTES)
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter ``csv.Sniffer`` finds among comma, semicolon, tab and ``|`` in the first
+    lines, if the header has it; else a comma (one column, or nothing to tell by)."""
+    lines = text.splitlines()[:50]
+    if len(text) >= SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut short
+    if not lines:
+        return ","
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+    return found if found in lines[0] else ","
+
+
+def spreadsheet_numbers(frame: pd.DataFrame, decimal_comma: bool) -> pd.DataFrame:
+    """Text columns whose every cell is a number with thousands separators (and, when
+    ``decimal_comma``, a decimal comma) as numbers; other columns unchanged."""
+    converted = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        numbers = _spreadsheet_column(column, decimal_comma)
+        if numbers is not None:
+            converted[name] = numbers
+    return frame.assign(**converted) if converted else frame
+
+
+def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | None:
+    cells = column.dropna()
+    if cells.empty or not all(isinstance(c, str) for c in cells):
+        return None
+    text = cells.str.strip()
+    if not text.str.contains(",", regex=False).any():
+        return None  # nothing a spreadsheet wrote: leave it to the usual rules
+    if decimal_comma and text.str.match(_DECIMAL_COMMA).all():
+        plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    elif (text.str.match(_THOUSANDS_COMMA) | pd.to_numeric(text, errors="coerce").notna()).all():
+        plain = text.str.replace(",", "", regex=False)
+    else:
+        return None
+    numbers = pd.to_numeric(plain, errors="coerce")
+    if numbers.isna().any():
+        return None
+    return numbers.reindex(column.index)
+
+
+def time_column(frame: pd.DataFrame, named: str = "", where: str = "file") -> str:
+    """The time column: ``named`` if given (``InputError`` if absent), else the first whose
+    name is a usual one (any case), else the first whose cells read as dates."""
+    columns = [str(c) for c in frame.columns]
+    if named:
+        if named not in columns:
+            raise InputError(f"{where}: no column {named!r}; found {', '.join(columns)}")
+        return named
+    found = next((c for c in columns if c.strip().lower() in TIMESTAMP_NAMES), "")
+    found = found or next((c for c in columns if looks_like_time(frame[c])), "")
+    if not found:
+        raise InputError(
+            f"{where}: no timestamp column found among {', '.join(columns) or 'no columns'}; "
+            "name it with --timestamp-column (or use the long layout series,timestamp,value)"
+        )
+    return found
+
+
+def value_columns(frame: pd.DataFrame, time: str, named: str | list[str] = "",
+                  label: str = "", where: str = "file") -> list[str]:
+    """A wide file's series: ``named`` (comma-separated or a list; ``InputError`` for one
+    that is absent), else every numeric column but ``time`` and ``label``; ``InputError``
+    naming the text columns when there is none."""
+    columns = [str(c) for c in frame.columns]
+    if isinstance(named, str):
+        named = [c.strip() for c in named.split(",") if c.strip()]
+    if named:
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise InputError(f"{where}: no column(s) {', '.join(missing)}; found {', '.join(columns)}")
+        return list(named)
+    others = [c for c in columns if c not in (time, label)]
+    numeric = [c for c in others if _mostly_numbers(frame[c])]
+    if numeric:
+        return numeric
+    text = [c for c in others if frame[c].notna().any()]
+    why = "; ".join(
+        f"{c!r} holds text such as {frame[c].dropna().iloc[0]!r}" for c in text[:3]
+    )
+    raise InputError(f"{where}: no numeric value column besides {time!r}" + (f" ({why})" if why else ""))
+
+
+def _mostly_numbers(column: pd.Series) -> bool:
+    """A column of numbers, or of text at least half of whose cells are numbers (a series
+    with some bad cells, which become bad points, not a column of names)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    if column.dtype != object:
+        return False
+    cells = column.dropna()
+    return len(cells) > 0 and pd.to_numeric(cells, errors="coerce").notna().mean() >= 0.5
+
+
+def looks_like_time(column: pd.Series) -> bool:
+    """Whether a column's first cells all read as dates (numbers do not: they may be
+    values)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return True
+    if column.dtype != object:
+        return False
+    sample = column.dropna().head(20)
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
+    return len(sample) > 0 and parsed.notna().all()
+
+
+__all__ = [
+    "InputError", "is_table_file", "looks_like_time", "read_table", "sniff_delimiter",
+    "spreadsheet_numbers", "table_name", "time_column", "value_columns",
+]
