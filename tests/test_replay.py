@@ -132,6 +132,33 @@ def test_dashboard_from_frame():
     assert len(dashboard.controller.history.data) == 17
 
 
+def test_frames_that_keep_their_times_in_the_index():
+    """How pandas users hold a series: a ``DatetimeIndex`` (named or not, with a time zone),
+    a Series, a long frame indexed by (unique_id, ds). Before, each was refused ('no
+    timestamp column found') or raised AttributeError (a Series)."""
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    frame = pd.DataFrame({"cpu": np.arange(40.0)}, index=times)
+    expected = frame_to_batch(frame.rename_axis("timestamp").reset_index())
+    for shaped in (frame, frame.rename_axis("when"), frame["cpu"],
+                   frame.tz_localize("UTC")):
+        batch = frame_to_batch(shaped)
+        assert batch.series == ("cpu",)
+        np.testing.assert_array_equal(batch.timestamps, expected.timestamps)
+        np.testing.assert_array_equal(batch.values, expected.values)
+    berlin = frame_to_batch(frame.tz_localize("Europe/Berlin"))
+    np.testing.assert_array_equal(berlin.timestamps, expected.timestamps - 3600)
+    assert frame_to_batch(pd.Series(np.arange(40.0), index=times), name="temp").series == ("temp",)
+    long = pd.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 3, "ds": list(times[:3]) * 2,
+                         "y": np.arange(6.0)}).set_index(["unique_id", "ds"])
+    batch = frame_to_batch(long)
+    assert batch.series == ("a", "b") and batch.values.tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(InputError, match="no timestamp column found among v"):
+        frame_to_batch(pd.DataFrame({"v": [1.0, 2.0]}, index=[5, 7]))  # row numbers stay
+    dashboard = Dashboard.from_frame(frame, autopoll=False, settings=settings())
+    dashboard.controller.step()
+    assert dashboard.controller.names == ["cpu"]
+
+
 @pytest.mark.parametrize("detector", ["hybrid", "ensemble"])
 @pytest.mark.parametrize("name", ["artificialWithAnomaly/art_daily_jumpsup.csv",
                                   "realTraffic/speed_7578.csv"])

@@ -94,7 +94,13 @@ def frame_to_batch(
     label_column: str = "label",
     where: str = "frame",
 ) -> Batch:
-    """The whole table as one ``Batch``: rows = series (named), columns = timestamps."""
+    """The whole table as one ``Batch``: rows = series (named), columns = timestamps.
+
+    A pandas Series is a table of one column (named ``name`` when it has none); an index
+    that is not the default one (a ``DatetimeIndex``, or ``series``/``ds`` levels) is read
+    as columns, as pandas users keep times.
+    """
+    frame = _with_index_columns(frame, name)
     if frame.empty:
         raise InputError(f"{where}: no data rows")
     columns = [str(c) for c in frame.columns]
@@ -120,6 +126,19 @@ def frame_to_batch(
         labels = np.tile(flags, (len(names), 1))
     return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names),
                  missing=missing)
+
+
+def _with_index_columns(frame, name: str) -> pd.DataFrame:
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(name if frame.name is None else frame.name)
+    dates = isinstance(frame.index, pd.DatetimeIndex)
+    if not dates and all(n is None for n in frame.index.names):
+        return frame  # row numbers
+    names = [n if n is not None else "timestamp" if dates else f"level_{i}"
+             for i, n in enumerate(frame.index.names)]
+    if any(str(n) in map(str, frame.columns) for n in names):
+        return frame  # the index repeats a column: keep the columns
+    return frame.rename_axis(names).reset_index()
 
 
 def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str) -> Batch:
