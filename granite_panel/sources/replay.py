@@ -51,25 +51,44 @@ def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
     return (stamps.astype("int64").to_numpy() / 1e9).astype(float)
 
 
+# formats pandas does not infer from a cell (12-hour clocks), tried after the inferred ones
+CLOCK_FORMATS = ("%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p",
+                 "%d/%m/%Y %I:%M:%S %p", "%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p")
+
+
 def _dates(column: pd.Series) -> pd.Series:
     """UTC times of a column of dates, every cell read by one format where one fits them
-    all, so ``03/04`` is not a month first in one row and a day first in the next: the
-    format pandas infers from the first cell (day first for dotted dates such as
-    ``25.03.2024``, the European way of writing them), then the other order, then each cell
-    on its own (mixed formats, or UTC offsets that change at a DST switch); NaT where none
-    reads."""
+    all, so ``03/04`` is not a month first in one row and a day first in the next (and a
+    million rows parse in seconds, not minutes): the format pandas infers from the first
+    cell (day first for dotted dates such as ``25.03.2024``, the European way of writing
+    them), then the other order, then 12-hour clocks (``03/25/2024 01:00 PM``); failing
+    those, each cell on its own (mixed formats); NaT where none reads."""
     import warnings
 
-    text = column.dropna().astype(str).str.strip()
-    dotted = len(text) > 0 and bool(text.str.match(r"\d{1,2}\.\d{1,2}\.\d{2,4}").all())
+    sample = column.dropna().head(200).astype(str).str.strip()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format", "dayfirst"
-        for options in ({"dayfirst": dotted}, {"dayfirst": not dotted}):
-            try:
-                return pd.to_datetime(column, utc=True, **options)
-            except (ValueError, TypeError, OverflowError):
-                continue
-        return pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
+        return _one_format(column, sample) if len(sample) else _each_cell(column)
+
+
+def _one_format(column: pd.Series, sample: pd.Series) -> pd.Series:
+    """The column by the first format that reads the whole sample, if it then reads every
+    cell; else cell by cell."""
+    from pandas.tseries.api import guess_datetime_format
+
+    dotted = bool(sample.str.match(r"\d{1,2}\.\d{1,2}\.\d{2,4}").all())
+    guessed = [guess_datetime_format(sample.iloc[0], dayfirst=d) for d in (dotted, not dotted)]
+    for form in dict.fromkeys([*filter(None, guessed), *CLOCK_FORMATS]):
+        try:
+            if pd.to_datetime(sample, format=form, errors="coerce", utc=True).notna().all():
+                return pd.to_datetime(column, format=form, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue  # a later cell does not fit: the next format, then cell by cell
+    return _each_cell(column)
+
+
+def _each_cell(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column, errors="coerce", format="mixed", utc=True)
 
 
 def _bad_time(column: pd.Series, position: int, where: str, why: str) -> InputError:

@@ -168,19 +168,25 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     return numbers.reindex(column.index)
 
 
+def listed(names) -> str:
+    """Column names for a one-line message: line breaks and tabs in a name shown escaped."""
+    table = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+    return ", ".join(str(name).translate(table) for name in names)
+
+
 def time_column(frame: pd.DataFrame, named: str = "", where: str = "file") -> str:
     """The time column: ``named`` if given (``InputError`` if absent), else the first whose
     name is a usual one (any case), else the first whose cells read as dates."""
     columns = [str(c) for c in frame.columns]
     if named:
         if named not in columns:
-            raise InputError(f"{where}: no column {named!r}; found {', '.join(columns)}")
+            raise InputError(f"{where}: no column {named!r}; found {listed(columns)}")
         return named
     found = next((c for c in columns if c.strip().lower() in TIMESTAMP_NAMES), "")
     found = found or next((c for c in columns if looks_like_time(frame[c])), "")
     if not found:
         raise InputError(
-            f"{where}: no timestamp column found among {', '.join(columns) or 'no columns'}; "
+            f"{where}: no timestamp column found among {listed(columns) or 'no columns'}; "
             "name it with --timestamp-column (or use the long layout series,timestamp,value)"
         )
     return found
@@ -197,7 +203,7 @@ def value_columns(frame: pd.DataFrame, time: str, named: str | list[str] = "",
     if named:
         missing = [c for c in named if c not in columns]
         if missing:
-            raise InputError(f"{where}: no column(s) {', '.join(missing)}; found {', '.join(columns)}")
+            raise InputError(f"{where}: no column(s) {listed(missing)}; found {listed(columns)}")
         return list(named)
     others = [c for c in columns if c not in (time, label)]
     numeric = [c for c in others if _mostly_numbers(frame[c])]

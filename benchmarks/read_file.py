@@ -1,0 +1,71 @@
+"""Seconds to read a file into the replay's batch (``serve --source FILE`` at start-up, and
+``detect``/``forecast`` before they score), for the ways files are exported.
+
+Writes one series of ``--rows`` minutely points in each format to a temporary folder, then
+times ``read_table`` + ``frame_to_batch`` (median of ``--repeats``) and, beside it, the
+time of reading the same time column cell by cell (``pd.to_datetime(format="mixed")``,
+the way every column was read before 2026-12-07), so the ratio is measured in one run.
+
+    python benchmarks/read_file.py [--rows 1000000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from granite_panel.sources.replay import frame_to_batch  # noqa: E402
+from granite_panel.sources.table_file import read_table  # noqa: E402
+
+FORMATS = {  # name: (file name, time format, writer options)
+    "ISO 8601, comma": ("iso.csv", "%Y-%m-%d %H:%M:%S", {}),
+    "ISO 8601, gzip": ("iso.csv.gz", "%Y-%m-%d %H:%M:%S", {}),
+    "US Excel (12-hour clock)": ("us.csv", "%m/%d/%Y %I:%M %p", {}),
+    "German Excel (; and 1.234,5)": ("de.csv", "%d.%m.%Y %H:%M", {"sep": ";", "decimal": ","}),
+}
+
+
+def median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    times = pd.date_range("2024-01-01", periods=args.rows, freq="min")
+    values = np.round(np.random.default_rng(0).normal(1000, 50, args.rows), 2)
+    print(f"{args.rows:,} rows, median of {args.repeats}")
+    print(f"{'format':<30} {'read (s)':>9} {'rows/s':>11} {'cell by cell (s)':>17}")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, (file, form, options) in FORMATS.items():
+            path = Path(folder) / file
+            pd.DataFrame({"timestamp": times.strftime(form), "value": values}).to_csv(
+                path, index=False, **options)
+            batch = frame_to_batch(read_table(path), where=str(path))
+            assert np.array_equal(batch.timestamps, times.astype("int64") / 1e9), name
+            seconds = median_seconds(lambda: frame_to_batch(read_table(path)), args.repeats)
+            text = pd.Series(times.strftime(form))
+            mixed = median_seconds(
+                lambda: pd.to_datetime(text, format="mixed", utc=True), 1)
+            print(f"{name:<30} {seconds:>9.2f} {args.rows / seconds:>11,.0f} {mixed:>17.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
