@@ -218,6 +218,22 @@ def test_unknown_types_and_broken_archives_give_one_line(tmp_path, capsys):
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_windows_excel_csv_and_tab_files_with_commas_in_names(tmp_path):
+    """Excel's plain "CSV" on Western-European Windows is Windows-1252, not UTF-8 (before:
+    'not a readable text file ('utf-8' codec can't decode ...)'); a .tsv is split at tabs
+    even when its names hold commas."""
+    path = tmp_path / "wetter.csv"
+    path.write_bytes("Zeit;Temperatur °C;Größe\n01.03.2024 00:00;12,5;1\n"
+                     "01.03.2024 01:00;-3,25;2\n".encode("cp1252"))
+    batch = replayed(str(path))
+    assert batch.series == ("Temperatur °C", "Größe")
+    assert batch.values.tolist() == [[12.5, -3.25], [1, 2]]
+    tabs = tmp_path / "load.tsv"
+    tabs.write_text("timestamp\tcpu, %\tmemory, GB\n2024-01-01 00:00\t1\t2\n"
+                    "2024-01-01 01:00\t3\t4\n")
+    assert replayed(str(tabs)).series == ("cpu, %", "memory, GB")
+
+
 @pytest.mark.parametrize("text, delimiter", [
     ("value\n1.5\n2\n", ","),                         # one column: nothing to tell by
     ("timestamp;value\n2024-01-01;1,5\n", ";"),

@@ -5,8 +5,10 @@ them reads, the others read alike.
 Reading (``read_table``):
 
 - CSV, TSV or text, optionally compressed (``.gz``, ``.bz2``, ``.xz``, ``.zip``), its
-  delimiter (comma, semicolon, tab or ``|``) found by the standard library's ``csv.Sniffer``
-  on the first lines; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped;
+  delimiter (comma, semicolon, tab or ``|``; a ``.tsv`` file: tab) found by the standard
+  library's ``csv.Sniffer`` on the first lines; UTF-8 (a byte-order mark, as Excel's "CSV
+  UTF-8" writes, dropped), else Windows-1252 (Excel's plain "CSV" on Western-European
+  Windows);
 - numbers as spreadsheets write them in text: a thousands separator (``"1,234.5"``) and,
   in a file that is not comma-separated, a decimal comma (``1.234,5``: European Excel
   writes ``;``-separated files because its decimal mark is the comma). A column is converted
@@ -91,14 +93,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        delimiter = sniff_delimiter(_head(path))
-        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig")
+        tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
+        delimiter = "\t" if tabs else sniff_delimiter(_head(path))
+        frame = _read_csv(path, delimiter)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except Exception as exc:  # parser errors of pandas/pyarrow, a bad archive: one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path}: not a readable {kind} file ({first})") from None
     return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
+
+
+def _read_csv(path: Path, delimiter: str) -> pd.DataFrame:
+    """UTF-8 (a byte-order mark dropped); failing that, Windows-1252, the encoding of
+    Excel's plain "CSV" on Western-European Windows (``°C``, ``Größe``), then Latin-1."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return pd.read_csv(path, sep=delimiter, encoding=encoding)
+        except UnicodeDecodeError:
+            continue
+    return pd.read_csv(path, sep=delimiter, encoding="latin-1")
 
 
 def _head(path: Path) -> str:
