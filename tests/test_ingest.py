@@ -91,3 +91,31 @@ def test_push_over_http_every_format_and_every_refusal():
         wait_for(lambda: status(base)["bad_points"] == 2, timeout=10)
         final = status(base)
         assert final["refused_series"] == 1 and "too.many" in final["last_refusal"]
+
+
+def test_a_wide_csv_is_pushed_as_a_file_is_replayed():
+    """A CSV body in the wide layout of files (a time column, one column per series; NAB's
+    timestamp,value named by ``?series=``): each column a series, an empty cell no point.
+    Before, any header but series,timestamp,value / unique_id,ds,y was a 400."""
+    with running_server("--source", "push", "--autostart",
+                        env={"DATA_GENERATION_INTERVAL": "1"}) as base:
+        url = f"{base}/api/ingest"
+        nab = "timestamp,value\n" + "".join(f"{T0 + i},{i}\n" for i in range(4))
+        answer = requests.post(f"{url}?series=nab.cpu", data=nab,
+                               headers={"Content-Type": "text/csv"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["accepted"] == 4 and answer.json()["new_series"] == ["nab.cpu"]
+        wide = ("Date,web.cpu,web.mem\n2023-11-14T22:13:20Z,1.5,70\n"
+                "2023-11-14T22:13:21Z,,71\n2023-11-14T22:13:22Z,oops,72\n")
+        answer = requests.post(url, data=wide, headers={"Content-Type": "text/csv"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["accepted"] == 5 and answer.json()["bad"] == 1
+        assert sorted(answer.json()["new_series"]) == ["web.cpu", "web.mem"]
+        from .serving import wait_for
+
+        wait_for(lambda: len(history(base, "web.mem")["points"]) == 3, timeout=10)
+        assert [p["value"] for p in history(base, "web.mem")["points"]] == [70, 71, 72]
+        refused = requests.post(url, data=nab, headers={"Content-Type": "text/csv"}, timeout=10)
+        assert refused.status_code == 400
+        assert "needs ?series=NAME" in refused.json()["error"]
+        assert status(base)["n_series"] == 3

@@ -78,7 +78,16 @@ def test_csv_both_headers_numbers_iso_and_bad_values(content_type):
         ("series,timestamp,value\na,1,2\nb,1\n", "CSV row 2: expected 3 columns, got 2: 'b,1'"),
         ("series,timestamp,value\na,1,2\na,2,3,4\n", "CSV row 2: expected 3 columns, got 4: 'a,2,3,4'"),
         ("series,timestamp,value\na,1,2\na,soon,3\n", "CSV row 2: timestamp 'soon' is not ISO 8601 or epoch seconds/milliseconds"),
-        ("name,time,v\na,1,2\n", "CSV header 'name,time,v' is not series,timestamp,value or unique_id,ds,y"),
+        ("name,time,v\na,1,2\n", "CSV column 'name' holds no number (first cell 'a'): in a "
+         "wide CSV every column but the time is a series; name series in rows with "
+         "series,timestamp,value"),
+        ("name,when,v\na,1,2\n", "CSV header 'name,when,v' is not series,timestamp,value or "
+         "unique_id,ds,y, and has no time column (timestamp, ds, date, datetime or time) for a "
+         "wide CSV"),
+        ("timestamp,value\n1,2\n", "a CSV of one 'value' column needs ?series=NAME to name its "
+         "series"),
+        ("timestamp,cpu,label\n1,2\n", "CSV row 1: expected 3 columns, got 2: '1,2'"),
+        ("ds,label\n1,0\n", "CSV header 'ds,label' has no value column"),
         ("", "CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y"),
     ],
 )
@@ -86,6 +95,28 @@ def test_csv_errors_name_the_data_row(body, message):
     with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
         parse_body(body.encode(), "text/csv")
 
+
+def test_a_wide_csv_is_one_series_a_column():
+    """As files are: a time column of any usual name (any case), one series a column (a
+    lone value column named by ``series``), an empty cell no point, a text cell a bad
+    point, a label column ignored; epoch or ISO times."""
+    body = f"Timestamp,cpu,mem,label\n{T},1.5,70,0\n{ISO}Z,,x,1\n{T}000,2,71,0\n".encode()
+    assert rows(parse_body(body, "text/csv")) == [
+        ("cpu", T, 1.5), ("cpu", T, 2.0), ("mem", T, 70.0), ("mem", T, None), ("mem", T, 71.0)]
+    nab = f"timestamp,value\n{T},1\n{T + 1},2\n".encode()
+    assert rows(parse_body(nab, "text/csv", series="app.cpu")) == [("app.cpu", T, 1.0),
+                                                                   ("app.cpu", T + 1, 2.0)]
+    assert rows(parse_body(b"date,a\n", "text/csv")) == []
+    for body, content_type, message in [
+        (b"date,a,b\n1,2,3\n", "text/csv", "?series= names a wide CSV's lone value column; "
+         "this one has 2 (a, b)"),
+        (f"series,timestamp,value\na,{T},1\n".encode(), "text/csv", "?series= names the "
+         "lone value column of a wide CSV (timestamp,value); a long CSV names its series in its rows"),
+        (b'{"series": "a", "points": []}', "application/json", "?series= names the lone value "
+         "column of a CSV body (timestamp,value)"),
+    ]:
+        with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+            parse_body(body, content_type, series="x")
 
 
 def test_csv_line_endings_and_malformed_text_are_parsed_or_refused_never_a_crash():

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import time
+from functools import partial
 
 import numpy as np
 from tornado.web import RequestHandler, stream_request_body
@@ -445,19 +446,23 @@ class IngestHandler(JSONHandler):
                         f"{self._limit():,} (INGEST_MAX_BYTES)", "status": 413}, 413)
 
     openapi = {"post": operation(
-        "Push points: JSON, long CSV or InfluxDB line protocol; all or nothing",
+        "Push points: JSON, CSV (long or wide) or InfluxDB line protocol; all or nothing",
         {200: answer("the points are in the engine and committed", ref("IngestResult")),
          400: answer("a malformed body (`error` names the line, row or object): nothing "
                      "applied"),
          413: answer("over INGEST_MAX_BYTES"), 415: answer("another media type"),
          503: answer("the store cannot commit: nothing acknowledged, retry", headers=RETRY_AFTER)},
         parameters=[query("precision", "line protocol timestamps' unit (default ns)",
-                          {"type": "string", "enum": list(PRECISIONS)})],
+                          {"type": "string", "enum": list(PRECISIONS)}),
+                    query("series", "the series name of a wide CSV's lone value column "
+                          "(a body timestamp,value)")],
         body={"required": True, "content": {
             "application/json": {"schema": {"anyOf": [
                 ref("IngestSeries"), {"type": "array", "items": ref("IngestSeries")}]}},
             "text/csv": {"schema": {"type": "string", "description":
-                                    "a header series,timestamp,value (or unique_id,ds,y)"}},
+                                    "long: a header series,timestamp,value (or unique_id,ds,y); "
+                                    "wide: a time column (timestamp, ds, date, datetime, time) "
+                                    "and one column per series"}},
             "text/plain": {"schema": {"type": "string", "description":
                                       "InfluxDB line protocol"}},
         }})}
@@ -483,8 +488,9 @@ class IngestHandler(JSONHandler):
         loop = asyncio.get_running_loop()
         try:  # parsing and the engine's lock stay off the event loop the dashboards share
             points = await loop.run_in_executor(
-                None, parse_body, body, content_type,
-                self.get_argument("precision", None),
+                None, partial(parse_body, body, content_type,
+                              self.get_argument("precision", None),
+                              series=self.get_argument("series", None)),
             )
         except UnsupportedMediaType as exc:
             self.send_json({"error": str(exc), "status": 415}, 415)

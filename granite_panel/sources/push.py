@@ -1,4 +1,5 @@
-"""Bodies of ``POST /api/ingest`` -> ``Points``: JSON, long CSV and InfluxDB line protocol.
+"""Bodies of ``POST /api/ingest`` -> ``Points``: JSON, CSV (long or wide) and InfluxDB line
+protocol.
 
 All or nothing: a malformed object, row or line raises ``InputError`` naming where and why,
 and nothing of the body is kept. Bad values (null, NaN, inf, text) are bad points, not errors.
@@ -21,6 +22,7 @@ import numpy as np
 from .points import SECONDS_LIMIT, InputError, Points, series_name
 
 MILLISECONDS_FROM = 1e11
+NAN_WORDS = frozenset(("nan", "inf", "-inf", "+inf", "infinity", "-infinity", "null", "none"))
 # Limits every point of a body is checked against (all formats): a timestamp within
 # SECONDS_LIMIT, a name the store can keep (its series.name column holds 512 characters;
 # PostgreSQL text takes no NUL, and UTF-8 no lone surrogate, which a JSON \ud800 escape can
@@ -47,8 +49,10 @@ class UnsupportedMediaType(InputError):
     """A body in a format the ingest endpoint does not read (the handler answers 415)."""
 
 
-def parse_body(body: bytes, content_type: str, precision: str | None = None, now: float | None = None) -> Points:
-    """Points of one ingest body, read by its media type (parameters such as charset ignored)."""
+def parse_body(body: bytes, content_type: str, precision: str | None = None,
+               now: float | None = None, series: str | None = None) -> Points:
+    """Points of one ingest body, read by its media type (parameters such as charset
+    ignored); ``series`` names a wide CSV's lone value column."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
         raise UnsupportedMediaType(
@@ -58,10 +62,12 @@ def parse_body(body: bytes, content_type: str, precision: str | None = None, now
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"body is not UTF-8 (byte {error.start})") from None
+    if series and media_type not in CSV_TYPES:
+        raise InputError("?series= names the lone value column of a CSV body (timestamp,value)")
     if media_type in JSON_TYPES:
         points = parse_json(text)
     elif media_type in CSV_TYPES:
-        points = parse_csv(text)
+        points = parse_csv(text, series)
     else:
         points = parse_line_protocol(text, precision=precision, now=now)
     return checked(points)
@@ -182,8 +188,11 @@ def parse_json(text: str) -> Points:
 CSV_HEADERS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
 
 
-def parse_csv(text: str) -> Points:
-    """Long CSV with a header ``series,timestamp,value`` (or Nixtla's ``unique_id,ds,y``)."""
+def parse_csv(text: str, series: str | None = None) -> Points:
+    """CSV with a header: long (``series,timestamp,value`` or Nixtla's ``unique_id,ds,y``) or
+    wide, as files are (a time column named ``timestamp``, ``ds``, ``date``, ``datetime`` or
+    ``time``, and one column per series, named by its header; an empty cell is no point).
+    ``series`` names a wide body's lone value column (NAB's ``timestamp,value``)."""
     reader = csv.reader(io.StringIO(text, newline=""))  # the csv module's own line endings
     try:
         rows = [row for row in reader if row]
@@ -193,9 +202,10 @@ def parse_csv(text: str) -> Points:
         raise InputError("CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y")
     header = tuple(cell.strip().lower() for cell in rows[0])
     if header not in CSV_HEADERS:
-        raise InputError(
-            f"CSV header {','.join(rows[0])!r} is not series,timestamp,value or unique_id,ds,y"
-        )
+        return _wide_csv(rows, series)
+    if series:
+        raise InputError("?series= names the lone value column of a wide CSV (timestamp,value); "
+                         "a long CSV names its series in its rows")
     data = rows[1:]
     for number, row in enumerate(data, start=1):
         if len(row) != 3:
@@ -203,13 +213,75 @@ def parse_csv(text: str) -> Points:
     if not data:
         return Points.empty()
     names, stamp_cells, value_cells = zip(*data)
+    stamps = _csv_stamps(stamp_cells)
+    try:
+        values = np.array(value_cells, dtype=float)
+    except ValueError:
+        values = np.array([_float_or_nan(cell) for cell in value_cells])
+    return Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
+
+
+def _wide_csv(rows: list[list[str]], series: str | None) -> Points:
+    from .table_file import TIMESTAMP_NAMES
+
+    header = [cell.strip() for cell in rows[0]]
+    lowered = [cell.lower() for cell in header]
+    time_at = next((i for i, cell in enumerate(lowered) if cell in TIMESTAMP_NAMES), None)
+    if time_at is None:
+        raise InputError(
+            f"CSV header {','.join(rows[0])[:80]!r} is not series,timestamp,value or "
+            "unique_id,ds,y, and has no time column (timestamp, ds, date, datetime or time) "
+            "for a wide CSV"
+        )
+    columns = [i for i, cell in enumerate(lowered) if i != time_at and cell != "label"]
+    if not columns:
+        raise InputError(f"CSV header {','.join(rows[0])[:80]!r} has no value column")
+    names = [header[i] for i in columns]
+    if series:
+        if len(columns) != 1:
+            raise InputError(f"?series= names a wide CSV's lone value column; this one has "
+                             f"{len(columns)} ({', '.join(names)[:80]})")
+        names = [series]
+    elif len(columns) == 1 and lowered[columns[0]] in ("value", "y"):
+        raise InputError(f"a CSV of one {header[columns[0]]!r} column needs ?series=NAME "
+                         "to name its series")
+    data = rows[1:]
+    for number, row in enumerate(data, start=1):
+        if len(row) != len(header):
+            raise InputError(f"CSV row {number}: expected {len(header)} columns, got "
+                             f"{len(row)}: {','.join(row)[:80]!r}")
+    if not data:
+        return Points.empty()
+    stamps = _csv_stamps([row[time_at] for row in data])
+    cells = [(name, stamp, row[i].strip()) for name, i in zip(names, columns)
+             for stamp, row in zip(stamps, data)]
+    cells = [cell for cell in cells if cell[2]]  # an empty cell: no point of that series
+    if not cells:
+        return Points.empty()
+    point_names, point_stamps, value_cells = zip(*cells)
+    values = np.array([_float_or_nan(cell) for cell in value_cells])
+    names_array = np.array(point_names, dtype=object)
+    for name, i in zip(names, columns):  # a column of names or tags is not a series
+        own = names_array == name
+        if own.any() and np.isnan(values[own]).all() and not any(
+                row[i].strip().lower() in NAN_WORDS for row in data):
+            first = next(row[i] for row in data if row[i].strip())
+            raise InputError(
+                f"CSV column {header[i]!r} holds no number (first cell {first[:40]!r}): in a "
+                "wide CSV every column but the time is a series; name series in rows with "
+                "series,timestamp,value")
+    return Points(point_names, np.array(point_stamps, dtype=float), _finite_or_nan(values))
+
+
+def _csv_stamps(stamp_cells) -> np.ndarray:
+    """Epoch seconds of a CSV's time cells: epoch seconds or milliseconds, or ISO 8601."""
     try:
         raw = np.array(stamp_cells, dtype=float)
         if not np.isfinite(raw).all():
             raise ValueError
-        stamps = np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw)
+        return np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw)
     except ValueError:
-        stamps = np.empty(len(data))
+        stamps = np.empty(len(stamp_cells))
         for number, cell in enumerate(stamp_cells, start=1):
             try:
                 number_value = float(cell)
@@ -223,11 +295,7 @@ def parse_csv(text: str) -> Points:
                     raise InputError(
                         f"CSV row {number}: timestamp {cell!r} is not ISO 8601 or epoch seconds/milliseconds"
                     ) from None
-    try:
-        values = np.array(value_cells, dtype=float)
-    except ValueError:
-        values = np.array([_float_or_nan(cell) for cell in value_cells])
-    return Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
+        return stamps
 
 
 def _float_or_nan(text: str) -> float:
