@@ -146,7 +146,8 @@ class Settings(param.Parameterized):
         default=24,
         bounds=(1, 10_000),
         doc="Points per main cycle (used by the fallback model, the accuracy scale and the "
-        "hybrid detector's seasonal forecast).",
+        "hybrid detector's seasonal forecast). Unset, a replayed file's is a day of its rows "
+        "(288 at 5 minutes; 1 for daily data) and its detectors estimate each series' own.",
     )
     anomaly_probability = param.Number(
         default=0.05, bounds=(0, 1), doc="Chance that a synthetic point starts an anomaly."
@@ -168,7 +169,8 @@ class Settings(param.Parameterized):
         doc="Season of the hybrid detectors (hybrid, hybrid_entropy, hybrid_cad): fixed = "
         "SEASON_LENGTH for every series; estimate = each series' own, from the "
         "autocorrelation of its values (after 900 points, again every 1,000), as "
-        "`granite-panel detect` does.",
+        "`granite-panel detect` does. Unset: fixed, but estimate for a replayed file when "
+        "SEASON_LENGTH is unset too.",
     )
     anomaly_threshold_multiplier = param.Number(
         default=3.0,
@@ -334,6 +336,7 @@ class Settings(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._given = frozenset(params)  # set by the user (environment, .env, flags, code)
         if self.replay_speed not in ("", "max"):
             try:
                 speed = float(self.replay_speed)
@@ -364,6 +367,36 @@ class Settings(param.Parameterized):
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in field_names()}
+
+    def given(self) -> dict:
+        """The settings the user set (the rest are defaults), for a copy with changes that
+        still knows which were chosen."""
+        return {name: getattr(self, name) for name in field_names()
+                if name in getattr(self, "_given", field_names())}
+
+    def for_replay(self, step_seconds: float) -> Settings:
+        """These settings for a replayed file or frame whose rows are ``step_seconds`` apart:
+        where the user left them at their defaults, the season is the data's, not the
+        synthetic stream's 24 hourly points. SEASON_LENGTH becomes the rows of a day when a
+        day is a whole number of steps (288 at 5 minutes, 24 hourly; 1 for daily or coarser
+        data, up to 10,000), as ``granite-panel forecast`` chooses it, and DETECTOR_SEASON
+        ``estimate`` (each series' own, from its values, as ``granite-panel detect`` and the
+        NAB benchmark score it). Either one set by the user stays, and a SEASON_LENGTH the
+        user sets is the detectors' too (as ``detect --season``)."""
+        changes = {}
+        given = getattr(self, "_given", frozenset(field_names()))
+        if "season_length" not in given:
+            per_day = 86400.0 / step_seconds if step_seconds > 0 else 0.0
+            whole = round(per_day)
+            if per_day <= 1.0:
+                changes["season_length"] = 1
+            elif abs(per_day - whole) < 1e-9 * per_day and whole <= 10_000:
+                changes["season_length"] = int(whole)
+        if "detector_season" not in given and "season_length" not in given:
+            changes["detector_season"] = "estimate"
+        if not changes:
+            return self
+        return Settings(**{**self.given(), **changes})
 
 
 _RETENTION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -455,6 +488,11 @@ def _fail(key: str, text: str, allowed: str):
     raise SettingsError(f"{key}={text!r} is not allowed: expected {allowed}")
 
 
+# settings whose default a replayed file's own data replaces (``Settings.for_replay``):
+# ``.env.example`` leaves them commented out, since a copy that set them would pin them
+FOLLOW_THE_DATA = ("season_length", "detector_season")
+
+
 def env_example() -> str:
     """The text of ``.env.example``: every setting, its meaning and its default."""
     lines = [
@@ -474,6 +512,7 @@ def env_example() -> str:
             allowed = _bounds_text(parameter).replace(" from", " Allowed: from")
             allowed = allowed.replace(" >=", " Allowed: >=") + ("." if allowed else "")
         lines.append(f"# {parameter.doc}{allowed}")
-        lines.append(f"{name.upper()}={default}")
+        unset = "# " if name in FOLLOW_THE_DATA else ""  # set, they would stop following it
+        lines.append(f"{unset}{name.upper()}={default}")
         lines.append("")
     return "\n".join(lines)

@@ -57,9 +57,15 @@ def test_unknown_subcommand_is_a_usage_error():
 def test_env_example_lists_every_setting_as_generated():
     from pathlib import Path
 
-    from granite_panel.settings import env_example, field_names
+    from granite_panel.settings import FOLLOW_THE_DATA, Settings, env_example, field_names
 
     shipped = (Path(__file__).parent.parent / ".env.example").read_text()
     assert shipped == env_example()
     for name in field_names():
-        assert f"\n{name.upper()}=" in shipped
+        unset = "# " if name in FOLLOW_THE_DATA else ""
+        assert f"\n{unset}{name.upper()}=" in shipped
+    # a copy of it as .env leaves a replayed file's season to the file
+    environ = dict(line.split("=", 1) for line in shipped.splitlines()
+                   if line and not line.startswith("#"))
+    replay = Settings.from_env(environ, env_file=None).for_replay(300)
+    assert (replay.season_length, replay.detector_season) == (288, "estimate")

@@ -184,6 +184,55 @@ def test_live_replay_of_a_nab_file_scores_like_detect(tmp_path, name, detector):
     assert np.allclose(live, batch, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("name, per_day", [("artificialWithAnomaly/art_daily_jumpsup.csv", 288),
+                                           ("realKnownCause/nyc_taxi.csv", 48)])
+def test_a_file_replayed_with_default_settings_scores_as_detect_does(tmp_path, name, per_day):
+    """Left at their defaults, SEASON_LENGTH and DETECTOR_SEASON follow the file: a day of
+    its rows, and each series' season estimated as ``detect`` (and the NAB benchmark)
+    estimate it, so the dashboard scores a file exactly as the benchmarked configuration
+    does. Before, a 5-minute file was scored with the synthetic stream's fixed 24 (two
+    hours) and disagreed with ``detect``. A season the user sets stays, for the detectors
+    too (as ``detect --season``)."""
+    path = NAB / name
+    rows = len(pd.read_csv(path))
+    given = dict(source=str(path), replay_speed="max", fallback_model="SeasonalNaive",
+                 history_limit=rows + 16)
+    source = open_source(Settings(**given))
+    engine = Engine(Settings(**given), source=source)
+    assert (engine.settings.season_length, engine.settings.detector_season) == (per_day, "estimate")
+    assert engine.settings.history_limit == rows + 16  # what was given is kept
+    while not source.finished:
+        engine.step()
+    live = engine.snapshot().score[0]
+
+    class Args:
+        input, output, detector, season = str(path), str(tmp_path / "scored.csv"), "hybrid_entropy", None
+
+    assert run_detect(Args) == 0
+    batch = pd.read_csv(tmp_path / "scored.csv")["anomaly_score"].to_numpy()
+    np.testing.assert_allclose(live, batch, atol=1e-12, rtol=0)  # a CSV's 16 digits
+    assert (live == 1.0).any()
+    chosen = Engine(Settings(**given, season_length=24), source=open_source(Settings(**given)))
+    assert (chosen.settings.season_length, chosen.settings.detector_season) == (24, "fixed")
+    fixed = Engine(Settings(**given, detector_season="fixed"), source=open_source(Settings(**given)))
+    assert (fixed.settings.season_length, fixed.settings.detector_season) == (per_day, "fixed")
+
+
+def test_the_season_of_a_replay_follows_its_step_and_flags_keep_what_the_user_set(monkeypatch):
+    from granite_panel.cli.main import load_settings
+
+    base = Settings()
+    for step, season in [(3600, 24), (300, 288), (60, 1440), (86400, 1), (7 * 86400, 1),
+                         (7, 24), (1, 24)]:  # 7 s: not a whole number a day; 1 s: 86,400
+        assert base.for_replay(step).season_length == season, step
+    monkeypatch.setenv("SEASON_LENGTH", "12")
+    settings = load_settings(source="x.csv", replay_speed="max")  # a flag on top of the env
+    assert settings.for_replay(300).season_length == 12
+    assert settings.for_replay(300).detector_season == "fixed"
+    monkeypatch.delenv("SEASON_LENGTH")
+    assert load_settings(source="x.csv").for_replay(300).season_length == 288
+
+
 def test_a_file_out_of_time_order_scores_alike_live_and_in_detect(tmp_path):
     """The replay source sorts a file by time; ``detect`` scores each series in time order
     too, so the two still agree point for point when the rows are not sorted (here a NAB

@@ -90,7 +90,7 @@ def load_settings(**overrides) -> Settings:
     if not given:
         return settings
     try:  # through the constructor, so that every check runs on the overrides too
-        return Settings(**{**settings.as_dict(), **given})
+        return Settings(**{**settings.given(), **given})
     except SettingsError:
         raise
     except ValueError as exc:  # param's own bound/type checks

@@ -32,6 +32,7 @@ from ..forecasting.ttm import tsfm_if_imported
 from ..settings import Settings
 from ..sources.points import Points
 from ..sources import open_source
+from ..sources.replay import ReplaySource
 from ..sources.synthetic import Batch
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,11 @@ class Engine:
         from (None: nothing is kept, as in notebooks and tests that want memory only).
         ``notifier``: a ``granite_panel.notify.Dispatcher`` each tick's incident events are
         handed to (it only queues them: the tick never waits on a webhook)."""
-        self.settings = s = settings or Settings()
+        s = settings or Settings()
         self.source = source or open_source(s)
+        if isinstance(self.source, ReplaySource):  # the file's own season, unless set
+            s = s.for_replay(self.source.step)
+        self.settings = s
         self.forecasts = forecasts or ForecastService(
             model_name=s.model_name,
             context_length=s.context_length,
