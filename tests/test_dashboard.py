@@ -172,7 +172,11 @@ def test_renderers_say_what_the_model_is_doing():
     assert "hybrid_entropy (learns each series for 288 values before alerting)" in render_stats(
         {"detector": learning})
     assert '<td class="stat-detector">zscore</td>' in render_stats(
-        {"detector": {"name": "zscore", "score": "z", "learning_points": 0}})
+        {"detector": {"name": "zscore", "score": "z", "learning_points": 0, "season": None}})
+    assert "hybrid_entropy, season estimated per series (learns" in render_stats(
+        {"detector": {**learning, "season": "estimate"}})
+    assert "hybrid, season 288 points (learns" in render_stats(
+        {"detector": {**learning, "name": "hybrid", "season": 288}})
     feed = render_incidents(
         [{"id": "cpu@2026-01-01T00:00:05.000Z", "severity": "critical", "series": "cpu",
           "start": "2026-01-01T00:00:05.000Z", "end": None, "points": 7, "peak_score": 6.0,

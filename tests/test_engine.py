@@ -448,7 +448,9 @@ def test_live_detector_is_chosen_by_setting_and_scores_in_its_own_units():
         tick = engine.step(now=T0)  # scores the 1500-point backfill with its labels
         status = engine.status()
         assert status["detector"] == {"name": name, "score": "z" if name == "zscore" else "score",
-                                      "learning_points": 0 if name == "zscore" else 288}
+                                      "learning_points": 0 if name == "zscore" else 288,
+                                      "season": None if name == "zscore"
+                                      else engine.settings.season_length}
         if name == "hybrid":
             assert ((tick.score >= 0) & (tick.score <= 1)).all()
             medium, high, critical = SEVERITY_CUTOFFS["hybrid"]

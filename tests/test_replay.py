@@ -201,6 +201,10 @@ def test_a_file_replayed_with_default_settings_scores_as_detect_does(tmp_path, n
     engine = Engine(Settings(**given), source=source)
     assert (engine.settings.season_length, engine.settings.detector_season) == (per_day, "estimate")
     assert engine.settings.history_limit == rows + 16  # what was given is kept
+    status = engine.status()  # and the dashboard and /api/status say which season scores
+    assert status["detector"]["season"] == "estimate"
+    assert (status["config"]["season_length"], status["config"]["detector_season"]) == (
+        per_day, "estimate")
     while not source.finished:
         engine.step()
     live = engine.snapshot().score[0]
@@ -214,6 +218,7 @@ def test_a_file_replayed_with_default_settings_scores_as_detect_does(tmp_path, n
     assert (live == 1.0).any()
     chosen = Engine(Settings(**given, season_length=24), source=open_source(Settings(**given)))
     assert (chosen.settings.season_length, chosen.settings.detector_season) == (24, "fixed")
+    assert chosen.status()["detector"]["season"] == 24
     fixed = Engine(Settings(**given, detector_season="fixed"), source=open_source(Settings(**given)))
     assert (fixed.settings.season_length, fixed.settings.detector_season) == (per_day, "fixed")
 

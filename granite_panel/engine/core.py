@@ -992,6 +992,17 @@ class Engine:
             "recall": c["true_positives"] / actual if actual else None,
         }
 
+    def _detector_season(self) -> int | str | None:
+        """The detectors' season: points per cycle, "estimate" (each series' own), or None
+        for a detector without one."""
+        from ..detection.detectors import SEASONAL_DETECTORS
+
+        if self.settings.detector not in SEASONAL_DETECTORS:
+            return None
+        if self.settings.detector_season == "estimate":
+            return "estimate"
+        return self.settings.season_length
+
     def status(self) -> dict:
         """The JSON-ready status (the seed's shape plus model and stream details)."""
         with self._state_lock:
@@ -1021,7 +1032,8 @@ class Engine:
                 "last_inference_ms": self.last_inference_ms,
                 "detection": self.detection_quality(),
                 "detector": {"name": self.detector.name, "score": self.detector.score_label,
-                             "learning_points": self.detector.learning_points},
+                             "learning_points": self.detector.learning_points,
+                             "season": self._detector_season()},
                 "incidents": self.incidents.summary(time.time()),
                 "notifications": (self.notifier.status() if self.notifier is not None
                                   else {"enabled": False}),
@@ -1041,6 +1053,8 @@ class Engine:
                     "anomaly_window_size": s.anomaly_window_size,
                     "anomaly_threshold_multiplier": s.anomaly_threshold_multiplier,
                     "detector": s.detector,
+                    "season_length": s.season_length,
+                    "detector_season": s.detector_season,
                     "incident_gap": s.incident_gap,
                     "interval_level": s.interval_level,
                     "n_series": s.n_series,

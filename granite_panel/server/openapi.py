@@ -199,7 +199,10 @@ SCHEMAS: dict[str, dict] = {
                          required=["state", "model_loaded", "active_model", "banner"]),
         "last_inference_ms": nullable(_number),
         "detection": _object({"precision": nullable(_number), "recall": nullable(_number)}),
-        "detector": _object({"name": _text, "score": _text, "learning_points": _count}),
+        "detector": _object({"name": _text, "score": _text, "learning_points": _count,
+                             "season": {"type": ["integer", "string", "null"],
+                                        "description": "points per cycle, 'estimate' (each "
+                                        "series' own) or null (no season)"}}),
         "incidents": _object({"open": _count, "total": _count, "kept": _count, "gap": _count,
                               "muted": ref("Mutes")}),
         "accuracy": _object({"forecasts_scored": _count, "window": _count,

@@ -100,8 +100,14 @@ def render_stats(status: dict) -> str:
 
 
 def render_detector(detector: dict) -> str:
-    """Which detector scores, and from which value of a series it can raise an alert."""
+    """Which detector scores, with which season, and from which value of a series it can
+    raise an alert."""
     name, learning = detector.get("name") or "n/a", detector.get("learning_points") or 0
+    season = detector.get("season")
+    if season == "estimate":
+        name += ", season estimated per series"
+    elif season:
+        name += f", season {season:,} points"
     if not learning:
         return name
     return f"{name} (learns each series for {learning:,} values before alerting)"
