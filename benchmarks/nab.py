@@ -48,6 +48,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from granite_panel.evaluation.synthetic import synthetic_metrics  # noqa: E402
+from granite_panel.settings import rows_per_day  # noqa: E402
 from granite_panel.detection.detectors import (  # noqa: E402
     DEFAULT_DETECTOR,
     DETECTORS,
@@ -130,7 +131,7 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
     """Scores of every file by a fresh ``name`` detector; with ``reference`` the ported
     detectors get NAB's per-file inputs (``nab_inputs``). Seconds count scoring only."""
     scores, seconds, rows = {}, 0.0, 0
-    for fname, (_, values, labels) in corpus.items():
+    for fname, (ts, values, labels) in corpus.items():
         path = _cache_path(name, fname, kwargs, reference)
         if path is not None and path.exists():
             cached = np.load(path)
@@ -139,6 +140,8 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
             rows += len(values)
             continue
         extra = nab_inputs(name, values, labels) if reference else {}
+        if kwargs.get("period") == "daily":  # the rows of a day, as a replay of the file sets
+            extra["period"] = rows_per_day(ts)
         det = make_detector(name, **{**kwargs, **extra})
         t0 = time.perf_counter()
         s = det.score_series(values)
@@ -150,6 +153,13 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.concatenate([[dt], s]))
     return scores, seconds, rows
+
+
+def rows_per_day(timestamps: np.ndarray) -> int:
+    """The season a replay of the file gives its detectors with DETECTOR_SEASON=fixed
+    (``Settings.for_replay``): the rows of a day at the file's median step."""
+    step = np.median(np.diff(timestamps)) / np.timedelta64(1, "s")
+    return rows_per_day(float(step)) or 24
 
 
 def _or(parts, names):
@@ -326,6 +336,8 @@ def memory_per_series(name: str, rows: int = 10_000, **kwargs) -> int:
     """Bytes of pickled detector state after ``rows`` rows of a noisy daily-seasonal series."""
     rng = np.random.default_rng(0)
     t = np.arange(rows)
+    if kwargs.get("period") == "daily":  # the series is a day of 288 five-minute points
+        kwargs = {**kwargs, "period": 288}
     det = make_detector(name, **kwargs)
     det.score_series(10 + np.sin(2 * np.pi * t / 288) + 0.1 * rng.standard_normal(rows))
     return len(pickle.dumps(det))
@@ -411,7 +423,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", action="append", default=[],
                         metavar="NAME:KEY=VALUE,...",
                         help="a row of detector NAME with these keyword arguments, e.g. "
-                             "'hybrid_entropy:rest=288,rest_after=own' (repeatable)")
+                             "'hybrid_entropy:rest=288,rest_after=own' (repeatable); "
+                             "period=daily: each file's rows a day, as a replay with "
+                             "DETECTOR_SEASON=fixed scores it")
     parser.add_argument("--combine", default="",
                         help="combinations to score beside the detectors, e.g. "
                              "'max:cad_ose+hybrid;rank:cad_ose+knn_cad' (how: " +

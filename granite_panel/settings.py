@@ -386,12 +386,9 @@ class Settings(param.Parameterized):
         changes = {}
         given = getattr(self, "_given", frozenset(field_names()))
         if "season_length" not in given:
-            per_day = 86400.0 / step_seconds if step_seconds > 0 else 0.0
-            whole = round(per_day)
-            if per_day <= 1.0:
-                changes["season_length"] = 1
-            elif abs(per_day - whole) < 1e-9 * per_day and whole <= 10_000:
-                changes["season_length"] = int(whole)
+            season = rows_per_day(step_seconds)
+            if season is not None:
+                changes["season_length"] = season
         if "detector_season" not in given and "season_length" not in given:
             changes["detector_season"] = "estimate"
         if not changes:
@@ -482,6 +479,23 @@ def _bounds_text(parameter) -> str:
     if high is not None:
         return f" <= {high}"
     return ""
+
+
+MAX_DAILY_SEASON = 10_000  # rows a day beyond which a daily season is no use as one
+
+
+def rows_per_day(step_seconds: float) -> int | None:
+    """The season of data ``step_seconds`` apart: the rows of a day when a day is a whole
+    number of steps (288 at 5 minutes, 24 hourly), 1 for daily or coarser data, ``None``
+    where no daily season fits (a step that does not divide a day, or more than
+    ``MAX_DAILY_SEASON`` rows a day: a season longer than any history kept)."""
+    per_day = 86400.0 / step_seconds if step_seconds > 0 else 0.0
+    if per_day <= 1.0:
+        return 1
+    whole = round(per_day)
+    if abs(per_day - whole) < 1e-9 * per_day and whole <= MAX_DAILY_SEASON:
+        return int(whole)
+    return None
 
 
 def _fail(key: str, text: str, allowed: str):

@@ -261,3 +261,19 @@ def test_a_file_out_of_time_order_scores_alike_live_and_in_detect(tmp_path):
     batch = scored["anomaly_score"].to_numpy()[::-1]  # back in time order
     assert np.allclose(live, batch, atol=1e-12, rtol=0)
     assert (batch == 1.0).any()
+
+
+def test_forecast_and_a_replay_give_a_file_the_same_daily_season():
+    """``granite-panel forecast`` and a replay pick one season for one step; where no daily
+    season fits (seconds: 86,400 rows a day, longer than any file) forecast uses none,
+    instead of a seasonal-naive model whose season the data never completes."""
+    import pandas as pd
+
+    from granite_panel.cli.forecast import default_season
+
+    base = Settings()  # step -> (the replay's SEASON_LENGTH, forecast's season)
+    for seconds, seasons in [(3600, (24, 24)), (900, (96, 96)), (300, (288, 288)),
+                             (60, (1440, 1440)), (86400, (1, 1)), (7 * 86400, (1, 1)),
+                             (7, (24, 1)), (1, (24, 1)), (0.1, (24, 1))]:
+        forecast = default_season(pd.Timedelta(seconds=seconds))
+        assert (base.for_replay(seconds).season_length, forecast) == seasons, seconds

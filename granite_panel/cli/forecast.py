@@ -127,13 +127,11 @@ def read_panel(path: str, timestamp_column: str = "", value_columns: str = "") -
 
 
 def default_season(step) -> int:
-    """Rows per day when the step divides a day (24 hourly, 96 at 15 min), else 1."""
-    import pandas as pd
+    """Rows per day when the step divides a day (24 hourly, 96 at 15 min; ``rows_per_day``,
+    as a replay of the file chooses it), else 1 (no season)."""
+    from ..settings import rows_per_day
 
-    day = pd.Timedelta(days=1)
-    if step <= pd.Timedelta(0) or step > day or day % step != pd.Timedelta(0):
-        return 1
-    return int(day / step)
+    return rows_per_day(step.total_seconds()) or 1
 
 
 def add_forecast_parser(subparsers) -> argparse.ArgumentParser:

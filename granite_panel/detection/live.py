@@ -213,8 +213,18 @@ def live_detector(settings, n_series: int | None = None) -> ZScoreDetector | Onl
     n = settings.n_series if n_series is None else n_series
     if settings.detector == "zscore":
         return ZScoreDetector(settings.anomaly_window_size, settings.anomaly_threshold_multiplier)
+    season = detector_season(settings)
+    if isinstance(season, int):
+        return OnlineDetectors(settings.detector, n, period=season)
+    return OnlineDetectors(settings.detector, n)
+
+
+def detector_season(settings) -> int | str | None:
+    """The season ``settings.detector`` scores with: points per cycle (SEASON_LENGTH, with
+    DETECTOR_SEASON=fixed), "estimate" (each series' own, from its values), or None for a
+    detector without one."""
     from .detectors import SEASONAL_DETECTORS
 
-    if settings.detector in SEASONAL_DETECTORS and settings.detector_season == "fixed":
-        return OnlineDetectors(settings.detector, n, period=settings.season_length)
-    return OnlineDetectors(settings.detector, n)
+    if settings.detector not in SEASONAL_DETECTORS:
+        return None
+    return "estimate" if settings.detector_season == "estimate" else settings.season_length

@@ -23,7 +23,13 @@ from .persistence import OPEN, Persistence, restore_accuracy
 from .records import Alert, IngestResult, Prediction, Snapshot, Tick, iso
 from .ring import BAD, GAP, OK, Ring, coerce_points
 from ..detection.incidents import FlaggedPoint, IncidentTracker
-from ..detection.live import OnlineDetectors, ZScoreDetector, configuration, live_detector
+from ..detection.live import (
+    OnlineDetectors,
+    ZScoreDetector,
+    configuration,
+    detector_season,
+    live_detector,
+)
 from ..forecasting.context import fill_gaps
 from ..forecasting.selection import seasonal_naive
 from ..forecasting.service import ForecastResult, ForecastService
@@ -992,17 +998,6 @@ class Engine:
             "recall": c["true_positives"] / actual if actual else None,
         }
 
-    def _detector_season(self) -> int | str | None:
-        """The detectors' season: points per cycle, "estimate" (each series' own), or None
-        for a detector without one."""
-        from ..detection.detectors import SEASONAL_DETECTORS
-
-        if self.settings.detector not in SEASONAL_DETECTORS:
-            return None
-        if self.settings.detector_season == "estimate":
-            return "estimate"
-        return self.settings.season_length
-
     def status(self) -> dict:
         """The JSON-ready status (the seed's shape plus model and stream details)."""
         with self._state_lock:
@@ -1033,7 +1028,7 @@ class Engine:
                 "detection": self.detection_quality(),
                 "detector": {"name": self.detector.name, "score": self.detector.score_label,
                              "learning_points": self.detector.learning_points,
-                             "season": self._detector_season()},
+                             "season": detector_season(self.settings)},
                 "incidents": self.incidents.summary(time.time()),
                 "notifications": (self.notifier.status() if self.notifier is not None
                                   else {"enabled": False}),
