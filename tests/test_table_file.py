@@ -71,12 +71,23 @@ def write(kind: str, folder) -> str:
         path = folder / "data.csv.zip"
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("data.csv", iso.to_csv(index=False))
+    elif kind == "xlsx":  # an Excel workbook: date cells, number cells, a second sheet
+        path = folder / "sheet.xlsx"
+        with pd.ExcelWriter(path, engine="openpyxl") as book:
+            frame.to_excel(book, sheet_name="Messwerte °C", index=False)
+            frame.head(3).assign(value=0.0).to_excel(book, sheet_name="other", index=False)
+    elif kind == "ods":  # LibreOffice Calc's own format
+        path = folder / "sheet.ods"
+        frame.to_excel(path, engine="odf", index=False)
     else:
         raise AssertionError(kind)
     return str(path)
 
 
-EXPORTS = ["excel_de", "excel_utf8", "excel_us", "tsv", "pipe", "gzip", "bz2", "zip"]
+EXPORTS = ["excel_de", "excel_utf8", "excel_us", "tsv", "pipe", "gzip", "bz2", "zip", "xlsx",
+           "ods"]
+NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data",
+                   "xlsx": "sheet", "ods": "sheet"}  # a lone value column: the file's name
 
 
 def replayed(path: str):
@@ -105,13 +116,14 @@ def test_an_export_reads_as_the_plain_file_in_replay_detect_and_forecast(kind, t
     replay, ``detect``'s scores and ``forecast``'s output. Before, the German export was
     refused ('no timestamp column found among timestamp;value'), compressed files were
     refused by the replay and its series named 'data.csv', thousands separators made the
-    column text, and US dates were replayed in the order they sort as text."""
+    column text, and US dates were replayed in the order they sort as text; spreadsheets
+    (the first sheet) were refused as an unknown file type."""
     plain = write("plain", tmp_path)
     path = write(kind, tmp_path)
     expected, got = replayed(plain), replayed(path)
     np.testing.assert_array_equal(got.timestamps, expected.timestamps)
     np.testing.assert_array_equal(got.values, expected.values)
-    assert got.series == (("data",) if kind in ("tsv", "gzip", "bz2", "zip") else (kind,))
+    assert got.series == (NAMED_BY_FOLDER.get(kind, kind),)
     scores = detected(path, tmp_path)["anomaly_score"].to_numpy()
     np.testing.assert_array_equal(scores, detected(plain, tmp_path)["anomaly_score"].to_numpy())
     assert scores.argmax() == 200
@@ -205,15 +217,19 @@ def _args(path, tmp_path):
 
 
 def test_unknown_types_and_broken_archives_give_one_line(tmp_path, capsys):
-    sheet = tmp_path / "book.xlsx"
-    sheet.write_bytes(b"PK\x03\x04")
+    numbers = tmp_path / "book.numbers"  # Apple Numbers: export it as CSV or Excel
+    numbers.write_bytes(b"PK\x03\x04")
     with pytest.raises(SourceError, match="expected synthetic, push, prometheus or the path"):
-        replayed(str(sheet))
+        replayed(str(numbers))
     broken = tmp_path / "data.csv.gz"
     broken.write_bytes(b"not gzip")
     with pytest.raises(SourceError, match="not a readable text file"):
         replayed(str(broken))
-    for path in (sheet, broken):
+    sheet = tmp_path / "book.xlsx"  # a CSV renamed, or a download cut short
+    sheet.write_bytes(b"timestamp,value\n2024-01-01,1\n")
+    with pytest.raises(SourceError, match="not a readable spreadsheet file"):
+        replayed(str(sheet))
+    for path in (numbers, broken, sheet):
         assert run_detect(_args(path, tmp_path)) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
 

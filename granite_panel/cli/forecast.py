@@ -1,9 +1,9 @@
 """``granite-panel forecast INPUT -o OUT.csv --horizon H``: batch forecasts of many series.
 
 Input: Nixtla's long format (``unique_id,ds,y``), or ``series,timestamp,value``, or a wide
-file (a time column, then one numeric column per series); CSV or Parquet. Output: one row
-per series per future step, ``unique_id,ds,forecast,lo,hi``. ``--model auto`` serves what
-the dashboard would: a TTM (trained here with ``--train``, or promoted under MODELS_DIR, or
+file (a time column, then one numeric column per series); CSV, Parquet or a spreadsheet.
+Output: one row per series per future step, ``unique_id,ds,forecast,lo,hi``. ``--model
+auto`` serves what the dashboard would: a TTM (trained here with ``--train``, or promoted under MODELS_DIR, or
 MODEL_NAME) when it validates better, else the statistical model with the lowest backtest
 MASE. Malformed input: one line on stderr, exit status 2.
 """
@@ -137,10 +137,11 @@ def default_season(step) -> int:
 def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "forecast",
-        help="forecast every series of a long or wide CSV/Parquet file",
+        help="forecast every series of a long or wide CSV/Parquet/Excel file",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("input", help="CSV or Parquet: unique_id,ds,y (or series,timestamp,value, or wide)")
+    parser.add_argument("input", help="CSV, Parquet or .xlsx: unique_id,ds,y (or "
+                        "series,timestamp,value, or wide)")
     parser.add_argument("-o", "--output", default="-", help="output CSV (default: stdout)")
     parser.add_argument("--horizon", type=int, required=True, help="steps to forecast")
     add_model_options(parser)

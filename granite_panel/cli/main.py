@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--source",
-        help="synthetic (default), push, prometheus, or a .csv/.parquet file to replay "
+        help="synthetic (default), push, prometheus, or a .csv/.parquet/.xlsx file to replay "
         "(or SOURCE=...)",
     )
     serve.add_argument(

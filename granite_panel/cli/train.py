@@ -20,7 +20,8 @@ def add_train_parser(subparsers):
         help="train a TTM on a long or wide CSV/Parquet file and save it under MODELS_DIR",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("input", help="CSV or Parquet: unique_id,ds,y (or series,timestamp,value, or wide)")
+    parser.add_argument("input", help="CSV, Parquet or .xlsx: unique_id,ds,y (or "
+                        "series,timestamp,value, or wide)")
     parser.add_argument(
         "--horizon", type=int, default=None, help="horizon to validate at (default FORECAST_HORIZON)"
     )

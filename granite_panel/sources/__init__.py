@@ -56,7 +56,8 @@ def open_source(settings):
             raise SourceError(f"SOURCE={kind!r}: {exc}") from None
     raise SourceError(
         f"SOURCE={kind!r} is not allowed: expected {', '.join(NAMED_SOURCES)} or the path of "
-        "a .csv or .parquet file (also .tsv, .txt, or compressed: .csv.gz, .csv.zip, ...)"
+        "a .csv, .parquet or spreadsheet (.xlsx, .xls, .ods) file (also .tsv, .txt, or "
+        "compressed: .csv.gz, .csv.zip, ...)"
     )
 
 

@@ -1,4 +1,5 @@
-"""Replay of a table (a CSV/Parquet file or a pandas DataFrame) with its own timestamps.
+"""Replay of a table (a CSV, Parquet or spreadsheet file, or a pandas DataFrame) with its own
+timestamps.
 
 Two layouts, detected from the column names:
 

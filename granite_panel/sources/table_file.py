@@ -13,7 +13,10 @@ Reading (``read_table``):
   in a file that is not comma-separated, a decimal comma (``1.234,5``: European Excel
   writes ``;``-separated files because its decimal mark is the comma). A column is converted
   only when every cell reads that way, otherwise it stays as it is (its cells bad points);
-- Parquet: a file, or a partitioned folder.
+- Parquet: a file, or a partitioned folder;
+- spreadsheets: Excel (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``) and OpenDocument
+  (``.ods``), the first sheet, its first row the header, read by ``python-calamine``
+  (date cells are times, number cells numbers, whatever the locale that wrote them).
 
 Layout (``time_column``, ``value_columns``): a time column found by name (``timestamp``,
 ``ds``, ``date``, ``datetime``, ``time``, any case) or by its cells; the series of a wide
@@ -33,6 +36,7 @@ from .points import InputError
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", "")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
 DELIMITERS = ",;\t|"
 TIMESTAMP_NAMES = ("timestamp", "ds", "date", "datetime", "time")
@@ -58,7 +62,8 @@ def table_name(path: str | Path) -> str:
     path = Path(path)
     name = path.name
     for suffix in reversed(path.suffixes[-2:]):
-        if suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *COMPRESSED_SUFFIXES):
+        if suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *SPREADSHEET_SUFFIXES,
+                              *COMPRESSED_SUFFIXES):
             name = name[: -len(suffix)]
         else:
             break
@@ -73,6 +78,8 @@ def _kind(path: Path) -> str | None:
     last = suffixes[-1] if suffixes else ""
     if last in PARQUET_SUFFIXES:
         return "parquet"
+    if last in SPREADSHEET_SUFFIXES:
+        return "spreadsheet"
     return "text" if last in TEXT_SUFFIXES else None
 
 
@@ -88,11 +95,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if kind is None:
         raise InputError(
             f"{path}: unknown file type {''.join(path.suffixes[-2:])!r}; expected .csv "
-            "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...) or .parquet"
+            "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...), .parquet, or a "
+            "spreadsheet (.xlsx, .xls, .ods)"
         )
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
+        if kind == "spreadsheet":
+            frame = pd.read_excel(path, sheet_name=0, engine="calamine")
+            return spreadsheet_numbers(frame, decimal_comma=False)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
         delimiter = "\t" if tabs else sniff_delimiter(_head(path))
         frame = _read_csv(path, delimiter)
