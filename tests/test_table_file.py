@@ -55,6 +55,11 @@ def write(kind: str, folder) -> str:
         path = folder / "excel_us.csv"
         frame.assign(time=frame["time"].dt.strftime("%m/%d/%Y %I:%M %p"),
                      value=[f"{v:,.2f}" for v in frame["value"]]).to_csv(path, index=False)
+    elif kind == "grafana_excel":  # Grafana's "Download for Excel": a sep= line, quoted cells
+        path = folder / "grafana_excel.csv"
+        with open(path, "w", encoding="utf-8-sig", newline="\r\n") as file:
+            file.write("sep=;\n")
+            iso.to_csv(file, sep=";", index=False, quoting=1)
     elif kind == "tsv":
         path = folder / "data.tsv"
         iso.to_csv(path, sep="\t", index=False)
@@ -84,8 +89,8 @@ def write(kind: str, folder) -> str:
     return str(path)
 
 
-EXPORTS = ["excel_de", "excel_utf8", "excel_us", "tsv", "pipe", "gzip", "bz2", "zip", "xlsx",
-           "ods"]
+EXPORTS = ["excel_de", "excel_utf8", "excel_us", "grafana_excel", "tsv", "pipe", "gzip", "bz2",
+           "zip", "xlsx", "ods"]
 NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data",
                    "xlsx": "sheet", "ods": "sheet"}  # a lone value column: the file's name
 
@@ -116,7 +121,7 @@ def test_an_export_reads_as_the_plain_file_in_replay_detect_and_forecast(kind, t
     replay, ``detect``'s scores and ``forecast``'s output. Before, the German export was
     refused ('no timestamp column found among timestamp;value'), compressed files were
     refused by the replay and its series named 'data.csv', thousands separators made the
-    column text, and US dates were replayed in the order they sort as text; spreadsheets
+    column text, an Excel ``sep=`` line was read as the header, and US dates were replayed in the order they sort as text; spreadsheets
     (the first sheet) were refused as an unknown file type."""
     plain = write("plain", tmp_path)
     path = write(kind, tmp_path)

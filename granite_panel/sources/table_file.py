@@ -8,7 +8,8 @@ Reading (``read_table``):
   delimiter (comma, semicolon, tab or ``|``; a ``.tsv`` file: tab) found by the standard
   library's ``csv.Sniffer`` on the first lines; UTF-8 (a byte-order mark, as Excel's "CSV
   UTF-8" writes, dropped), else Windows-1252 (Excel's plain "CSV" on Western-European
-  Windows);
+  Windows); a first line ``sep=;`` (Excel's hint, which Grafana's "Download for Excel"
+  writes) names the delimiter;
 - numbers as spreadsheets write them in text: a thousands separator (``"1,234.5"``) and,
   in a file that is not comma-separated, a decimal comma (``1.234,5``: European Excel
   writes ``;``-separated files because its decimal mark is the comma). A column is converted
@@ -105,8 +106,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
             frame = pd.read_excel(path, sheet_name=0, engine="calamine")
             return spreadsheet_numbers(frame, decimal_comma=False)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
-        delimiter = "\t" if tabs else sniff_delimiter(_head(path))
-        frame = _read_csv(path, delimiter)
+        head = _head(path)
+        hinted = excel_separator(head)
+        delimiter = "\t" if tabs else hinted or sniff_delimiter(head)
+        frame = _read_csv(path, delimiter, skip=1 if hinted else 0)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except Exception as exc:  # parser errors of pandas/pyarrow, a bad archive: one line
@@ -115,15 +118,25 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
 
 
-def _read_csv(path: Path, delimiter: str) -> pd.DataFrame:
+def _read_csv(path: Path, delimiter: str, skip: int = 0) -> pd.DataFrame:
     """UTF-8 (a byte-order mark dropped); failing that, Windows-1252, the encoding of
-    Excel's plain "CSV" on Western-European Windows (``°C``, ``Größe``), then Latin-1."""
+    Excel's plain "CSV" on Western-European Windows (``°C``, ``Größe``), then Latin-1.
+    ``skip``: lines before the header (an Excel ``sep=`` line)."""
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return pd.read_csv(path, sep=delimiter, encoding=encoding)
+            return pd.read_csv(path, sep=delimiter, encoding=encoding, skiprows=skip)
         except UnicodeDecodeError:
             continue
-    return pd.read_csv(path, sep=delimiter, encoding="latin-1")
+    return pd.read_csv(path, sep=delimiter, encoding="latin-1", skiprows=skip)
+
+
+def excel_separator(text: str) -> str:
+    """The delimiter a first line ``sep=X`` names (Excel reads the file by it; Grafana's
+    "Download for Excel" writes one), else ""."""
+    first = text.split("\n", 1)[0].strip().strip('"')
+    if len(first) == 5 and first.lower().startswith("sep="):
+        return first[4]
+    return ""
 
 
 def _head(path: Path) -> str:
