@@ -209,9 +209,9 @@ def test_a_column_of_mostly_numbers_is_a_series_with_bad_points(tmp_path):
     batch = replayed(str(path))
     assert np.isnan(batch.values[0, 1]) and batch.values[0, 2] == 3
     assert run_detect(_args(path, tmp_path)) == 2
-    text = tmp_path / "percent.csv"
-    text.write_text("timestamp,cpu\n2024-01-01 00:00,50%\n2024-01-01 01:00,51%\n")
-    with pytest.raises(SourceError, match="'cpu' holds text such as '50%'"):
+    text = tmp_path / "scaled.csv"  # units that change along the column: not one series
+    text.write_text("timestamp,rx\n2024-01-01 00:00,980 B\n2024-01-01 01:00,1.2 kB\n")
+    with pytest.raises(SourceError, match="'rx' holds text such as '980 B'"):
         replayed(str(text))
 
 
@@ -276,6 +276,16 @@ def test_numbers_as_spreadsheets_write_them(tmp_path):
     us = tmp_path / "us.csv"
     us.write_text('t,a\n2024-01-01,"1,234.5"\n2024-01-02,12\n2024-01-03,"-1,000"\n')
     assert read_table(us)["a"].tolist() == [1234.5, 12.0, -1000.0]
+    units = tmp_path / "units.csv"  # cells formatted with their unit (before: refused as text)
+    units.write_text('t,cpu,latency,temp,mixed\n2024-01-01,45%,"1,200 ms",-3 °C,980 B\n'
+                     '2024-01-02,51.5%,12.5 ms,4.5 °C,1.2 kB\n')
+    frame = read_table(units)
+    assert frame["cpu"].tolist() == [45.0, 51.5] and frame["latency"].tolist() == [1200, 12.5]
+    assert frame["temp"].tolist() == [-3.0, 4.5]
+    assert frame["mixed"].tolist() == ["980 B", "1.2 kB"]  # two units: left as text
+    de = tmp_path / "de_units.csv"
+    de.write_text("t;temp\n2024-01-01;12,5 °C\n2024-01-02;-0,5 °C\n", encoding="utf-8")
+    assert read_table(de)["temp"].tolist() == [12.5, -0.5]
 
 
 def test_an_export_streams_through_the_engine(tmp_path):

@@ -12,8 +12,10 @@ Reading (``read_table``):
   writes) names the delimiter;
 - numbers as spreadsheets write them in text: a thousands separator (``"1,234.5"``) and,
   in a file that is not comma-separated, a decimal comma (``1.234,5``: European Excel
-  writes ``;``-separated files because its decimal mark is the comma). A column is converted
-  only when every cell reads that way, otherwise it stays as it is (its cells bad points);
+  writes ``;``-separated files because its decimal mark is the comma), and one unit after
+  every number of a column (``45%``, ``12.5 ms``: a cell formatted with its unit; the unit
+  is dropped, so 45% reads 45). A column is converted only when every cell reads that way
+  with the same unit, otherwise it stays as it is (its cells bad points);
 - Parquet: a file, or a partitioned folder;
 - spreadsheets: Excel (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``) and OpenDocument
   (``.ods``), the first sheet, its first row the header, read by ``python-calamine``
@@ -46,6 +48,7 @@ SNIFF_BYTES = 64 * 1024
 # one cell of a number column in text, as a spreadsheet writes it
 _THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")  # 1,234.5
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")  # 1.234,5 / 12,5
+_WITH_UNIT = r"^(?P<number>.*\d)\s*(?P<unit>[^\d\s.,:+-][^\d\s]{0,4})$"  # 45% / 12.5 ms
 
 
 def is_table_file(path: str | Path) -> bool:
@@ -175,7 +178,8 @@ def sniff_delimiter(text: str) -> str:
 
 def spreadsheet_numbers(frame: pd.DataFrame, decimal_comma: bool) -> pd.DataFrame:
     """Text columns whose every cell is a number with thousands separators (and, when
-    ``decimal_comma``, a decimal comma) as numbers; other columns unchanged."""
+    ``decimal_comma``, a decimal comma), or followed by one unit, as numbers; other columns
+    unchanged."""
     converted = {}
     for name in frame.columns:
         column = frame[name]
@@ -192,7 +196,11 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     if cells.empty or not all(isinstance(c, str) for c in cells):
         return None
     text = cells.str.strip()
-    if not text.str.contains(",", regex=False).any():
+    split = text.str.extract(_WITH_UNIT)
+    has_unit = split["unit"].notna().all() and split["unit"].nunique() == 1
+    if has_unit:
+        text = split["number"]
+    elif not text.str.contains(",", regex=False).any():
         return None  # nothing a spreadsheet wrote: leave it to the usual rules
     if decimal_comma and text.str.match(_DECIMAL_COMMA).all():
         plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
