@@ -196,13 +196,14 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     if cells.empty or not all(isinstance(c, str) for c in cells):
         return None
     text = cells.str.strip()
-    split = text.str.extract(_WITH_UNIT)
-    has_unit = split["unit"].notna().all() and split["unit"].nunique() == 1
-    if has_unit:
-        text = split["number"]
-    elif not text.str.contains(",", regex=False).any():
-        return None  # nothing a spreadsheet wrote: leave it to the usual rules
-    if decimal_comma and text.str.match(_DECIMAL_COMMA).all():
+    before_unit = _numbers_before_one_unit(text)
+    if before_unit is not None:
+        text = before_unit
+    if not text.str.contains(",", regex=False).any():
+        if before_unit is None:
+            return None  # nothing a spreadsheet wrote: leave it to the usual rules
+        plain = text
+    elif decimal_comma and text.str.match(_DECIMAL_COMMA).all():
         plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     elif (text.str.match(_THOUSANDS_COMMA) | pd.to_numeric(text, errors="coerce").notna()).all():
         plain = text.str.replace(",", "", regex=False)
@@ -212,6 +213,23 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     if numbers.isna().any():
         return None
     return numbers.reindex(column.index)
+
+
+def _numbers_before_one_unit(text: pd.Series) -> pd.Series | None:
+    """What comes before the unit of cells that all end in the same one (``45%``,
+    ``12.5 ms``), else None. The first cells are tried alone first: most text columns
+    (times such as ``01:00 AM``, names) fail there, without a pass over the whole column."""
+    if _numbers_before_one_unit_of(text.head(20)) is None:
+        return None
+    return _numbers_before_one_unit_of(text)
+
+
+def _numbers_before_one_unit_of(text: pd.Series) -> pd.Series | None:
+    split = text.str.extract(_WITH_UNIT)
+    if split["unit"].isna().any() or split["unit"].nunique() != 1:
+        return None
+    numbers = split["number"].str.replace(",", "", regex=False).str.replace(".", "", regex=False)
+    return split["number"] if numbers.str.fullmatch(r"[+-]?\d+(e[+-]?\d+)?").all() else None
 
 
 def listed(names) -> str:
