@@ -81,6 +81,12 @@ def write(kind: str, folder) -> str:
         with pd.ExcelWriter(path, engine="openpyxl") as book:
             frame.to_excel(book, sheet_name="Messwerte °C", index=False)
             frame.head(3).assign(value=0.0).to_excel(book, sheet_name="other", index=False)
+    elif kind == "xlsx_report":  # a title and a note above the table, a blank row between
+        path = folder / "report.xlsx"
+        with pd.ExcelWriter(path, engine="openpyxl") as book:
+            frame.to_excel(book, index=False, startrow=3)
+            book.sheets["Sheet1"]["A1"] = "Load report, March 2024"
+            book.sheets["Sheet1"]["A2"] = "Source: meter 7"
     elif kind == "ods":  # LibreOffice Calc's own format
         path = folder / "sheet.ods"
         frame.to_excel(path, engine="odf", index=False)
@@ -90,9 +96,9 @@ def write(kind: str, folder) -> str:
 
 
 EXPORTS = ["excel_de", "excel_utf8", "excel_us", "grafana_excel", "tsv", "pipe", "gzip", "bz2",
-           "zip", "xlsx", "ods"]
+           "zip", "xlsx", "xlsx_report", "ods"]
 NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data",
-                   "xlsx": "sheet", "ods": "sheet"}  # a lone value column: the file's name
+                   "xlsx": "sheet", "xlsx_report": "report", "ods": "sheet"}  # a lone value column: the file's name
 
 
 def replayed(path: str):
@@ -122,7 +128,7 @@ def test_an_export_reads_as_the_plain_file_in_replay_detect_and_forecast(kind, t
     refused ('no timestamp column found among timestamp;value'), compressed files were
     refused by the replay and its series named 'data.csv', thousands separators made the
     column text, an Excel ``sep=`` line was read as the header, and US dates were replayed in the order they sort as text; spreadsheets
-    (the first sheet) were refused as an unknown file type."""
+    (the first sheet, below any title) were refused as an unknown file type."""
     plain = write("plain", tmp_path)
     path = write(kind, tmp_path)
     expected, got = replayed(plain), replayed(path)

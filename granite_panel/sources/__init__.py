@@ -52,8 +52,9 @@ def open_source(settings):
                 speed=settings.replay_speed,
                 interval=settings.data_generation_interval,
             )
-        except InputError as exc:
-            raise SourceError(f"SOURCE={kind!r}: {exc}") from None
+        except InputError as exc:  # its message starts with the path already, mostly
+            message = str(exc).removeprefix(f"{kind}: ")
+            raise SourceError(f"SOURCE={kind!r}: {message}") from None
     raise SourceError(
         f"SOURCE={kind!r} is not allowed: expected {', '.join(NAMED_SOURCES)} or the path of "
         "a .csv, .parquet or spreadsheet (.xlsx, .xls, .ods) file (also .tsv, .txt, or "

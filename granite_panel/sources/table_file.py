@@ -18,8 +18,9 @@ Reading (``read_table``):
   with the same unit, otherwise it stays as it is (its cells bad points);
 - Parquet: a file, or a partitioned folder;
 - spreadsheets: Excel (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``) and OpenDocument
-  (``.ods``), the first sheet, its first row the header, read by ``python-calamine``
-  (date cells are times, number cells numbers, whatever the locale that wrote them).
+  (``.ods``), the first sheet, read by ``python-calamine`` (date cells are times, number
+  cells numbers, whatever the locale that wrote them). The header is the first row, or,
+  where a title or notes sit above the table, the first row that names every column.
 
 Layout (``time_column``, ``value_columns``): a time column found by name (``timestamp``,
 ``ds``, ``date``, ``datetime``, ``time``, any case) or by its cells; the series of a wide
@@ -106,7 +107,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "spreadsheet":
-            frame = pd.read_excel(path, sheet_name=0, engine="calamine")
+            frame = pd.read_excel(path, sheet_name=0, engine="calamine",
+                                  header=header_row(path))
             return spreadsheet_numbers(frame, decimal_comma=False)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
         head = _head(path)
@@ -119,6 +121,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path}: not a readable {kind} file ({first})") from None
     return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
+
+
+def header_row(path: Path, looked_at: int = 20) -> int:
+    """The row of a sheet that holds its column names: the first of its first rows whose
+    cells are all text and fill every column the sheet uses (a title or notes above a
+    table fill fewer); the first row when none does."""
+    top = pd.read_excel(path, sheet_name=0, engine="calamine", header=None, nrows=looked_at)
+    top = top.dropna(axis="columns", how="all")
+    for row, cells in top.iterrows():
+        if cells.notna().all() and all(isinstance(c, str) and c.strip() for c in cells):
+            return int(row)
+    return 0
 
 
 def _read_csv(path: Path, delimiter: str, skip: int = 0) -> pd.DataFrame:
