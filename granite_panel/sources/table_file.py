@@ -107,9 +107,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "spreadsheet":
-            frame = pd.read_excel(path, sheet_name=0, engine="calamine",
-                                  header=header_row(path))
-            return spreadsheet_numbers(frame, decimal_comma=False)
+            return spreadsheet_numbers(_read_sheet(path), decimal_comma=False)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
         head = _head(path)
         hinted = excel_separator(head)
@@ -123,16 +121,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
 
 
-def header_row(path: Path, looked_at: int = 20) -> int:
-    """The row of a sheet that holds its column names: the first of its first rows whose
-    cells are all text and fill every column the sheet uses (a title or notes above a
-    table fill fewer); the first row when none does."""
-    top = pd.read_excel(path, sheet_name=0, engine="calamine", header=None, nrows=looked_at)
+def _read_sheet(path: Path, looked_at: int = 20) -> pd.DataFrame:
+    """The first sheet, its header the first row, or, where a title or notes sit above the
+    table, the first of its first ``looked_at`` rows that names every column (all text,
+    filling every column the sheet uses); read again from there only in that case."""
+    frame = pd.read_excel(path, sheet_name=0, engine="calamine")
+    top = pd.concat([frame.columns.to_frame().T, frame.head(looked_at - 1)], ignore_index=True)
     top = top.dropna(axis="columns", how="all")
+    unnamed = [isinstance(c, str) and c.startswith("Unnamed: ") for c in frame.columns]
+    top.iloc[0] = [None if u else c for u, c in zip(unnamed, top.iloc[0])]  # empty cells
     for row, cells in top.iterrows():
         if cells.notna().all() and all(isinstance(c, str) and c.strip() for c in cells):
-            return int(row)
-    return 0
+            if row == 0:
+                return frame
+            return pd.read_excel(path, sheet_name=0, engine="calamine", header=int(row))
+    return frame
 
 
 def _read_csv(path: Path, delimiter: str, skip: int = 0) -> pd.DataFrame:
