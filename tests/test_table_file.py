@@ -87,6 +87,13 @@ def write(kind: str, folder) -> str:
             frame.to_excel(book, index=False, startrow=3)
             book.sheets["Sheet1"]["A1"] = "Load report, March 2024"
             book.sheets["Sheet1"]["A2"] = "Source: meter 7"
+    elif kind == "json":  # an array of records, as an API or jq writes it
+        path = folder / "data.json"
+        iso.to_json(path, orient="records")
+    elif kind == "ndjson":  # JSON Lines, times in epoch milliseconds, gzipped
+        path = folder / "data.ndjson.gz"
+        epoch_ms = frame.assign(time=frame["time"].astype("int64") // 10**6)
+        path.write_bytes(gzip.compress(epoch_ms.to_json(orient="records", lines=True).encode()))
     elif kind == "ods":  # LibreOffice Calc's own format
         path = folder / "sheet.ods"
         frame.to_excel(path, engine="odf", index=False)
@@ -96,9 +103,9 @@ def write(kind: str, folder) -> str:
 
 
 EXPORTS = ["excel_de", "excel_utf8", "excel_us", "grafana_excel", "tsv", "pipe", "gzip", "bz2",
-           "zip", "xlsx", "xlsx_report", "ods"]
-NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data",
-                   "xlsx": "sheet", "xlsx_report": "report", "ods": "sheet"}  # a lone value column: the file's name
+           "zip", "xlsx", "xlsx_report", "ods", "json", "ndjson"]
+NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data", "json": "data",
+                   "ndjson": "data", "xlsx": "sheet", "xlsx_report": "report", "ods": "sheet"}  # a lone value column: the file's name
 
 
 def replayed(path: str):
@@ -128,7 +135,7 @@ def test_an_export_reads_as_the_plain_file_in_replay_detect_and_forecast(kind, t
     refused ('no timestamp column found among timestamp;value'), compressed files were
     refused by the replay and its series named 'data.csv', thousands separators made the
     column text, an Excel ``sep=`` line was read as the header, and US dates were replayed in the order they sort as text; spreadsheets
-    (the first sheet, below any title) were refused as an unknown file type."""
+    (the first sheet, below any title) and JSON were refused as unknown file types."""
     plain = write("plain", tmp_path)
     path = write(kind, tmp_path)
     expected, got = replayed(plain), replayed(path)
@@ -240,7 +247,11 @@ def test_unknown_types_and_broken_archives_give_one_line(tmp_path, capsys):
     sheet.write_bytes(b"timestamp,value\n2024-01-01,1\n")
     with pytest.raises(SourceError, match="not a readable spreadsheet file"):
         replayed(str(sheet))
-    for path in (numbers, broken, sheet):
+    cut = tmp_path / "cut.json"  # a download cut short
+    cut.write_text('[{"timestamp": "2024-01-01", "value": 1}, {"timest')
+    with pytest.raises(SourceError, match="not a readable json file"):
+        replayed(str(cut))
+    for path in (numbers, broken, sheet, cut):
         assert run_detect(_args(path, tmp_path)) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
 

@@ -4,7 +4,8 @@ Reads a wide file (a time column and one numeric column per series: NAB's
 ``timestamp,value``, or ``date,sales,returns``) or a long file of many series
 (``unique_id,ds,y`` or ``series,timestamp,value``), read as the dashboard's replay reads
 files (``sources/table_file.py``: CSV with any usual delimiter, compressed or not, Parquet
-or a partitioned Parquet folder, an Excel or OpenDocument spreadsheet), and writes the same rows with an ``anomaly_score`` column
+or a partitioned Parquet folder, JSON records or lines, an Excel or OpenDocument
+spreadsheet), and writes the same rows with an ``anomaly_score`` column
 in [0, 1] (a wide file of several series: ``<column>_anomaly_score`` beside each), scored
 by a fresh online detector per series, point by point in time order (strictly causal; rows
 out of order are scored where their time puts them, as the dashboard's replay does, and

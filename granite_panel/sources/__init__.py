@@ -57,8 +57,8 @@ def open_source(settings):
             raise SourceError(f"SOURCE={kind!r}: {message}") from None
     raise SourceError(
         f"SOURCE={kind!r} is not allowed: expected {', '.join(NAMED_SOURCES)} or the path of "
-        "a .csv, .parquet or spreadsheet (.xlsx, .xls, .ods) file (also .tsv, .txt, or "
-        "compressed: .csv.gz, .csv.zip, ...)"
+        "a .csv, .parquet, .json, .jsonl or spreadsheet (.xlsx, .xls, .ods) file (also .tsv, "
+        ".txt, or compressed: .csv.gz, .csv.zip, ...)"
     )
 
 

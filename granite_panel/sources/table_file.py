@@ -17,6 +17,10 @@ Reading (``read_table``):
   is dropped, so 45% reads 45). A column is converted only when every cell reads that way
   with the same unit, otherwise it stays as it is (its cells bad points);
 - Parquet: a file, or a partitioned folder;
+- JSON (``.json``, also compressed): an array of records (``[{"timestamp": ..., "cpu":
+  ...}, ...]``, as APIs and ``jq`` write them) or an object of columns; JSON Lines
+  (``.jsonl``, ``.ndjson``, or a ``.json`` holding one record a line). Values as JSON
+  typed them: times are read by the same rules as a CSV's;
 - spreadsheets: Excel (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``) and OpenDocument
   (``.ods``), the first sheet, read by ``python-calamine`` (date cells are times, number
   cells numbers, whatever the locale that wrote them). The header is the first row, or,
@@ -41,6 +45,7 @@ from .points import InputError
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", "")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
 DELIMITERS = ",;\t|"
 TIMESTAMP_NAMES = ("timestamp", "ds", "date", "datetime", "time")
@@ -68,7 +73,7 @@ def table_name(path: str | Path) -> str:
     name = path.name
     for suffix in reversed(path.suffixes[-2:]):
         if suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *SPREADSHEET_SUFFIXES,
-                              *COMPRESSED_SUFFIXES):
+                              *JSON_SUFFIXES, *COMPRESSED_SUFFIXES):
             name = name[: -len(suffix)]
         else:
             break
@@ -79,12 +84,14 @@ def _kind(path: Path) -> str | None:
     suffixes = [s.lower() for s in path.suffixes[-2:]]
     if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         inner = suffixes[-2] if len(suffixes) == 2 else ""
-        return "text" if inner in TEXT_SUFFIXES else None
+        return "json" if inner in JSON_SUFFIXES else "text" if inner in TEXT_SUFFIXES else None
     last = suffixes[-1] if suffixes else ""
     if last in PARQUET_SUFFIXES:
         return "parquet"
     if last in SPREADSHEET_SUFFIXES:
         return "spreadsheet"
+    if last in JSON_SUFFIXES:
+        return "json"
     return "text" if last in TEXT_SUFFIXES else None
 
 
@@ -100,14 +107,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if kind is None:
         raise InputError(
             f"{path}: unknown file type {''.join(path.suffixes[-2:])!r}; expected .csv "
-            "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...), .parquet, or a "
-            "spreadsheet (.xlsx, .xls, .ods)"
+            "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...), .parquet, .json, "
+            ".jsonl, or a spreadsheet (.xlsx, .xls, .ods)"
         )
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "spreadsheet":
             return spreadsheet_numbers(_read_sheet(path), decimal_comma=False)
+        if kind == "json":
+            return _read_json(path)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
         head = _head(path)
         hinted = excel_separator(head)
@@ -136,6 +145,22 @@ def _read_sheet(path: Path, looked_at: int = 20) -> pd.DataFrame:
                 return frame
             return pd.read_excel(path, sheet_name=0, engine="calamine", header=int(row))
     return frame
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    """An array of records or an object of columns; JSON Lines for ``.jsonl``/``.ndjson``,
+    or where a ``.json`` file holds one record a line. No type guessing beyond JSON's own
+    (pandas would turn epoch numbers in a column named ``timestamp`` into dates by its own
+    rules; the table's time rules read them instead)."""
+    options = {"dtype": False, "convert_dates": False, "compression": "infer"}
+    lines = any(s.lower() in (".jsonl", ".ndjson") for s in path.suffixes[-2:])
+    if not lines:
+        try:
+            return pd.read_json(path, **options)
+        except ValueError as exc:
+            if "Trailing data" not in str(exc):
+                raise
+    return pd.read_json(path, lines=True, **options)
 
 
 def _read_csv(path: Path, delimiter: str, skip: int = 0) -> pd.DataFrame:
