@@ -32,6 +32,8 @@ FORMATS = {  # name: (file name, time format, writer options)
     "US Excel (12-hour clock)": ("us.csv", "%m/%d/%Y %I:%M %p", {}),
     "German Excel (; and 1.234,5)": ("de.csv", "%d.%m.%Y %H:%M", {"sep": ";", "decimal": ","}),
     "Excel workbook (.xlsx)": ("book.xlsx", None, {}),  # date cells, written by openpyxl
+    "JSON records (ISO 8601)": ("records.json", "%Y-%m-%dT%H:%M:%SZ", {}),
+    "JSON Lines (epoch ms)": ("lines.jsonl", None, {}),
 }
 
 
@@ -56,15 +58,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, (file, form, options) in FORMATS.items():
             path = Path(folder) / file
-            if form is None:
+            if file.endswith(".xlsx"):
                 pd.DataFrame({"timestamp": times, "value": values}).to_excel(path, index=False)
+            elif file.endswith(".json"):
+                pd.DataFrame({"timestamp": times.strftime(form), "value": values}).to_json(
+                    path, orient="records")
+            elif file.endswith(".jsonl"):
+                pd.DataFrame({"timestamp": times.astype("int64") // 10**6, "value": values}
+                             ).to_json(path, orient="records", lines=True)
             else:
                 pd.DataFrame({"timestamp": times.strftime(form), "value": values}).to_csv(
                     path, index=False, **options)
             batch = frame_to_batch(read_table(path), where=str(path))
             assert np.array_equal(batch.timestamps, times.astype("int64") / 1e9), name
             seconds = median_seconds(lambda: frame_to_batch(read_table(path)), args.repeats)
-            if form is None:  # times are date cells: there is no text to read cell by cell
+            if form is None:  # date cells or epoch numbers: no text to read cell by cell
                 print(f"{name:<30} {seconds:>9.2f} {args.rows / seconds:>11,.0f} {'-':>17}",
                       flush=True)
                 continue
