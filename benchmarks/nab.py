@@ -141,7 +141,7 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
             continue
         extra = nab_inputs(name, values, labels) if reference else {}
         if kwargs.get("period") == "daily":  # the rows of a day, as a replay of the file sets
-            extra["period"] = rows_per_day(ts)
+            extra["period"] = replay_season(ts)
         det = make_detector(name, **{**kwargs, **extra})
         t0 = time.perf_counter()
         s = det.score_series(values)
@@ -155,7 +155,7 @@ def run_detector(name: str, corpus, reference: bool = False, **kwargs) -> tuple[
     return scores, seconds, rows
 
 
-def rows_per_day(timestamps: np.ndarray) -> int:
+def replay_season(timestamps: np.ndarray) -> int:
     """The season a replay of the file gives its detectors with DETECTOR_SEASON=fixed
     (``Settings.for_replay``): the rows of a day at the file's median step."""
     step = np.median(np.diff(timestamps)) / np.timedelta64(1, "s")

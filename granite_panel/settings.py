@@ -208,8 +208,8 @@ class Settings(param.Parameterized):
         default="synthetic",
         doc="Where points come from: synthetic (the demo stream), push (only what "
         "/api/ingest receives), prometheus (PROMETHEUS_URL + PROMETHEUS_QUERY), or the path "
-        "of a .csv/.parquet/.xlsx file to replay (wide or long format). Pushes are accepted "
-        "with every source.",
+        "of a .csv/.parquet/.xlsx/.json file to replay (wide or long format). Pushes are "
+        "accepted with every source.",
     )
     replay_speed = param.String(
         default="",

@@ -105,7 +105,8 @@ def write(kind: str, folder) -> str:
 EXPORTS = ["excel_de", "excel_utf8", "excel_us", "grafana_excel", "tsv", "pipe", "gzip", "bz2",
            "zip", "xlsx", "xlsx_report", "ods", "json", "ndjson"]
 NAMED_BY_FOLDER = {"tsv": "data", "gzip": "data", "bz2": "data", "zip": "data", "json": "data",
-                   "ndjson": "data", "xlsx": "sheet", "xlsx_report": "report", "ods": "sheet"}  # a lone value column: the file's name
+                   "ndjson": "data", "xlsx": "sheet", "xlsx_report": "report", "ods": "sheet"}
+# (a lone value column is named by its file)
 
 
 def replayed(path: str):
@@ -134,8 +135,9 @@ def test_an_export_reads_as_the_plain_file_in_replay_detect_and_forecast(kind, t
     replay, ``detect``'s scores and ``forecast``'s output. Before, the German export was
     refused ('no timestamp column found among timestamp;value'), compressed files were
     refused by the replay and its series named 'data.csv', thousands separators made the
-    column text, an Excel ``sep=`` line was read as the header, and US dates were replayed in the order they sort as text; spreadsheets
-    (the first sheet, below any title) and JSON were refused as unknown file types."""
+    column text, an Excel ``sep=`` line was read as the header, and US dates were replayed
+    in the order they sort as text; spreadsheets (the first sheet, below any title) and JSON
+    were refused as unknown file types."""
     plain = write("plain", tmp_path)
     path = write(kind, tmp_path)
     expected, got = replayed(plain), replayed(path)

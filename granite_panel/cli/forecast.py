@@ -3,9 +3,9 @@
 Input: Nixtla's long format (``unique_id,ds,y``), or ``series,timestamp,value``, or a wide
 file (a time column, then one numeric column per series); CSV, Parquet or a spreadsheet.
 Output: one row per series per future step, ``unique_id,ds,forecast,lo,hi``. ``--model
-auto`` serves what the dashboard would: a TTM (trained here with ``--train``, or promoted under MODELS_DIR, or
-MODEL_NAME) when it validates better, else the statistical model with the lowest backtest
-MASE. Malformed input: one line on stderr, exit status 2.
+auto`` serves what the dashboard would: a TTM (trained here with ``--train``, or promoted
+under MODELS_DIR, or MODEL_NAME) when it validates better, else the statistical model with
+the lowest backtest MASE. Malformed input: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--source",
-        help="synthetic (default), push, prometheus, or a .csv/.parquet/.xlsx file to replay "
-        "(or SOURCE=...)",
+        help="synthetic (default), push, prometheus, or a .csv/.parquet/.xlsx/.json file to "
+        "replay (or SOURCE=...)",
     )
     serve.add_argument(
         "--speed",

@@ -261,17 +261,14 @@ def _numbers_before_one_unit(text: pd.Series) -> pd.Series | None:
     """What comes before the unit of cells that all end in the same one (``45%``,
     ``12.5 ms``), else None. The first cells are tried alone first: most text columns
     (times such as ``01:00 AM``, names) fail there, without a pass over the whole column."""
-    if _numbers_before_one_unit_of(text.head(20)) is None:
-        return None
-    return _numbers_before_one_unit_of(text)
-
-
-def _numbers_before_one_unit_of(text: pd.Series) -> pd.Series | None:
-    split = text.str.extract(_WITH_UNIT)
-    if split["unit"].isna().any() or split["unit"].nunique() != 1:
-        return None
-    numbers = split["number"].str.replace(",", "", regex=False).str.replace(".", "", regex=False)
-    return split["number"] if numbers.str.fullmatch(r"[+-]?\d+(e[+-]?\d+)?").all() else None
+    for cells in (text.head(20), text):
+        split = cells.str.extract(_WITH_UNIT)
+        if split["unit"].isna().any() or split["unit"].nunique() != 1:
+            return None
+        digits = split["number"].str.replace(",", "", regex=False).str.replace(".", "", regex=False)
+        if not digits.str.fullmatch(r"[+-]?\d+(e[+-]?\d+)?").all():
+            return None
+    return split["number"]
 
 
 def listed(names) -> str:
