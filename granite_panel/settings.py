@@ -224,6 +224,14 @@ class Settings(param.Parameterized):
         doc="File replay, wide files: comma-separated value columns (default: every numeric "
         "column but the timestamp and label).",
     )
+    timezone = param.String(
+        default="",
+        doc="Files and frames: the IANA zone (Europe/Berlin, America/New_York) of times "
+        "written without a UTC offset, as loggers and spreadsheets write the local clock; "
+        "they are converted to UTC, the hour repeated when summer time ends told apart by "
+        "its order. Empty: such times are UTC. Times with an offset and epoch numbers are "
+        "read as they are.",
+    )
     label_column = param.String(
         default="label",
         doc="File replay: a 0/1 anomaly label column, when present, feeds the live "
@@ -353,6 +361,14 @@ class Settings(param.Parameterized):
                 f"CONTEXT_LENGTH ({self.context_length})"
             )
 
+        if self.timezone.strip():
+            from .sources.local_time import check_timezone
+            from .sources.points import InputError
+
+            try:
+                self.timezone = check_timezone(self.timezone)
+            except InputError as exc:
+                raise SettingsError(f"TIMEZONE={self.timezone!r} is not allowed: {exc}") from None
         parse_retention(self.retention)
         if self.public_url.strip() and not self.public_url.strip().startswith(
                 ("http://", "https://")):

@@ -90,14 +90,15 @@ class Table:
     columns: list[str] | None = None
 
 
-def read_series(path: str, timestamp_column: str = "", value_columns: str = "") -> Table:
+def read_series(path: str, timestamp_column: str = "", value_columns: str = "",
+                timezone: str = "") -> Table:
     """The file as a ``Table``; ``InputError`` (one line) if it cannot be scored.
 
     Long files (``unique_id,ds,y`` or ``series,timestamp,value``) hold many series; a wide
     file has a time column and one numeric column per series, found as the dashboard's
     replay finds them (``--timestamp-column``/``--value-columns`` name them). Column names
     match in any case; times are dates (any UTC offsets, which may change mid-file at a DST
-    switch) or epoch seconds / milliseconds.
+    switch; without one, UTC or clock times of ``timezone``) or epoch seconds / milliseconds.
     """
     import pandas as pd
 
@@ -127,7 +128,9 @@ def read_series(path: str, timestamp_column: str = "", value_columns: str = "") 
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InputError(f"{path}: value {frame[column].iloc[row]!r} in column "
                                  f"{column!r} on data row {row + 1} is not a number")
-        seconds = read_times(frame[time], path)  # as the replay reads them: the same order
+        groups = None if id_column is None else frame[id_column].astype(str).to_numpy()
+        # as the replay reads them: the same order
+        seconds = read_times(frame[time], path, timezone, groups)
     except (TableError, ValueError) as exc:
         raise InputError(str(exc)) from None
     values = np.concatenate([pd.to_numeric(frame[c]).to_numpy(dtype=float) for c in scored])
@@ -217,6 +220,8 @@ def learning_note(values, ids, detector: str, learning: int) -> str:
 def run_detect(args) -> int:
     """Run the ``detect`` subcommand; 0 on success, 2 on bad input, a bad detector name or
     an unreachable Dask scheduler."""
+    from .forecast import layout_timezone
+
     workers, chunk = getattr(args, "dask_workers", None), getattr(args, "chunk_series", None)
     try:
         season = getattr(args, "season", None)
@@ -231,7 +236,7 @@ def run_detect(args) -> int:
         options = {} if season is None else {"period": season}
         learning = make_detector(args.detector, **options).learning_points  # a bad name fails here
         table = read_series(args.input, getattr(args, "timestamp_column", "") or "",
-                            getattr(args, "value_columns", "") or "")
+                            getattr(args, "value_columns", "") or "", layout_timezone(args))
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2

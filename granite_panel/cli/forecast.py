@@ -52,30 +52,33 @@ def read_table(path: str):
         raise InputError(str(exc)) from None
 
 
-def read_times(column, path: str) -> np.ndarray:
+def read_times(column, path: str, timezone: str = "", groups=None) -> np.ndarray:
     """Epoch seconds of a file's time column, read as the replay source reads them: dates
     with or without UTC offsets (which may change mid-file at a DST switch), or epoch seconds
-    / milliseconds; ``InputError`` naming the first bad cell by its data row."""
+    / milliseconds, clock times of ``timezone`` where it is given; ``InputError`` naming the
+    first bad cell by its data row."""
     from ..sources.points import InputError as TimeError
     from ..sources.replay import epoch_seconds
 
     try:
-        return epoch_seconds(column.reset_index(drop=True), path)
+        return epoch_seconds(column.reset_index(drop=True), path, timezone, groups)
     except TimeError as exc:
         raise InputError(str(exc)) from None
 
 
-def utc_times(column, path: str):
+def utc_times(column, path: str, timezone: str = "", groups=None):
     """``read_times`` as UTC (naive ``datetime64``, to the microsecond)."""
     import pandas as pd
 
-    seconds = read_times(column, path)
+    seconds = read_times(column, path, timezone, groups)
     return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us")
 
 
-def read_panel(path: str, timestamp_column: str = "", value_columns: str = "") -> Panel:
+def read_panel(path: str, timestamp_column: str = "", value_columns: str = "",
+               timezone: str = "") -> Panel:
     """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where. A
-    wide file's columns are found as the dashboard's replay finds them (or named)."""
+    wide file's columns are found as the dashboard's replay finds them (or named); times
+    without an offset are UTC, or clock times of ``timezone``."""
     import pandas as pd
 
     from ..sources.points import InputError as LayoutError
@@ -106,12 +109,14 @@ def read_panel(path: str, timestamp_column: str = "", value_columns: str = "") -
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{path}: value {frame['y'].iloc[row]!r} on data row {row + 1} is not a number")
-    stamps = utc_times(frame["ds"], path)
-    frame = pd.DataFrame({"unique_id": frame["unique_id"].astype(str).to_numpy(), "ds": stamps,
-                          "y": y.to_numpy()})
+    ids = frame["unique_id"].astype(str).to_numpy()
+    stamps = utc_times(frame["ds"], path, timezone, ids)
+    frame = pd.DataFrame({"unique_id": ids, "ds": stamps, "y": y.to_numpy()})
     if frame.duplicated(["unique_id", "ds"]).any():
         dup = frame[frame.duplicated(["unique_id", "ds"])].iloc[0]
-        raise InputError(f"{path}: series {dup['unique_id']!r} has two rows at {dup['ds']}")
+        hint = "" if timezone else (" (local clock times repeat an hour when summer time "
+                                    "ends: name their zone with --timezone)")
+        raise InputError(f"{path}: series {dup['unique_id']!r} has two rows at {dup['ds']}{hint}")
     wide = frame.pivot(index="ds", columns="unique_id", values="y").sort_index()
     if len(wide) < 3:
         raise InputError(f"{path}: {len(wide)} time steps; need at least 3 to forecast")
@@ -160,12 +165,31 @@ def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_layout_options(parser) -> None:
-    """``--timestamp-column`` and ``--value-columns``, as ``serve`` takes them for a replay."""
+    """``--timestamp-column``, ``--value-columns`` and ``--timezone``, as ``serve`` takes them
+    for a replay."""
     parser.add_argument("--timestamp-column", default="", metavar="NAME",
                         help="the time column (default: found by name, then by its cells)")
     parser.add_argument("--value-columns", default="", metavar="A,B",
                         help="a wide file's series, comma-separated (default: every numeric "
                         "column but the time and label columns)")
+    parser.add_argument("--timezone", default=None, metavar="ZONE",
+                        help="the IANA zone (Europe/Berlin) of times written without a UTC "
+                        "offset, converted to UTC (default: TIMEZONE, else UTC)")
+
+
+def layout_timezone(args) -> str:
+    """``--timezone``, else TIMEZONE from the environment or .env, checked: the zone the
+    dashboard would read the same file's clock times in."""
+    from ..settings import Settings, SettingsError
+    from ..sources.local_time import check_timezone
+    from ..sources.points import InputError as ZoneError
+
+    try:
+        if getattr(args, "timezone", None) is not None:
+            return check_timezone(args.timezone)
+        return Settings.from_env().timezone
+    except (ZoneError, SettingsError) as exc:
+        raise InputError(f"--timezone: {exc}" if isinstance(exc, ZoneError) else str(exc)) from None
 
 
 def add_dask_options(parser) -> None:
@@ -372,7 +396,8 @@ def run_forecast(args) -> int:
     try:
         check_numbers(args)
         model = resolve_model(args.model)
-        panel = read_panel(args.input, args.timestamp_column, args.value_columns)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns,
+                           layout_timezone(args))
         if args.train and model not in ("auto", "ttm"):
             raise InputError(f"--train trains a TTM; it does not go with --model {args.model}")
     except InputError as exc:

@@ -11,7 +11,7 @@ import json
 import sys
 
 from .forecast import InputError, add_layout_options, add_model_options, build_service
-from .forecast import check_numbers, default_season, read_panel, train_on
+from .forecast import check_numbers, default_season, layout_timezone, read_panel, train_on
 
 
 def add_train_parser(subparsers):
@@ -36,7 +36,8 @@ def run_train(args) -> int:
 
     try:
         check_numbers(args)
-        panel = read_panel(args.input, args.timestamp_column, args.value_columns)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns,
+                           layout_timezone(args))
         settings = Settings.from_env()
         horizon = args.horizon or settings.forecast_horizon
         season = args.season or default_season(panel.step)

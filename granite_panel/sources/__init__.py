@@ -49,6 +49,7 @@ def open_source(settings):
                 timestamp_column=settings.timestamp_column,
                 value_columns=settings.value_columns,
                 label_column=settings.label_column,
+                timezone=settings.timezone,
                 speed=settings.replay_speed,
                 interval=settings.data_generation_interval,
             )

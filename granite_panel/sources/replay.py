@@ -16,24 +16,30 @@ cell that is not a number (a string, inf) is a bad point.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import param
 
+from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
 from .table_file import read_table, table_name, time_column
 from .table_file import value_columns as find_value_columns
 
+logger = logging.getLogger(__name__)
+
 LONG_LAYOUTS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
 LONE_VALUE_NAMES = ("value", "y")
 
 
-def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
+def epoch_seconds(column: pd.Series, where: str, timezone: str = "", groups=None) -> np.ndarray:
     """Epoch seconds of a column of dates or epoch numbers (seconds, or ms above 1e11);
-    ``InputError`` naming the first cell that is not a time, or not one in range."""
+    ``InputError`` naming the first cell that is not a time, or not one in range. Dates
+    without a UTC offset are UTC, or clock times of ``timezone`` (``local_time.py``;
+    ``groups``: each row's series, for the hour that the end of summer time repeats)."""
     if pd.api.types.is_numeric_dtype(column):
         numbers = column.to_numpy(dtype=float)
         seconds = np.where(np.abs(numbers) > 1e11, numbers / 1000.0, numbers)
@@ -49,6 +55,8 @@ def epoch_seconds(column: pd.Series, where: str) -> np.ndarray:
     bad = stamps.isna().to_numpy()
     if bad.any():
         raise _bad_time(column, int(np.flatnonzero(bad)[0]), where, "is not a date/time")
+    if timezone and has_no_offset(column):
+        stamps = clock_to_utc(stamps, timezone, groups, column, where)
     return (stamps.astype("int64").to_numpy() / 1e9).astype(float)
 
 
@@ -113,13 +121,16 @@ def frame_to_batch(
     value_columns: str | list[str] = "",
     label_column: str = "label",
     where: str = "frame",
+    timezone: str = "",
 ) -> Batch:
     """The whole table as one ``Batch``: rows = series (named), columns = timestamps.
 
     A pandas Series is a table of one column (named ``name`` when it has none); an index
     that is not the default one (a ``DatetimeIndex``, or ``series``/``ds`` levels) is read
-    as columns, as pandas users keep times.
+    as columns, as pandas users keep times. ``timezone``: the zone of times written without
+    a UTC offset (default UTC).
     """
+    timezone = check_timezone(timezone)
     frame = _with_index_columns(frame, name)
     if frame.empty:
         raise InputError(f"{where}: no data rows")
@@ -128,12 +139,13 @@ def frame_to_batch(
     label = label_column if label_column in columns else ""
     for layout in LONG_LAYOUTS:
         if set(layout) <= set(columns) and not value_columns:
-            return _long(frame, *layout, label, where)
+            return _long(frame, *layout, label, where, timezone)
     ts_col = time_column(frame, timestamp_column, where)
     value_columns = find_value_columns(frame, ts_col, value_columns, label, where)
     # in time order, by the times the cells mean (text such as "03/25/2024 01:00 PM" does not
     # sort as text); rows at one time keep their order
-    timestamps = epoch_seconds(frame[ts_col], where)
+    timestamps = epoch_seconds(frame[ts_col], where, timezone)
+    _tell_repeats(pd.Series(timestamps).duplicated(), where, timezone, "each is replayed")
     if (np.diff(timestamps) < 0).any():
         order = np.argsort(timestamps, kind="stable")
         frame, timestamps = frame.iloc[order], timestamps[order]
@@ -161,14 +173,15 @@ def _with_index_columns(frame, name: str) -> pd.DataFrame:
     return frame.rename_axis(names).reset_index()
 
 
-def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str) -> Batch:
-    stamps = epoch_seconds(frame[ts], where)
-    tidy = pd.DataFrame(
-        {"series": frame[series].astype(str), "t": stamps, "v": _numbers(frame[value])}
-    )
+def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, where: str,
+          timezone: str = "") -> Batch:
+    names = frame[series].astype(str)
+    stamps = epoch_seconds(frame[ts], where, timezone, names.to_numpy())
+    tidy = pd.DataFrame({"series": names, "t": stamps, "v": _numbers(frame[value])})
     if label:
         tidy["label"] = (_numbers(frame[label]) > 0).astype(np.int8)
     # several points of a series at one timestamp: the last one wins (the engine's rule)
+    _tell_repeats(tidy.duplicated(["series", "t"]), where, timezone, "the last of each is kept")
     tidy = tidy.drop_duplicates(["series", "t"], keep="last")
     tidy["present"] = True
     wide = tidy.pivot(index="series", columns="t", values="v")
@@ -184,6 +197,20 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
         series=names,
         missing=missing,
     )
+
+
+def _tell_repeats(repeated: pd.Series, where: str, timezone: str, outcome: str) -> None:
+    """Log rows that repeat an earlier time of their series, and what becomes of them: a
+    file of local clock times read as UTC does this each autumn (the hour that the end of
+    summer time repeats interleaves with the first run, or overwrites it), unless TIMEZONE
+    names its zone."""
+    count = int(repeated.sum())
+    if count:
+        hint = "" if timezone else (
+            "; if the times are local clock times, set TIMEZONE (--timezone) to their zone so "
+            "the hour repeated when summer time ends keeps its order")
+        logger.warning("%s: %d row(s) repeat an earlier time of their series (%s)%s",
+                       where, count, outcome, hint)
 
 
 class ReplaySource(param.Parameterized):
@@ -209,17 +236,17 @@ class ReplaySource(param.Parameterized):
 
     @classmethod
     def from_file(cls, path: str | Path, timestamp_column="", value_columns="",
-                  label_column="label", **params) -> ReplaySource:
+                  label_column="label", timezone="", **params) -> ReplaySource:
         path = Path(path)
         frame = read_table(path)
         batch = frame_to_batch(frame, table_name(path), timestamp_column, value_columns, label_column,
-                               where=str(path))
+                               where=str(path), timezone=timezone)
         return cls(batch, label=path.name, **params)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, name: str = "value", **params) -> ReplaySource:
-        options = {k: params.pop(k) for k in ("timestamp_column", "value_columns", "label_column")
-                   if k in params}
+        options = {k: params.pop(k) for k in ("timestamp_column", "value_columns", "label_column",
+                                              "timezone") if k in params}
         return cls(frame_to_batch(frame, name, **options), label="DataFrame", **params)
 
     @property

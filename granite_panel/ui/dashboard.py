@@ -38,6 +38,7 @@ def engine_for_frame(frame, name: str = "value", speed: str = "",
     from ..sources.replay import ReplaySource
 
     settings = settings or Settings.from_env()
+    columns.setdefault("timezone", settings.timezone)
     source = ReplaySource.from_frame(
         frame, name, speed=speed, interval=settings.data_generation_interval, **columns
     )
@@ -305,7 +306,8 @@ class Dashboard(pn.viewable.Viewer):
         """A dashboard replaying a pandas DataFrame (wide or long, as a file would be).
 
         ``speed``: rows per second, ``"max"``, or empty for one row per tick; ``columns``:
-        ``timestamp_column``, ``value_columns``, ``label_column`` as for files.
+        ``timestamp_column``, ``value_columns``, ``label_column``, ``timezone`` (default
+        TIMEZONE) as for files.
         """
         return cls(engine=engine_for_frame(frame, name, speed, settings, **columns),
                    autopoll=autopoll)

@@ -1,0 +1,88 @@
+"""Clock times of a named time zone (``TIMEZONE``) -> UTC, for files whose times carry no
+offset.
+
+Loggers and spreadsheets often write the local wall clock. Read as UTC, such a file is off by
+the zone's offset, and at the end of summer time the repeated hour (02:00-02:59 twice in
+Europe) lands on the slots of the first one: half of that hour's points overwrite the other
+half. Read in their zone, the two runs are told apart by their order in the file (the earlier
+run is summer time, a repeat of the same clock time in the same series winter time, as the
+clock ran; in a file written newest first, the other way round), and the file becomes a
+regular grid in UTC. A clock time that never happened (in
+the hour skipped when summer time starts) is an error naming the cell, not a guess.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zoneinfo
+
+import numpy as np
+import pandas as pd
+
+from .points import InputError
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA zone this machine knows (``Europe/Berlin``, ``UTC``), else
+    ``InputError``; empty means none (times without an offset are UTC)."""
+    name = name.strip()
+    if not name:
+        return ""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone {name!r}: expected an IANA name such as "
+                         "Europe/Berlin, America/New_York or UTC") from None
+    return name
+
+
+def has_no_offset(column: pd.Series) -> bool:
+    """Whether a column's times are clock times without a UTC offset (so a zone applies):
+    a naive ``datetime64`` column, naive ``datetime`` cells (spreadsheet dates), or text whose
+    first cells read without an offset. Epoch numbers are instants, never local."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return False
+    if pd.api.types.is_datetime64_dtype(column):
+        return True
+    if pd.api.types.is_numeric_dtype(column):
+        return False
+    sample = column.dropna().head(20)
+    if sample.empty:
+        return False
+    first = sample.iloc[0]
+    if hasattr(first, "tzinfo"):  # datetime / Timestamp cells
+        return first.tzinfo is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format", mixed offsets
+        try:
+            parsed = pd.to_datetime(sample.astype(str), format="mixed", errors="coerce")
+        except (ValueError, TypeError):
+            return False  # several offsets: instants already
+    return not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.notna().any()
+
+
+def clock_to_utc(stamps: pd.Series, zone: str, groups=None, column: pd.Series | None = None,
+                 where: str = "file") -> pd.Series:
+    """``stamps`` (read as if UTC; the wall clock's digits) as the instants they mean in
+    ``zone``, in UTC. ``groups`` (one series name per row, or None for one series) decides
+    which repeated clock time is the second run of the hour that DST's end repeats."""
+    clock = stamps.dt.tz_localize(None)
+    keys = clock if groups is None else pd.DataFrame({"g": np.asarray(groups), "t": clock})
+    repeat = keys.duplicated(keep="first").to_numpy()
+    steps = np.diff(clock.to_numpy().astype("int64"))
+    newest_first = (steps < 0).sum() > (steps > 0).sum()
+    first_run = repeat if newest_first else ~repeat  # True: summer time, as the clock ran
+    try:
+        local = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="raise")
+    except Exception as error:  # pytz/zoneinfo NonExistentTimeError: a skipped clock time
+        if type(error).__name__ != "NonExistentTimeError":
+            raise
+        missing = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="NaT").isna()
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        cells = clock if column is None else column
+        value, label = cells.iloc[row], cells.index[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        at = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"index {label!r}"
+        raise InputError(f"{where}: timestamp {str(value)!r} on {at} never happened in {zone} "
+                         "(the clock skipped it when summer time began)") from None
+    return local.dt.tz_convert("UTC")
