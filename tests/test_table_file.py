@@ -307,6 +307,26 @@ def test_numbers_as_spreadsheets_write_them(tmp_path):
     assert read_table(de)["temp"].tolist() == [12.5, -0.5]
 
 
+def test_a_dash_or_a_spreadsheet_error_in_a_column_with_a_unit_is_a_bad_point(tmp_path):
+    """Reports write ``-`` where a reading is missing and spreadsheets ``#DIV/0!`` where a
+    formula failed. Before, one such cell left the whole column as text (refused: no numeric
+    column); now it is that row's bad point (counted, never scored), not a gap, and the rest
+    of the column is its series. Other text still leaves a column as it is."""
+    path = tmp_path / "report.csv"
+    path.write_text('t,cpu,latency,name\n2024-01-01 00:00,45%,"1,200 ms",a\n'
+                    '2024-01-01 01:00,-,#DIV/0!,b\n2024-01-01 02:00,47.5%,13 ms,c\n')
+    batch = replayed(str(path))
+    assert batch.series == ("cpu", "latency")
+    assert np.array_equal(batch.values, [[45, np.nan, 47.5], [1200, np.nan, 13]], equal_nan=True)
+    assert not batch.missing.any()  # bad points, not gaps
+    other = tmp_path / "other.csv"
+    other.write_text("t,cpu\n2024-01-01,45%\n2024-01-02,high\n")
+    assert read_table(other)["cpu"].tolist() == ["45%", "high"]
+    only = tmp_path / "only_dashes.csv"
+    only.write_text("t,cpu,v\n2024-01-01,-,1\n2024-01-02,--,2\n")
+    assert read_table(only)["cpu"].tolist() == ["-", "--"]
+
+
 def test_an_export_streams_through_the_engine(tmp_path):
     """The German export end to end: the engine ticks over it and flags the spike."""
     path = write("excel_de", tmp_path)

@@ -54,6 +54,9 @@ SNIFF_BYTES = 64 * 1024
 # one cell of a number column in text, as a spreadsheet writes it
 _THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")  # 1,234.5
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")  # 1.234,5 / 12,5
+# a cell that says it holds no value: a dash, or a spreadsheet's error (#DIV/0!, #VALUE!,
+# #N/A, #REF!, #NAME?); pandas already reads n/a, NA, null and empty cells as missing
+_NO_VALUE = re.compile(r"[-\u2013\u2014]+|#[A-Za-z][A-Za-z0-9/]*[!?]?")
 _WITH_UNIT = r"^(?P<number>.*\d)\s*(?P<unit>[^\d\s.,:+-][^\d\s]{0,4})$"  # 45% / 12.5 ms
 
 
@@ -221,7 +224,8 @@ def sniff_delimiter(text: str) -> str:
 def spreadsheet_numbers(frame: pd.DataFrame, decimal_comma: bool) -> pd.DataFrame:
     """Text columns whose every cell is a number with thousands separators (and, when
     ``decimal_comma``, a decimal comma), or followed by one unit, as numbers; other columns
-    unchanged."""
+    unchanged. Cells that say they hold no value (``-``, ``#DIV/0!``) do not stop a column:
+    they stay as written, bad points of its series, as other text in a column of numbers."""
     converted = {}
     for name in frame.columns:
         column = frame[name]
@@ -238,6 +242,10 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     if cells.empty or not all(isinstance(c, str) for c in cells):
         return None
     text = cells.str.strip()
+    no_value = text.str.fullmatch(_NO_VALUE)
+    if no_value.all():
+        return None
+    text = text[~no_value]
     before_unit = _numbers_before_one_unit(text)
     if before_unit is not None:
         text = before_unit
@@ -254,6 +262,8 @@ def _spreadsheet_column(column: pd.Series, decimal_comma: bool) -> pd.Series | N
     numbers = pd.to_numeric(plain, errors="coerce")
     if numbers.isna().any():
         return None
+    if no_value.any():  # kept as written: bad points, not gaps
+        return column.astype(object).where(~column.index.isin(numbers.index), numbers)
     return numbers.reindex(column.index)
 
 
