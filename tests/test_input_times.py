@@ -171,9 +171,11 @@ def test_forecast_and_detect_read_clock_times_as_the_replay_does(tmp_path, capsy
     err = capsys.readouterr().err
     assert "has two rows at 2024-10-27 02:00:00" in err and "--timezone" in err
     assert main([*args, "--timezone", BERLIN]) == 0
-    out = pd.read_csv(tmp_path / "f.csv", parse_dates=["ds"])
-    last = pd.Timestamp(instants[-1], unit="s")
-    assert list(out["ds"]) == [last + pd.Timedelta("30min"), last + pd.Timedelta("60min")]
+    out = pd.read_csv(tmp_path / "f.csv")
+    assert list(out["ds"]) == ["2024-11-03 15:00:00+01:00", "2024-11-03 15:30:00+01:00"]
+    last = pd.Timestamp(instants[-1], unit="s", tz="UTC")  # the input's last, 14:30 in Berlin
+    assert list(pd.to_datetime(out["ds"], utc=True)) == [last + pd.Timedelta("30min"),
+                                                        last + pd.Timedelta("60min")]
     monkeypatch.setenv("TIMEZONE", BERLIN)
     assert main(["detect", str(path), "-o", str(tmp_path / "s.csv"), "--detector", "hybrid",
                  "--season", "48"]) == 0

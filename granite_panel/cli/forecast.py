@@ -2,7 +2,8 @@
 
 Input: Nixtla's long format (``unique_id,ds,y``), or ``series,timestamp,value``, or a wide
 file (a time column, then one numeric column per series); CSV, Parquet or a spreadsheet.
-Output: one row per series per future step, ``unique_id,ds,forecast,lo,hi``. ``--model
+Output: one row per series per future step, ``unique_id,ds,forecast,lo,hi`` (``ds`` in UTC,
+or with ``--timezone`` the input's clock times with their offset). ``--model
 auto`` serves what the dashboard would: a TTM (trained here with ``--train``, or promoted
 under MODELS_DIR, or MODEL_NAME) when it validates better, else the statistical model with
 the lowest backtest MASE. Malformed input: one line on stderr, exit status 2.
@@ -396,8 +397,8 @@ def run_forecast(args) -> int:
     try:
         check_numbers(args)
         model = resolve_model(args.model)
-        panel = read_panel(args.input, args.timestamp_column, args.value_columns,
-                           layout_timezone(args))
+        zone = layout_timezone(args)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns, zone)
         if args.train and model not in ("auto", "ttm"):
             raise InputError(f"--train trains a TTM; it does not go with --model {args.model}")
     except InputError as exc:
@@ -415,7 +416,7 @@ def run_forecast(args) -> int:
         print(f"granite-panel forecast: error: {exc}", file=sys.stderr)
         return 2 if type(exc).__name__ == "DaskUnavailable" else 1
     try:
-        write(frame, args.output)
+        write(in_zone(frame, zone), args.output)
     except OSError as exc:
         print(f"granite-panel forecast: error: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
@@ -500,6 +501,17 @@ def forecast_frame(panel: Panel, forecaster: ChunkForecaster, ttm=None, client=N
 def _forecast_task(chunk: np.ndarray, forecaster: ChunkForecaster):
     """One Dask task: a chunk's forecasts with the worker's TTM (module-level: picklable)."""
     return forecaster.forecast_chunk(chunk)
+
+
+def in_zone(frame, zone: str):
+    """The output's times (UTC) as clock times of ``zone`` with their offset, when the input
+    was read in it: the forecast speaks the input's clock, without an ambiguous hour."""
+    if not zone:
+        return frame
+    import pandas as pd
+
+    stamps = pd.to_datetime(frame["ds"]).dt.tz_localize("UTC").dt.tz_convert(zone)
+    return frame.assign(ds=stamps)
 
 
 def write(frame, output: str) -> None:
