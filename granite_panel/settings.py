@@ -232,6 +232,11 @@ class Settings(param.Parameterized):
         "its order. Empty: such times are UTC. Times with an offset and epoch numbers are "
         "read as they are.",
     )
+    sheet = param.String(
+        default="",
+        doc="File replay, spreadsheets: the sheet to read, by name or number (1 = the first). "
+        "Empty: the first.",
+    )
     label_column = param.String(
         default="label",
         doc="File replay: a 0/1 anomaly label column, when present, feeds the live "

@@ -327,6 +327,36 @@ def test_a_dash_or_a_spreadsheet_error_in_a_column_with_a_unit_is_a_bad_point(tm
     assert read_table(only)["cpu"].tolist() == ["-", "--"]
 
 
+def test_a_workbook_sheet_by_name_or_number(tmp_path, capsys):
+    """The first sheet is read unless SHEET / --sheet names another (by name, or by number
+    from 1). Where the first sheet holds no time column, the error names the others and the
+    option; an unknown sheet is named with the workbook's sheets."""
+    path = tmp_path / "book.xlsx"
+    data = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=50, freq="h"),
+                         "cpu": np.arange(50.0)})
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({"about": ["exported by the meter"]}).to_excel(book, sheet_name="Notes", index=False)
+        data.to_excel(book, sheet_name="Readings", index=False)
+    with pytest.raises(SourceError, match=r"no timestamp column found among about; .*--sheet "
+                                          r"\(SHEET\) picks another: 'Readings'"):
+        replayed(str(path))
+    for sheet in ("Readings", "2"):
+        source = open_source(Settings(source=str(path), sheet=sheet, fallback_model="SeasonalNaive"))
+        assert source.series_names == ("cpu",) and list(source.batch.values[0]) == list(data.cpu)
+    with pytest.raises(SourceError, match=r"no sheet 'Data'; the workbook has 'Notes', 'Readings'"):
+        open_source(Settings(source=str(path), sheet="Data"))
+    with pytest.raises(SourceError, match="--sheet \\(SHEET\\) is for spreadsheets"):
+        open_source(Settings(source=write("plain", tmp_path), sheet="2"))
+    assert cli(["detect", str(path), "--sheet", "Readings", "-o", str(tmp_path / "s.csv"),
+                "--detector", "zscore"]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 50
+    assert cli(["forecast", str(path), "--sheet", "2", "-o", str(tmp_path / "f.csv"),
+                "--horizon", "2", "--model", "seasonal-naive", "--season", "24"]) == 0
+    assert cli(["forecast", str(path), "--sheet", "3", "-o", str(tmp_path / "f.csv"),
+                "--horizon", "2"]) == 2
+    assert "no sheet '3'" in capsys.readouterr().err
+
+
 def test_an_export_streams_through_the_engine(tmp_path):
     """The German export end to end: the engine ticks over it and flags the spike."""
     path = write("excel_de", tmp_path)

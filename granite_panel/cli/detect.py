@@ -91,7 +91,7 @@ class Table:
 
 
 def read_series(path: str, timestamp_column: str = "", value_columns: str = "",
-                timezone: str = "") -> Table:
+                timezone: str = "", sheet: str = "") -> Table:
     """The file as a ``Table``; ``InputError`` (one line) if it cannot be scored.
 
     Long files (``unique_id,ds,y`` or ``series,timestamp,value``) hold many series; a wide
@@ -106,7 +106,7 @@ def read_series(path: str, timestamp_column: str = "", value_columns: str = "",
     from .forecast import InputError as TableError, read_table, read_times
 
     try:
-        frame = read_table(path)
+        frame = read_table(path, sheet)
         columns = list(map(str, frame.columns))
         named = {}  # lower-case name -> the file's own spelling (the first, if two differ by case)
         for column in columns:
@@ -236,7 +236,8 @@ def run_detect(args) -> int:
         options = {} if season is None else {"period": season}
         learning = make_detector(args.detector, **options).learning_points  # a bad name fails here
         table = read_series(args.input, getattr(args, "timestamp_column", "") or "",
-                            getattr(args, "value_columns", "") or "", layout_timezone(args))
+                            getattr(args, "value_columns", "") or "", layout_timezone(args),
+                            getattr(args, "sheet", "") or "")
     except (InputError, ValueError) as exc:
         print(f"granite-panel detect: error: {exc}", file=sys.stderr)
         return 2

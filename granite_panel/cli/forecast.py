@@ -42,13 +42,13 @@ class Panel:
         return np.isfinite(self.values).sum(axis=1)
 
 
-def read_table(path: str):
+def read_table(path: str, sheet: str = ""):
     """The file as the dashboard's replay reads it (``sources/table_file.py``)."""
     from ..sources.points import InputError as TableError
     from ..sources.table_file import read_table as read_file
 
     try:
-        return read_file(path)
+        return read_file(path, sheet)
     except TableError as exc:
         raise InputError(str(exc)) from None
 
@@ -76,7 +76,7 @@ def utc_times(column, path: str, timezone: str = "", groups=None):
 
 
 def read_panel(path: str, timestamp_column: str = "", value_columns: str = "",
-               timezone: str = "") -> Panel:
+               timezone: str = "", sheet: str = "") -> Panel:
     """Long or wide input as a ``Panel``; ``InputError`` names what is wrong and where. A
     wide file's columns are found as the dashboard's replay finds them (or named); times
     without an offset are UTC, or clock times of ``timezone``."""
@@ -85,7 +85,7 @@ def read_panel(path: str, timestamp_column: str = "", value_columns: str = "",
     from ..sources.points import InputError as LayoutError
     from ..sources.table_file import time_column, value_columns as wide_columns
 
-    frame = read_table(path)
+    frame = read_table(path, sheet)
     columns = list(map(str, frame.columns))
     frame.columns = columns
     long = None if timestamp_column or value_columns else next(
@@ -166,13 +166,15 @@ def add_forecast_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_layout_options(parser) -> None:
-    """``--timestamp-column``, ``--value-columns`` and ``--timezone``, as ``serve`` takes them
-    for a replay."""
+    """``--timestamp-column``, ``--value-columns``, ``--sheet`` and ``--timezone``, as
+    ``serve`` takes them for a replay."""
     parser.add_argument("--timestamp-column", default="", metavar="NAME",
                         help="the time column (default: found by name, then by its cells)")
     parser.add_argument("--value-columns", default="", metavar="A,B",
                         help="a wide file's series, comma-separated (default: every numeric "
                         "column but the time and label columns)")
+    parser.add_argument("--sheet", default="", metavar="SHEET",
+                        help="a workbook's sheet, by name or number (default: the first)")
     parser.add_argument("--timezone", default=None, metavar="ZONE",
                         help="the IANA zone (Europe/Berlin) of times written without a UTC "
                         "offset, converted to UTC (default: TIMEZONE, else UTC)")
@@ -398,7 +400,8 @@ def run_forecast(args) -> int:
         check_numbers(args)
         model = resolve_model(args.model)
         zone = layout_timezone(args)
-        panel = read_panel(args.input, args.timestamp_column, args.value_columns, zone)
+        panel = read_panel(args.input, args.timestamp_column, args.value_columns, zone,
+                           args.sheet)
         if args.train and model not in ("auto", "ttm"):
             raise InputError(f"--train trains a TTM; it does not go with --model {args.model}")
     except InputError as exc:

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--value-columns", help="file replay: comma-separated value columns of a wide file"
     )
     serve.add_argument("--label-column", help="file replay: a 0/1 anomaly label column")
+    serve.add_argument("--sheet", help="file replay, spreadsheets: the sheet, by name or "
+                       "number (1 = the first, the default; or SHEET)")
     serve.add_argument("--timezone", help="file replay: the IANA zone (Europe/Berlin) of times "
                        "written without a UTC offset (or TIMEZONE; default UTC)")
     serve.add_argument("--max-series", type=int, help="most series kept (default: MAX_SERIES or 1000)")
@@ -118,6 +120,7 @@ def serve_command(args: argparse.Namespace) -> int:
         value_columns=args.value_columns,
         label_column=args.label_column,
         timezone=args.timezone,
+        sheet=args.sheet,
         max_series=args.max_series,
         database_url=args.database_url,
     )

@@ -37,7 +37,7 @@ def run_train(args) -> int:
     try:
         check_numbers(args)
         panel = read_panel(args.input, args.timestamp_column, args.value_columns,
-                           layout_timezone(args))
+                           layout_timezone(args), args.sheet)
         settings = Settings.from_env()
         horizon = args.horizon or settings.forecast_horizon
         season = args.season or default_season(panel.step)

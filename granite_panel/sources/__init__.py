@@ -50,6 +50,7 @@ def open_source(settings):
                 value_columns=settings.value_columns,
                 label_column=settings.label_column,
                 timezone=settings.timezone,
+                sheet=settings.sheet,
                 speed=settings.replay_speed,
                 interval=settings.data_generation_interval,
             )

@@ -236,9 +236,9 @@ class ReplaySource(param.Parameterized):
 
     @classmethod
     def from_file(cls, path: str | Path, timestamp_column="", value_columns="",
-                  label_column="label", timezone="", **params) -> ReplaySource:
+                  label_column="label", timezone="", sheet="", **params) -> ReplaySource:
         path = Path(path)
-        frame = read_table(path)
+        frame = read_table(path, sheet)
         batch = frame_to_batch(frame, table_name(path), timestamp_column, value_columns, label_column,
                                where=str(path), timezone=timezone)
         return cls(batch, label=path.name, **params)

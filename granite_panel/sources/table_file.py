@@ -98,8 +98,9 @@ def _kind(path: Path) -> str | None:
     return "text" if last in TEXT_SUFFIXES else None
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The file as a DataFrame; ``InputError`` with one line if it cannot be read."""
+def read_table(path: str | Path, sheet: str = "") -> pd.DataFrame:
+    """The file as a DataFrame; ``InputError`` with one line if it cannot be read. ``sheet``:
+    a workbook's sheet by name or number (1 = the first, the default)."""
     path = Path(path)
     if path.is_dir():
         kind = "parquet"
@@ -113,11 +114,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
             "(.tsv, .txt, also compressed: .csv.gz, .csv.zip, ...), .parquet, .json, "
             ".jsonl, or a spreadsheet (.xlsx, .xls, .ods)"
         )
+    if sheet and kind != "spreadsheet":
+        raise InputError(f"{path}: --sheet (SHEET) is for spreadsheets (.xlsx, .xls, .ods)")
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "spreadsheet":
-            return spreadsheet_numbers(_read_sheet(path), decimal_comma=False)
+            return spreadsheet_numbers(_read_sheet(path, _sheet(path, sheet)), decimal_comma=False)
         if kind == "json":
             return _read_json(path)
         tabs = ".tsv" in [s.lower() for s in path.suffixes[-2:]]
@@ -125,6 +128,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         hinted = excel_separator(head)
         delimiter = "\t" if tabs else hinted or sniff_delimiter(head)
         frame = _read_csv(path, delimiter, skip=1 if hinted else 0)
+    except InputError:
+        raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except Exception as exc:  # parser errors of pandas/pyarrow, a bad archive: one line
@@ -133,11 +138,33 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return spreadsheet_numbers(frame, decimal_comma=delimiter != ",")
 
 
-def _read_sheet(path: Path, looked_at: int = 20) -> pd.DataFrame:
-    """The first sheet, its header the first row, or, where a title or notes sit above the
-    table, the first of its first ``looked_at`` rows that names every column (all text,
-    filling every column the sheet uses); read again from there only in that case."""
-    frame = pd.read_excel(path, sheet_name=0, engine="calamine")
+def sheet_names(path: Path) -> list[str]:
+    from python_calamine import CalamineWorkbook
+
+    return list(CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+def _sheet(path: Path, sheet: str) -> int | str:
+    """The sheet ``read_excel`` takes: a name the workbook has, or an index from a number
+    (1 = the first); ``InputError`` naming the sheets otherwise."""
+    if not sheet.strip():
+        return 0
+    names = sheet_names(path)
+    if sheet in names:
+        return sheet
+    if sheet.strip().isdigit() and 1 <= int(sheet) <= len(names):
+        return int(sheet) - 1
+    raise InputError(f"{path}: no sheet {sheet!r}; the workbook has {listed(repr(n) for n in names)}"
+                     " (name one, or give its number: 1 is the first)")
+
+
+def _read_sheet(path: Path, sheet: int | str = 0, looked_at: int = 20) -> pd.DataFrame:
+    """A sheet, its header the first row, or, where a title or notes sit above the table,
+    the first of its first ``looked_at`` rows that names every column (all text, filling
+    every column the sheet uses); read again from there only in that case."""
+    frame = pd.read_excel(path, sheet_name=sheet, engine="calamine")
+    if sheet == 0:  # the default: name the others where no time column is found
+        frame.attrs["other_sheets"] = sheet_names(path)[1:]
     top = pd.concat([frame.columns.to_frame().T, frame.head(looked_at - 1)], ignore_index=True)
     top = top.dropna(axis="columns", how="all")
     unnamed = [isinstance(c, str) and c.startswith("Unnamed: ") for c in frame.columns]
@@ -146,7 +173,9 @@ def _read_sheet(path: Path, looked_at: int = 20) -> pd.DataFrame:
         if cells.notna().all() and all(isinstance(c, str) and c.strip() for c in cells):
             if row == 0:
                 return frame
-            return pd.read_excel(path, sheet_name=0, engine="calamine", header=int(row))
+            again = pd.read_excel(path, sheet_name=sheet, engine="calamine", header=int(row))
+            again.attrs = frame.attrs
+            return again
     return frame
 
 
@@ -298,9 +327,13 @@ def time_column(frame: pd.DataFrame, named: str = "", where: str = "file") -> st
     found = next((c for c in columns if c.strip().lower() in TIMESTAMP_NAMES), "")
     found = found or next((c for c in columns if looks_like_time(frame[c])), "")
     if not found:
+        others = frame.attrs.get("other_sheets")
+        sheets = (f"; that is the workbook's first sheet, --sheet (SHEET) picks another: "
+                  f"{listed(repr(n) for n in others)}") if others else ""
         raise InputError(
             f"{where}: no timestamp column found among {listed(columns) or 'no columns'}; "
             "name it with --timestamp-column (or use the long layout series,timestamp,value)"
+            + sheets
         )
     return found
 
