@@ -324,6 +324,32 @@ def test_the_dashboard_toasts_once_per_incident_and_never_for_a_muted_series(mut
     assert all(i["acknowledged"] for i in controller.incidents)
 
 
+def test_a_toast_shows_a_pushed_series_name_as_text_not_html(monkeypatch):
+    """Panel's toasts (notyf) set a message as HTML, and a series is named by whoever pushes
+    it (an ingest token suffices): before, a name carrying markup ran in every operator's
+    page when its incident toasted."""
+    import panel as pn
+
+    sent = []
+
+    class Toasts:
+        def error(self, message, duration=0):
+            sent.append(message)
+
+        warning = info = error
+
+    monkeypatch.setattr(type(pn.state), "notifications", property(lambda self: Toasts()))
+    name = '<img src=x onerror="window.owned=1">'
+    engine = engine_for_frame(shift_frame(), name, speed="max", settings=settings())
+    controller = StreamController(engine)
+    while not engine.source.finished:
+        engine.step()
+        controller.poll()
+    assert controller.toasts and controller.toasts[-1].startswith(name)  # kept as text
+    assert sent and all("<img" not in m for m in sent)
+    assert sent[-1].startswith("&lt;img src=x onerror=&quot;window.owned=1&quot;&gt; incident:")
+
+
 def test_the_feed_refreshes_at_once_for_a_new_incident_and_with_the_status_for_a_longer_one():
     """Re-rendering the feed on every tick of a 10 Hz stream in every viewer cost more than
     the chart: an incident that only grew waits for the status refresh."""

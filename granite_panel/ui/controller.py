@@ -18,6 +18,7 @@ disabled too, but a browser can send any event: a viewer's forged click changes 
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 import time
@@ -504,10 +505,12 @@ class StreamController(param.Parameterized):
             self.toasts = (self.toasts + [text])[-TOASTS_KEPT:]
             if notifications is None:
                 continue
+            # notyf shows a message as HTML, and a series is named by whoever pushes it
+            shown = html.escape(text)
             if incident["severity"] == "critical":
-                notifications.error(text, duration=6000)
+                notifications.error(shown, duration=6000)
             else:
-                notifications.warning(text, duration=4000)
+                notifications.warning(shown, duration=4000)
 
     @property
     def _score_label(self) -> str:
