@@ -256,7 +256,8 @@ class Settings(param.Parameterized):
     ingest_max_bytes = param.Integer(
         default=16 * 1024 * 1024,
         bounds=(1024, 1024**3),
-        doc="Largest body /api/ingest accepts (bytes); larger ones get 413.",
+        doc="Largest body /api/ingest accepts (bytes); larger ones get 413. Also the largest "
+        "file opened in the dashboard.",
     )
     fallback_model = param.Selector(
         default="auto",

@@ -125,7 +125,9 @@ def test_dashboard_layout_has_controls_chart_stats_and_feed(engine):
     assert names == ["Start", "Stop", "Reset", "Acknowledge", "Mute series", "Unmute",
                      "Create token", "Revoke"]
     assert [w.label for w in layout.select(pn.widgets.Select)] == [
-        "Series", "Mute for", "Range", "Role", "Revoke"]
+        "Series", "Replay speed", "Mute for", "Range", "Role", "Revoke"]
+    (chooser,) = layout.select(pn.widgets.FileInput)  # Open a file
+    assert chooser.css_classes == ["gp-open-file"] and ".xlsx" in chooser.accept
     assert layout.select(pn.pane.Bokeh)  # the live chart (ui/live_chart.py)
     (fleet,) = [card for card in layout.select(pn.Card) if card.title == "Fleet"]
     assert fleet.collapsed and not layout.select(pn.widgets.Tabulator)  # built once opened

@@ -178,6 +178,7 @@ def _serve(pn, settings, args, app, api) -> None:
         check_unused_sessions_milliseconds=args.session_check_ms,
         unused_session_lifetime_milliseconds=args.session_check_ms,
         http_server_kwargs=hardening.http_server_options(settings.ingest_max_bytes),
+        websocket_max_message_size=hardening.websocket_message_limit(settings.ingest_max_bytes),
         verbose=False,
         start=False,
         **({"cookie_secret": settings.cookie_secret} if settings.cookie_secret else {}),

@@ -96,6 +96,7 @@ class Engine:
         ``notifier``: a ``granite_panel.notify.Dispatcher`` each tick's incident events are
         handed to (it only queues them: the tick never waits on a webhook)."""
         s = settings or Settings()
+        self._configured = s  # before a replayed file's season (``replace_source``)
         self.source = source or open_source(s)
         if isinstance(self.source, ReplaySource):  # the file's own season, unless set
             s = s.for_replay(self.source.step)
@@ -313,6 +314,30 @@ class Engine:
             self.detector.reset(len(self._initial_names))
             self.generation += 1
             self._clear()
+        self._announce()
+
+    def replace_source(self, source) -> None:
+        """Take points from ``source`` from now on (a file opened in the dashboard): the
+        stream stops and memory is cleared as by Reset, then the settings that follow a
+        replayed file (its season) follow the new one, with detectors built for its series.
+        The store keeps what it has; after a restart the configured SOURCE runs again."""
+        self.stop()
+        self.join()
+        if self.trainer is not None:
+            self.trainer.reset()
+        with self._step_lock, self._state_lock:
+            s = self._configured
+            if isinstance(source, ReplaySource):
+                s = s.for_replay(source.step)
+            self.source, self.settings = source, s
+            self.forecasts.fallback = StatisticalForecaster(
+                model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length)
+            self._initial_names = tuple(getattr(source, "series_names", ()))
+            self.detector = live_detector(s, len(self._initial_names))
+            self.generation += 1
+            self._clear()
+        log.info("now replaying %s (%d series)", getattr(source, "label", source),
+                 len(self._initial_names))
         self._announce()
 
     def _run(self, stop: threading.Event) -> None:

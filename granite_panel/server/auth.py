@@ -40,7 +40,7 @@ ACTIONS = {
     "watch": "viewer",
     "read": "viewer",
     "export": "viewer",
-    "control": "operator",  # Start, Stop, Reset
+    "control": "operator",  # Start, Stop, Reset, open a file
     "acknowledge": "operator",
     "mute": "operator",
     "train": "operator",

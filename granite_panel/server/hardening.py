@@ -39,6 +39,12 @@ def http_server_options(ingest_max_bytes: int) -> dict:
     return {"max_body_size": max(ingest_max_bytes, SMALL_BODY_MAX)}
 
 
+def websocket_message_limit(file_max_bytes: int) -> int:
+    """Largest websocket message a page may send: a file opened in the dashboard travels in
+    one, base64-encoded (4/3 of its size) in a JSON patch; never below Bokeh's 20 MiB."""
+    return max(20 * 1024 * 1024, -(-file_max_bytes * 4 // 3) + 1024 * 1024)
+
+
 def is_loopback(address: str) -> bool:
     """localhost, 127.0.0.0/8 and ::1 listen only to this machine."""
     if address.strip().lower() in ("localhost", "localhost.localdomain"):

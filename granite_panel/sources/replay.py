@@ -26,7 +26,7 @@ import param
 from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
-from .table_file import read_table, table_name, time_column
+from .table_file import is_table_file, read_table, table_name, time_column
 from .table_file import value_columns as find_value_columns
 
 logger = logging.getLogger(__name__)
@@ -242,6 +242,26 @@ class ReplaySource(param.Parameterized):
         batch = frame_to_batch(frame, table_name(path), timestamp_column, value_columns, label_column,
                                where=str(path), timezone=timezone)
         return cls(batch, label=path.name, **params)
+
+    @classmethod
+    def from_upload(cls, filename: str, content: bytes, **params) -> ReplaySource:
+        """A file received as bytes (opened in the dashboard), read as ``from_file`` reads a
+        path: by its name's suffix, named after it, in a temporary folder that is removed
+        once it is read. ``InputError`` (one line, naming the file) if it cannot be."""
+        import tempfile
+
+        name = Path(str(filename).replace("\\", "/")).name.strip()
+        if not name or not is_table_file(name):
+            raise InputError(f"{name or 'the file'}: unknown file type; expected .csv (.tsv, "
+                             ".txt, also compressed), .parquet, .json, .jsonl or a spreadsheet "
+                             "(.xlsx, .xls, .ods)")
+        with tempfile.TemporaryDirectory(prefix="granite-panel-upload-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(content)
+            try:
+                return cls.from_file(path, **params)
+            except InputError as exc:
+                raise InputError(str(exc).replace(str(path), name)) from None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, name: str = "value", **params) -> ReplaySource:

@@ -185,7 +185,7 @@ class StreamController(param.Parameterized):
     role = param.Selector(
         default="admin", objects=list(ROLES), constant=True,
         doc="What this viewer may do (viewer: watch and export; operator: also Start/Stop/"
-        "Reset, acknowledge and mute); admin where there is no auth (notebooks, AUTH=none).",
+        "Reset, open a file, acknowledge and mute); admin where there is no auth (notebooks, AUTH=none).",
     )
     refused = param.Integer(
         default=0, doc="Commands refused to this viewer's role (forged events included)."
@@ -245,6 +245,42 @@ class StreamController(param.Parameterized):
         if self._allowed("control"):
             self.engine.reset()
             self.poll()
+
+    def open_file(self, filename: str, content: bytes, speed: str = "") -> str:
+        """Replay a file received from the page instead of the current source (see
+        ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED. Returns what
+        happened, in one line, also shown as a toast. A file that cannot be read changes
+        nothing: the stream goes on with its series."""
+        if not self._allowed("control"):
+            return f"A {self.role} may not open a file."
+        from ..sources.points import InputError
+        from ..sources.replay import ReplaySource
+
+        s = self.engine.settings
+        if len(content) > s.ingest_max_bytes:
+            return self._tell(f"Not opened: {filename} is {len(content):,} bytes, over "
+                              f"INGEST_MAX_BYTES ({s.ingest_max_bytes:,})", error=True)
+        try:
+            source = ReplaySource.from_upload(
+                filename, content, label_column=s.label_column, timezone=s.timezone,
+                speed=speed, interval=s.data_generation_interval)
+        except InputError as exc:
+            log.warning("refused a file opened from the dashboard: %s", exc)
+            return self._tell(f"Not opened: {exc}", error=True)
+        self.engine.replace_source(source)
+        self.engine.start()
+        self.series = 0
+        self.poll()
+        names = ", ".join(source.series_names[:3]) + (", ..." if len(source.series_names) > 3 else "")
+        return self._tell(f"Replaying {source.label}: {source.rows:,} rows of "
+                          f"{len(source.series_names)} series ({names}).")
+
+    def _tell(self, text: str, error: bool = False) -> str:
+        self.toasts = (self.toasts + [text])[-TOASTS_KEPT:]
+        if pn.state.notifications is not None:  # notyf shows a message as HTML: escaped
+            toast = pn.state.notifications.error if error else pn.state.notifications.info
+            toast(html.escape(text), duration=8000)
+        return text
 
     def step(self):
         """Run one engine tick now and show it (notebooks, tests)."""

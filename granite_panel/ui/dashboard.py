@@ -237,6 +237,11 @@ def _render_model(status: dict) -> str:
 
 
 MUTE_DURATIONS = {"15 minutes": 900, "1 hour": 3600, "4 hours": 4 * 3600, "1 day": 86_400}
+# REPLAY_SPEED values offered beside "Open a file"
+REPLAY_SPEEDS = {"one row per tick": "", "10 rows/s": "10", "100 rows/s": "100",
+                 "1,000 rows/s": "1000", "all at once (backtest)": "max"}
+FILE_TYPES = (".csv,.tsv,.txt,.gz,.bz2,.xz,.zip,.parquet,.json,.jsonl,.ndjson,.xlsx,.xlsm,"
+              ".xlsb,.xls,.ods")
 
 
 def render_incidents(incidents: list[dict], score_label: str = "score") -> str:
@@ -360,6 +365,29 @@ class Dashboard(pn.viewable.Viewer):
         unmute.on_click(c.unmute)
         return pn.Row(acknowledge, duration, mute, unmute, align="end")
 
+    def _file_controls(self) -> pn.Row:
+        """Open a file: the stream replays it instead of its source (operators; the
+        controller refuses anyone else anyway), at the speed chosen beside it."""
+        c = self.controller
+        locked = not c.permits("control")
+        speeds = dict(REPLAY_SPEEDS)
+        if c.engine.settings.replay_speed not in speeds.values():
+            speeds[f"{c.engine.settings.replay_speed} rows/s"] = c.engine.settings.replay_speed
+        speed = pn.widgets.Select(label="Replay speed", options=speeds, width=170,
+                                  value=c.engine.settings.replay_speed, disabled=locked)
+        chooser = pn.widgets.FileInput(accept=FILE_TYPES, width=240, disabled=locked,
+                                       css_classes=["gp-open-file"])
+        outcome = pn.pane.HTML("", css_classes=["gp-open-outcome"], sizing_mode="stretch_width")
+
+        def opened(event):
+            if event.new is not None:
+                said = c.open_file(chooser.filename or "", event.new, speed.value)
+                outcome.object = f"<small>{html.escape(said)}</small>"
+
+        chooser.param.watch(opened, "value")
+        return pn.Row(pn.pane.HTML("<b>Open a file</b>", align="center", margin=(5, 10)),
+                      chooser, speed, outcome, align="end", sizing_mode="stretch_width")
+
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller
         locked = not c.permits("control")  # the controller refuses anyway: this is for the eye
@@ -401,6 +429,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.Row(pn.pane.Markdown(title, margin=(0, 10)), *signed_in),
             *probe,
             pn.Row(*controls, model, sizing_mode="stretch_width"),
+            self._file_controls(),
             self.chart(),
             fleet_card,
             pn.Row(
