@@ -196,6 +196,36 @@ def test_replay_resumes_after_the_stored_rows(tmp_path):
     second.close()
 
 
+def test_a_replay_resumes_after_its_own_rows_not_after_newer_points_of_other_series(tmp_path):
+    """Points of another series stored later than the file's (pushed, or a file opened in
+    the dashboard, then a restart with the configured one): before, the replay resumed
+    after those and skipped the rest of its file."""
+    import pandas as pd
+
+    from granite_panel.sources.points import Points
+    from granite_panel.sources.replay import ReplaySource
+
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="h"),
+                          "load": np.sin(np.arange(300) / 5.0)})
+    url = f"sqlite:///{tmp_path}/gp.db"
+    settings = _settings(source="synthetic", backfill=True)
+
+    def engine():
+        source = ReplaySource.from_frame(frame, "load", speed="max", chunk=50)
+        return Engine(settings, source=source, store=open_store(url))
+
+    first = engine()
+    first.step()
+    position = first.source.position
+    later = pd.Timestamp("2024-06-01").timestamp()
+    first.ingest_points(Points(("pushed",), np.array([later]), np.array([1.0])), now=later)
+    first.wait_stored(10)
+    first.store.close()
+    second = engine()
+    assert 0 < second.source.position == position < 300
+    second.close()
+
+
 def test_incidents_come_back_after_a_restart(tmp_path):
     url = f"sqlite:///{tmp_path}/gp.db"
     first = Engine(_settings(), store=open_store(url))

@@ -908,8 +908,12 @@ class Engine:
         times = [float(c[0].max()) for c in stored.values() if len(c[0])]
         self.incidents.restore(self.store.incidents(), resume_at=max(times, default=None))
         self.incidents.restore_mutes(self.persistence.load_mutes(), now=time.time())
-        if times and hasattr(self.source, "resume_after"):
-            self.source.resume_after(max(times))
+        # a replayed file resumes after its own stored rows, not after points of other
+        # series (pushed, or another file opened in the dashboard) that may be newer
+        own = [float(c[0].max()) for name, c in stored.items()
+               if name in self._initial_names and len(c[0])]
+        if own and hasattr(self.source, "resume_after"):
+            self.source.resume_after(max(own))
         self.restored = {
             "series": len(stored), "points": int(sum(len(c[0]) for c in stored.values())),
             "checkpoint": None if checkpoint is None else checkpoint.saved_at,
