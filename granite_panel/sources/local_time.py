@@ -7,8 +7,8 @@ Europe) lands on the slots of the first one: half of that hour's points overwrit
 half. Read in their zone, the two runs are told apart by their order in the file (the earlier
 run is summer time, a repeat of the same clock time in the same series winter time, as the
 clock ran; in a file written newest first, the other way round), and the file becomes a
-regular grid in UTC. A clock time that never happened (in
-the hour skipped when summer time starts) is an error naming the cell, not a guess.
+regular grid in UTC. A clock time that never happened (in the hour skipped when summer time
+starts) is an error naming the cell, not a guess.
 """
 
 from __future__ import annotations
@@ -61,28 +61,16 @@ def has_no_offset(column: pd.Series) -> bool:
     return not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.notna().any()
 
 
-def clock_to_utc(stamps: pd.Series, zone: str, groups=None, column: pd.Series | None = None,
-                 where: str = "file") -> pd.Series:
+def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:
     """``stamps`` (read as if UTC; the wall clock's digits) as the instants they mean in
-    ``zone``, in UTC. ``groups`` (one series name per row, or None for one series) decides
-    which repeated clock time is the second run of the hour that DST's end repeats."""
+    ``zone``, in UTC; NaT for a clock time that never happened. ``groups`` (one series name
+    per row, or None for one series) decides which repeated clock time is the second run of
+    the hour that DST's end repeats."""
     clock = stamps.dt.tz_localize(None)
     keys = clock if groups is None else pd.DataFrame({"g": np.asarray(groups), "t": clock})
     repeat = keys.duplicated(keep="first").to_numpy()
     steps = np.diff(clock.to_numpy().astype("int64"))
     newest_first = (steps < 0).sum() > (steps > 0).sum()
     first_run = repeat if newest_first else ~repeat  # True: summer time, as the clock ran
-    try:
-        local = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="raise")
-    except Exception as error:  # pytz/zoneinfo NonExistentTimeError: a skipped clock time
-        if type(error).__name__ != "NonExistentTimeError":
-            raise
-        missing = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="NaT").isna()
-        row = int(np.flatnonzero(missing.to_numpy())[0])
-        cells = clock if column is None else column
-        value, label = cells.iloc[row], cells.index[row]
-        value = value.item() if isinstance(value, np.generic) else value
-        at = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"index {label!r}"
-        raise InputError(f"{where}: timestamp {str(value)!r} on {at} never happened in {zone} "
-                         "(the clock skipped it when summer time began)") from None
+    local = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="NaT")
     return local.dt.tz_convert("UTC")

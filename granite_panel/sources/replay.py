@@ -26,7 +26,7 @@ import param
 from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
-from .table_file import is_table_file, read_table, table_name, time_column
+from .table_file import read_table, table_name, time_column
 from .table_file import value_columns as find_value_columns
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,12 @@ def epoch_seconds(column: pd.Series, where: str, timezone: str = "", groups=None
     if bad.any():
         raise _bad_time(column, int(np.flatnonzero(bad)[0]), where, "is not a date/time")
     if timezone and has_no_offset(column):
-        stamps = clock_to_utc(stamps, timezone, groups, column, where)
+        stamps = clock_to_utc(stamps, timezone, groups)
+        skipped = stamps.isna().to_numpy()
+        if skipped.any():
+            raise _bad_time(column, int(np.flatnonzero(skipped)[0]), where,
+                            f"never happened in {timezone} (the clock skipped it when summer "
+                            "time began)")
     return (stamps.astype("int64").to_numpy() / 1e9).astype(float)
 
 
@@ -250,11 +255,7 @@ class ReplaySource(param.Parameterized):
         once it is read. ``InputError`` (one line, naming the file) if it cannot be."""
         import tempfile
 
-        name = Path(str(filename).replace("\\", "/")).name.strip()
-        if not name or not is_table_file(name):
-            raise InputError(f"{name or 'the file'}: unknown file type; expected .csv (.tsv, "
-                             ".txt, also compressed), .parquet, .json, .jsonl or a spreadsheet "
-                             "(.xlsx, .xls, .ods)")
+        name = Path(str(filename).replace("\\", "/")).name.strip() or "unnamed"
         with tempfile.TemporaryDirectory(prefix="granite-panel-upload-") as folder:
             path = Path(folder) / name
             path.write_bytes(content)
