@@ -168,7 +168,8 @@ def test_each_tick_written_with_forecasts_and_model(tmp_path):
     engine.close()
 
 
-def test_replay_resumes_after_the_stored_rows(tmp_path):
+def replaying_engine(tmp_path):
+    """A factory of engines replaying one 300-row hourly frame onto one SQLite store."""
     import pandas as pd
 
     from granite_panel.sources.replay import ReplaySource
@@ -182,6 +183,11 @@ def test_replay_resumes_after_the_stored_rows(tmp_path):
         source = ReplaySource.from_frame(frame, "load", speed="max", chunk=50)
         return Engine(settings, source=source, store=open_store(url))
 
+    return engine
+
+
+def test_replay_resumes_after_the_stored_rows(tmp_path):
+    engine = replaying_engine(tmp_path)
     first = engine()
     for _ in range(3):
         first.step()
@@ -203,17 +209,8 @@ def test_a_replay_resumes_after_its_own_rows_not_after_newer_points_of_other_ser
     import pandas as pd
 
     from granite_panel.sources.points import Points
-    from granite_panel.sources.replay import ReplaySource
 
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="h"),
-                          "load": np.sin(np.arange(300) / 5.0)})
-    url = f"sqlite:///{tmp_path}/gp.db"
-    settings = _settings(source="synthetic", backfill=True)
-
-    def engine():
-        source = ReplaySource.from_frame(frame, "load", speed="max", chunk=50)
-        return Engine(settings, source=source, store=open_store(url))
-
+    engine = replaying_engine(tmp_path)
     first = engine()
     first.step()
     position = first.source.position
