@@ -128,6 +128,11 @@ def test_the_hour_skipped_when_summer_time_begins(tmp_path):
     with pytest.raises(InputError, match=r"f.csv: timestamp '2024-03-31 02:30' on data row 2 "
                                          r"never happened in Europe/Berlin"):
         frame_to_batch(skipped, where="f.csv", timezone=BERLIN)
+    # daily data where summer time starts at midnight: that day begins at 01:00
+    days = pd.DataFrame({"date": ["2024-09-07", "2024-09-08", "2024-09-09"], "value": [1, 2, 3]})
+    batch = frame_to_batch(days, timezone="America/Santiago")
+    assert list(pd.to_datetime(batch.timestamps, unit="s")) == list(pd.to_datetime(
+        ["2024-09-07 04:00", "2024-09-08 04:00", "2024-09-09 03:00"]))
 
 
 def test_times_that_say_their_instant_are_read_as_they_are(tmp_path):

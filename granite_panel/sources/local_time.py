@@ -65,12 +65,15 @@ def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:
     """``stamps`` (read as if UTC; the wall clock's digits) as the instants they mean in
     ``zone``, in UTC; NaT for a clock time that never happened. ``groups`` (one series name
     per row, or None for one series) decides which repeated clock time is the second run of
-    the hour that DST's end repeats."""
+    the hour that DST's end repeats. Dates without a time (daily data) are their day's
+    first instant, which is 01:00 where summer time starts at midnight (Chile, Cuba)."""
     clock = stamps.dt.tz_localize(None)
     keys = clock if groups is None else pd.DataFrame({"g": np.asarray(groups), "t": clock})
     repeat = keys.duplicated(keep="first").to_numpy()
     steps = np.diff(clock.to_numpy().astype("int64"))
     newest_first = (steps < 0).sum() > (steps > 0).sum()
     first_run = repeat if newest_first else ~repeat  # True: summer time, as the clock ran
-    local = clock.dt.tz_localize(zone, ambiguous=first_run, nonexistent="NaT")
+    dates = bool((clock == clock.dt.normalize()).all())
+    local = clock.dt.tz_localize(zone, ambiguous=first_run,
+                                 nonexistent="shift_forward" if dates else "NaT")
     return local.dt.tz_convert("UTC")
