@@ -68,7 +68,7 @@ def test_an_operator_opens_a_file_and_the_stream_starts_on_it():
     content, _ = csv_bytes()
     said = controller.open_file("host.csv", content, speed="10")
     try:
-        assert said == "Replaying host.csv: 400 rows of 2 series (cpu, mem)."
+        assert said == "Replaying host.csv: 400 time steps of 2 series (cpu, mem)."
         assert controller.toasts[-1] == said
         assert engine.running and controller.names == ["cpu", "mem"]
         assert engine.status()["source"]["speed"] == "10"

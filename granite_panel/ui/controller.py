@@ -272,7 +272,7 @@ class StreamController(param.Parameterized):
         self.series = 0
         self.poll()
         names = ", ".join(source.series_names[:3]) + (", ..." if len(source.series_names) > 3 else "")
-        return self._tell(f"Replaying {source.label}: {source.rows:,} rows of "
+        return self._tell(f"Replaying {source.label}: {source.rows:,} time steps of "
                           f"{len(source.series_names)} series ({names}).")
 
     def _tell(self, text: str, error: bool = False) -> str:

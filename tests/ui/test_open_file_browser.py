@@ -35,7 +35,7 @@ def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_
     chooser.set_input_files(files=[{"name": "host.csv", "mimeType": "text/csv",
                                     "buffer": host_csv()}])
     expect(page.locator(".gp-open-outcome")).to_contain_text(
-        "Replaying host.csv: 2,000 rows of 2 series (cpu, mem).", timeout=30_000)
+        "Replaying host.csv: 2,000 time steps of 2 series (cpu, mem).", timeout=30_000)
     answer = status(app_url)
     assert answer["series"] == ["cpu", "mem"] and answer["source"]["file"] == "host.csv"
     assert answer["source"]["speed"] == "10" and answer["running"]
