@@ -4,6 +4,8 @@ times without an offset in the zone TIMEZONE names (``detect``'s own cases are i
 test_detect_cli.py)."""
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -162,6 +164,13 @@ def test_an_unknown_zone_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
         assert main([*command, str(tmp_path / "meter.csv"), "--timezone", "Mars/Base"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "unknown time zone 'Mars/Base'" in err[0], err
+    served = subprocess.run(
+        [sys.executable, "-m", "granite_panel.cli", "serve", "--source",
+         str(tmp_path / "meter.csv"), "--timezone", "Mars/Base"],
+        capture_output=True, text=True, timeout=120)
+    assert served.returncode == 2 and served.stderr.strip().splitlines() == [
+        "granite-panel: error: TIMEZONE='Mars/Base' is not allowed: unknown time zone "
+        "'Mars/Base': expected an IANA name such as Europe/Berlin, America/New_York or UTC"]
 
 
 def test_forecast_and_detect_read_clock_times_as_the_replay_does(tmp_path, capsys, monkeypatch):
