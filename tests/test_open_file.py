@@ -10,6 +10,7 @@ import pytest
 
 from granite_panel.engine.core import Engine
 from granite_panel.settings import Settings
+from granite_panel.sources.points import InputError
 from granite_panel.sources.replay import ReplaySource
 from granite_panel.store.store import open_store
 from granite_panel.ui.controller import StreamController
@@ -112,3 +113,28 @@ def test_a_file_that_cannot_be_read_changes_nothing(name, content, message):
         assert engine.status()["data_points"] >= points
     finally:
         engine.close()
+
+
+def test_a_workbook_opened_in_the_page_is_read_from_its_first_sheet_with_a_time_column(tmp_path):
+    """The page has no sheet option (the command line has --sheet): a cover or notes sheet
+    first no longer makes a workbook unopenable."""
+    path = tmp_path / "book.xlsx"
+    data = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=50, freq="h"),
+                         "cpu": np.arange(50.0)})
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({"about": ["exported by the meter"]}).to_excel(book, sheet_name="Notes",
+                                                                    index=False)
+        data.to_excel(book, sheet_name="Readings", index=False)
+    engine = Engine(settings())
+    controller = StreamController(engine, role="operator")
+    try:
+        said = controller.open_file("book.xlsx", path.read_bytes(), speed="10")
+        assert said == "Replaying book.xlsx, sheet 'Readings': 50 time steps of 1 series (cpu)."
+        assert engine.status()["source"]["file"] == "book.xlsx, sheet 'Readings'"
+    finally:
+        engine.close()
+    notes_only = tmp_path / "notes.xlsx"
+    pd.DataFrame({"about": ["nothing to plot"]}).to_excel(notes_only, index=False)
+    with pytest.raises(InputError, match="notes.xlsx: no timestamp column found among about"):
+        ReplaySource.from_upload("notes.xlsx", notes_only.read_bytes())
+

@@ -26,7 +26,7 @@ import param
 from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
-from .table_file import read_table, table_name, time_column
+from .table_file import read_table, table_name, time_column, workbook_sheets
 from .table_file import value_columns as find_value_columns
 
 logger = logging.getLogger(__name__)
@@ -252,7 +252,9 @@ class ReplaySource(param.Parameterized):
     def from_upload(cls, filename: str, content: bytes, **params) -> ReplaySource:
         """A file received as bytes (opened in the dashboard), read as ``from_file`` reads a
         path: by its name's suffix, named after it, in a temporary folder that is removed
-        once it is read. ``InputError`` (one line, naming the file) if it cannot be."""
+        once it is read. The page has no sheet option, so a workbook whose first sheet
+        cannot be replayed (a cover or notes) is read from the first sheet that can, named in
+        the label. ``InputError`` (one line, naming the file) if it cannot be."""
         import tempfile
 
         name = Path(str(filename).replace("\\", "/")).name.strip() or "unnamed"
@@ -262,7 +264,15 @@ class ReplaySource(param.Parameterized):
             try:
                 return cls.from_file(path, **params)
             except InputError as exc:
-                raise InputError(str(exc).replace(str(path), name)) from None
+                first = exc
+            for sheet in [] if params.get("sheet") else workbook_sheets(path)[1:]:
+                try:
+                    source = cls.from_file(path, sheet=sheet, **params)
+                except InputError:
+                    continue
+                source.label = f"{name}, sheet {sheet!r}"
+                return source
+            raise InputError(str(first).replace(str(path), name)) from None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, name: str = "value", **params) -> ReplaySource:

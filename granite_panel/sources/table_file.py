@@ -144,6 +144,17 @@ def sheet_names(path: Path) -> list[str]:
     return list(CalamineWorkbook.from_path(str(path)).sheet_names)
 
 
+def workbook_sheets(path: str | Path) -> list[str]:
+    """A spreadsheet's sheet names, in order; [] for any other file or one not readable."""
+    path = Path(path)
+    if not path.is_file() or _kind(path) != "spreadsheet":
+        return []
+    try:
+        return sheet_names(path)
+    except Exception:  # a broken workbook: read_table names the problem
+        return []
+
+
 def _sheet(path: Path, sheet: str) -> int | str:
     """The sheet ``read_excel`` takes: a name the workbook has, or an index from a number
     (1 = the first); ``InputError`` naming the sheets otherwise."""
