@@ -55,6 +55,16 @@ def _max_or_none(values: np.ndarray) -> float | None:
     return float(finite.max()) if len(finite) else None
 
 
+def _settings_for(source, settings: Settings) -> Settings:
+    """``settings`` for points from ``source``: a replayed file's own season, unless set."""
+    return settings.for_replay(source.step) if isinstance(source, ReplaySource) else settings
+
+
+def _fallback_for(s: Settings) -> StatisticalForecaster:
+    return StatisticalForecaster(model=s.fallback_model, horizon=s.forecast_horizon,
+                                 season_length=s.season_length)
+
+
 class Engine:
     """Named series on one regular time grid, bounded history, forecasts, flags; thread-safe.
 
@@ -98,9 +108,7 @@ class Engine:
         s = settings or Settings()
         self._configured = s  # before a replayed file's season (``replace_source``)
         self.source = source or open_source(s)
-        if isinstance(self.source, ReplaySource):  # the file's own season, unless set
-            s = s.for_replay(self.source.step)
-        self.settings = s
+        self.settings = s = _settings_for(self.source, s)
         self.forecasts = forecasts or ForecastService(
             model_name=s.model_name,
             context_length=s.context_length,
@@ -108,9 +116,7 @@ class Engine:
             use_gpu=s.use_gpu,
             freq=s.freq,
             freq_prefix_tuning=s.freq_prefix_tuning,
-            fallback=StatisticalForecaster(
-                model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length
-            ),
+            fallback=_fallback_for(s),
         )
         self._initial_names = tuple(getattr(self.source, "series_names", ()))
         self.detector = detector or live_detector(s, len(self._initial_names))
@@ -326,12 +332,9 @@ class Engine:
         if self.trainer is not None:
             self.trainer.reset()
         with self._step_lock, self._state_lock:
-            s = self._configured
-            if isinstance(source, ReplaySource):
-                s = s.for_replay(source.step)
-            self.source, self.settings = source, s
-            self.forecasts.fallback = StatisticalForecaster(
-                model=s.fallback_model, horizon=s.forecast_horizon, season_length=s.season_length)
+            self.source = source
+            self.settings = s = _settings_for(source, self._configured)
+            self.forecasts.fallback = _fallback_for(s)
             self._initial_names = tuple(getattr(source, "series_names", ()))
             self.detector = live_detector(s, len(self._initial_names))
             self.generation += 1

@@ -47,6 +47,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+# what a file chooser may offer (a browser's ``accept``): every suffix read here
+FILE_SUFFIXES = tuple(s for group in (TEXT_SUFFIXES, COMPRESSED_SUFFIXES, PARQUET_SUFFIXES,
+                                      JSON_SUFFIXES, SPREADSHEET_SUFFIXES) for s in group if s)
 DELIMITERS = ",;\t|"
 TIMESTAMP_NAMES = ("timestamp", "ds", "date", "datetime", "time")
 SNIFF_BYTES = 64 * 1024
@@ -165,8 +168,9 @@ def _sheet(path: Path, sheet: str) -> int | str:
         return sheet
     if sheet.strip().isdigit() and 1 <= int(sheet) <= len(names):
         return int(sheet) - 1
-    raise InputError(f"{path}: no sheet {sheet!r}; the workbook has {listed(repr(n) for n in names)}"
-                     " (name one, or give its number: 1 is the first)")
+    raise InputError(f"{path}: no sheet {sheet!r}; the workbook has "
+                     f"{listed(repr(n) for n in names)} (name one, or give its number: 1 is "
+                     "the first)")
 
 
 def _read_sheet(path: Path, sheet: int | str = 0, looked_at: int = 20) -> pd.DataFrame:

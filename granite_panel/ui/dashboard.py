@@ -19,6 +19,7 @@ from .live_chart import LiveChart
 from ..detection.live import SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
 from ..settings import Settings
+from ..sources.table_file import FILE_SUFFIXES
 
 STYLE = """
 .gp-stats td {padding: 2px 10px 2px 0;} .gp-stats td:first-child {color: #555;}
@@ -240,8 +241,6 @@ MUTE_DURATIONS = {"15 minutes": 900, "1 hour": 3600, "4 hours": 4 * 3600, "1 day
 # REPLAY_SPEED values offered beside "Open a file"
 REPLAY_SPEEDS = {"one row per tick": "", "10 rows/s": "10", "100 rows/s": "100",
                  "1,000 rows/s": "1000", "all at once (backtest)": "max"}
-FILE_TYPES = (".csv,.tsv,.txt,.gz,.bz2,.xz,.zip,.parquet,.json,.jsonl,.ndjson,.xlsx,.xlsm,"
-              ".xlsb,.xls,.ods")
 
 
 def render_incidents(incidents: list[dict], score_label: str = "score") -> str:
@@ -375,8 +374,8 @@ class Dashboard(pn.viewable.Viewer):
             speeds[f"{c.engine.settings.replay_speed} rows/s"] = c.engine.settings.replay_speed
         speed = pn.widgets.Select(label="Replay speed", options=speeds, width=170,
                                   value=c.engine.settings.replay_speed, disabled=locked)
-        chooser = pn.widgets.FileInput(accept=FILE_TYPES, width=240, disabled=locked,
-                                       css_classes=["gp-open-file"])
+        chooser = pn.widgets.FileInput(accept=",".join(FILE_SUFFIXES), width=240,
+                                       disabled=locked, css_classes=["gp-open-file"])
         outcome = pn.pane.HTML("", css_classes=["gp-open-outcome"], sizing_mode="stretch_width")
 
         def opened(event):
