@@ -257,7 +257,8 @@ class Settings(param.Parameterized):
         default=16 * 1024 * 1024,
         bounds=(1024, 1024**3),
         doc="Largest body /api/ingest accepts (bytes); larger ones get 413. Also the largest "
-        "file opened in the dashboard.",
+        "file opened in the dashboard, whose content may unpack to at most 8 times this "
+        "(a compressed CSV, a workbook, Parquet).",
     )
     fallback_model = param.Selector(
         default="auto",

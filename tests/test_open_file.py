@@ -138,3 +138,142 @@ def test_a_workbook_opened_in_the_page_is_read_from_its_first_sheet_with_a_time_
     with pytest.raises(InputError, match="notes.xlsx: no timestamp column found among about"):
         ReplaySource.from_upload("notes.xlsx", notes_only.read_bytes())
 
+
+
+# ------------------------------------------------------------------ packed files
+
+def _packed(kind: str, raw: bytes, inner: str = "rows.csv") -> bytes:
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    if kind == "gz":
+        return gzip.compress(raw, compresslevel=9)
+    if kind == "bz2":
+        return bz2.compress(raw)
+    if kind == "xz":
+        return lzma.compress(raw)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(inner, raw)
+    return buffer.getvalue()
+
+
+def _repeated_rows(size: int) -> bytes:
+    """A CSV of ``size`` bytes of one row repeated: it packs a hundred times smaller or more."""
+    row = b"2024-01-01T00:00:00Z,1\n"
+    return b"timestamp,value\n" + row * (size // len(row))
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+def test_a_packed_file_that_unpacks_past_the_limit_is_refused_before_it_is_read(kind):
+    """A few kB that unpack to megabytes (a bomb, at 8 x INGEST_MAX_BYTES) are refused
+    while they are unpacked, so pandas never reads them; the stream goes on."""
+    content = _packed(kind, _repeated_rows(1024 * 1024))
+    assert len(content) < 16 * 1024  # under INGEST_MAX_BYTES as received
+    engine = Engine(settings(ingest_max_bytes=16 * 1024))
+    controller = StreamController(engine, role="operator")
+    engine.step()
+    try:
+        said = controller.open_file(f"bomb.csv.{kind}", content)
+        assert said == (f"Not opened: bomb.csv.{kind}: unpacks to more than 131,072 bytes "
+                        "(8 times INGEST_MAX_BYTES), too much to read safely; open a part "
+                        "of it, or raise INGEST_MAX_BYTES")
+        assert engine.generation == 0 and engine.names == ["synthetic-0", "synthetic-1"]
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+def test_a_packed_file_within_the_limit_replays_as_its_plain_file_would(kind):
+    raw, frame = csv_bytes(n=300)
+    source = ReplaySource.from_upload(f"host.csv.{kind}", _packed(kind, raw, "host.csv"),
+                                      max_unpacked=len(raw))
+    plain = ReplaySource.from_upload("host.csv", raw)
+    assert source.label == f"host.csv.{kind}" and list(source.series_names) == ["cpu", "mem"]
+    assert np.array_equal(source.batch.values, plain.batch.values)
+    assert np.array_equal(source.batch.timestamps, plain.batch.timestamps)
+
+
+def test_an_archive_of_several_files_or_a_broken_pack_is_named_in_one_line():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.csv", csv_bytes(n=10)[0])
+        archive.writestr("b.csv", csv_bytes(n=10)[0])
+    with pytest.raises(InputError, match=r"^two.zip: the archive holds 2 files; expected one"):
+        ReplaySource.from_upload("two.zip", buffer.getvalue())
+    with pytest.raises(InputError, match=r"^cut.csv.gz: not a readable gz file \("):
+        ReplaySource.from_upload("cut.csv.gz", _packed("gz", csv_bytes()[0])[:200])
+
+
+def test_a_workbook_or_parquet_file_that_holds_past_the_limit_is_refused(tmp_path):
+    """A workbook is a zip archive of XML, and Parquet packs a run of one value into a few
+    bytes: each is measured (the archive unpacked while counting, Parquet by its metadata)
+    before it is read."""
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=20_000, freq="min"),
+                          "cpu": np.zeros(20_000)})
+    book = tmp_path / "big.xlsx"
+    frame.to_excel(book, index=False)
+    table = tmp_path / "big.parquet"
+    frame.to_parquet(table)
+    for path in (book, table):
+        content = path.read_bytes()
+        assert len(content) < 300_000  # the received file is small
+        with pytest.raises(InputError, match=rf"^{path.name}: unpacks to more than 300,000 "):
+            ReplaySource.from_upload(path.name, content, max_unpacked=300_000)
+        ReplaySource.from_upload(path.name, content, max_unpacked=4_000_000)  # room: read
+
+
+def test_the_default_limit_and_its_ratio_follow_the_settings():
+    from granite_panel.sources.unpacked import DEFAULT_RECEIVED_MAX, UNPACKED_RATIO
+
+    assert DEFAULT_RECEIVED_MAX == Settings.param.ingest_max_bytes.default
+    assert f"at most {UNPACKED_RATIO} times this" in Settings.param.ingest_max_bytes.doc
+
+
+def test_a_served_page_reads_the_file_aside_so_its_event_loop_goes_on():
+    """The dashboard reads an opened file on a worker thread: the event loop that sends
+    every viewer its updates (and answers the REST routes) keeps turning meanwhile. Read on
+    the loop, its longest pause was the whole read."""
+    import asyncio
+
+    n = 400_000  # about 12 MB: a second's read here
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="s"),
+                          "cpu": np.round(np.random.default_rng(1).normal(50, 5, n), 3)})
+    content = frame.to_csv(index=False).encode()
+    engine = Engine(settings(ingest_max_bytes=len(content) + 1))
+    controller = StreamController(engine, role="operator")
+
+    async def open_while_beating():
+        pauses, reading = [], True
+
+        async def heartbeat():
+            last = time.perf_counter()
+            while reading:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                pauses.append(now - last)
+                last = now
+
+        beat = asyncio.create_task(heartbeat())
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        said = await controller.open_file_aside("big.csv", content, speed="10")
+        took = time.perf_counter() - started
+        reading = False
+        await beat
+        return said, took, max(pauses)
+
+    try:
+        said, took, longest = asyncio.run(open_while_beating())
+        assert said.startswith(f"Replaying big.csv: {n:,} time steps of 1 series")
+        assert took > 0.3  # long enough to tell a blocked loop from a turning one
+        assert longest < took / 2, (longest, took)
+        assert engine.running and controller.names == ["cpu"]
+    finally:
+        engine.close()

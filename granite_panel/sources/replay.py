@@ -17,6 +17,7 @@ cell that is not a number (a string, inf) is a bad point.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
 from .table_file import read_table, table_name, time_column, workbook_sheets
+from .unpacked import DEFAULT_RECEIVED_MAX, unpack_received, unpacked_limit
 from .table_file import value_columns as find_value_columns
 
 logger = logging.getLogger(__name__)
@@ -249,22 +251,34 @@ class ReplaySource(param.Parameterized):
         return cls(batch, label=path.name, **params)
 
     @classmethod
-    def from_upload(cls, filename: str, content: bytes, **params) -> ReplaySource:
+    def from_upload(cls, filename: str, content: bytes,
+                    max_unpacked: int = unpacked_limit(DEFAULT_RECEIVED_MAX),
+                    **params) -> ReplaySource:
         """A file received as bytes (opened in the dashboard), read as ``from_file`` reads a
         path: by its name's suffix, named after it, in a temporary folder that is removed
-        once it is read. The page has no sheet option, so a workbook whose first sheet
+        once it is read. Packed content is refused past ``max_unpacked`` bytes before it is
+        read (``unpacked.py``). The page has no sheet option, so a workbook whose first sheet
         cannot be replayed (a cover or notes) is read from the first sheet that can, named in
         the label. ``InputError`` (one line, naming the file) if it cannot be."""
         import tempfile
 
         name = Path(str(filename).replace("\\", "/")).name.strip() or "unnamed"
         with tempfile.TemporaryDirectory(prefix="granite-panel-upload-") as folder:
-            path = Path(folder) / name
-            path.write_bytes(content)
+            received = Path(folder) / name
+            received.write_bytes(content)
             try:
-                return cls.from_file(path, **params)
-            except InputError as exc:
-                first = exc
+                return cls._first_replayable(unpack_received(received, max_unpacked), name,
+                                             params)
+            except InputError as exc:  # named as the page named it, not by the folder
+                raise InputError(str(exc).replace(str(Path(folder)) + os.sep, "")) from None
+
+    @classmethod
+    def _first_replayable(cls, path: Path, name: str, params: dict) -> ReplaySource:
+        """``from_file``, or, for a workbook without a sheet asked for, its first sheet that
+        can be replayed; the first sheet's error if none can."""
+        try:
+            source = cls.from_file(path, **params)
+        except InputError as first:
             for sheet in [] if params.get("sheet") else workbook_sheets(path)[1:]:
                 try:
                     source = cls.from_file(path, sheet=sheet, **params)
@@ -272,7 +286,9 @@ class ReplaySource(param.Parameterized):
                     continue
                 source.label = f"{name}, sheet {sheet!r}"
                 return source
-            raise InputError(str(first).replace(str(path), name)) from None
+            raise first
+        source.label = name
+        return source
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, name: str = "value", **params) -> ReplaySource:

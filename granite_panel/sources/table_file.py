@@ -69,7 +69,7 @@ def is_table_file(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
         return True
-    return _kind(path) is not None and (bool(path.suffix) or path.is_file())
+    return file_kind(path) is not None and (bool(path.suffix) or path.is_file())
 
 
 def table_name(path: str | Path) -> str:
@@ -86,7 +86,8 @@ def table_name(path: str | Path) -> str:
     return name or path.name
 
 
-def _kind(path: Path) -> str | None:
+def file_kind(path: Path) -> str | None:
+    """"text", "json", "parquet" or "spreadsheet" from the name's suffixes; None: unknown."""
     suffixes = [s.lower() for s in path.suffixes[-2:]]
     if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         inner = suffixes[-2] if len(suffixes) == 2 else ""
@@ -110,7 +111,7 @@ def read_table(path: str | Path, sheet: str = "") -> pd.DataFrame:
     elif not path.is_file():
         raise InputError(f"{path}: no such file")
     else:
-        kind = _kind(path)
+        kind = file_kind(path)
     if kind is None:
         raise InputError(
             f"{path}: unknown file type {''.join(path.suffixes[-2:])!r}; expected .csv "
@@ -150,7 +151,7 @@ def sheet_names(path: Path) -> list[str]:
 def workbook_sheets(path: str | Path) -> list[str]:
     """A spreadsheet's sheet names, in order; [] for any other file or one not readable."""
     path = Path(path)
-    if not path.is_file() or _kind(path) != "spreadsheet":
+    if not path.is_file() or file_kind(path) != "spreadsheet":
         return []
     try:
         return sheet_names(path)

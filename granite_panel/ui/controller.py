@@ -253,20 +253,46 @@ class StreamController(param.Parameterized):
         nothing: the stream goes on with its series."""
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
+        return self._replay(self._read_file(filename, content, speed))
+
+    async def open_file_aside(self, filename: str, content: bytes, speed: str = "") -> str:
+        """``open_file`` for a served page: the file is read on a worker thread, so the
+        page's event loop (every viewer's updates, the REST answers) goes on meanwhile;
+        only the switch to it runs on the loop."""
+        import asyncio
+
+        if not self._allowed("control"):
+            return f"A {self.role} may not open a file."
+        doc = pn.state.curdoc
+        read = await asyncio.to_thread(self._read_file, filename, content, speed)
+        with set_curdoc(doc):
+            return self._replay(read)
+
+    def _read_file(self, filename: str, content: bytes, speed: str):
+        """The ``ReplaySource`` of a received file, or a one-line refusal (a string); it
+        touches neither the engine nor the page, so it may run on any thread."""
         from ..sources.points import InputError
         from ..sources.replay import ReplaySource
+        from ..sources.unpacked import unpacked_limit
 
         s = self.engine.settings
         if len(content) > s.ingest_max_bytes:
-            return self._tell(f"Not opened: {filename} is {len(content):,} bytes, over "
-                              f"INGEST_MAX_BYTES ({s.ingest_max_bytes:,})", error=True)
+            return (f"Not opened: {filename} is {len(content):,} bytes, over "
+                    f"INGEST_MAX_BYTES ({s.ingest_max_bytes:,})")
         try:
-            source = ReplaySource.from_upload(
-                filename, content, label_column=s.label_column, timezone=s.timezone,
+            return ReplaySource.from_upload(
+                filename, content, max_unpacked=unpacked_limit(s.ingest_max_bytes),
+                label_column=s.label_column, timezone=s.timezone,
                 speed=speed, interval=s.data_generation_interval)
         except InputError as exc:
             log.warning("refused a file opened from the dashboard: %s", exc)
-            return self._tell(f"Not opened: {exc}", error=True)
+            return f"Not opened: {exc}"
+
+    def _replay(self, read) -> str:
+        """Switch the stream to a source ``_read_file`` made, or tell its refusal."""
+        if isinstance(read, str):
+            return self._tell(read, error=True)
+        source = read
         self.engine.replace_source(source)
         self.engine.start()
         self.series = 0

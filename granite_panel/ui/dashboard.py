@@ -378,10 +378,16 @@ class Dashboard(pn.viewable.Viewer):
                                        disabled=locked, css_classes=["gp-open-file"])
         outcome = pn.pane.HTML("", css_classes=["gp-open-outcome"], sizing_mode="stretch_width")
 
-        def opened(event):
-            if event.new is not None:
-                said = c.open_file(chooser.filename or "", event.new, speed.value)
-                outcome.object = f"<small>{html.escape(said)}</small>"
+        async def opened(event):  # read aside: the page's loop serves every viewer meanwhile
+            if event.new is None:
+                return
+            name = chooser.filename or ""
+            chooser.disabled, outcome.object = True, f"<small>Reading {html.escape(name)} ...</small>"
+            try:
+                said = await c.open_file_aside(name, event.new, speed.value)
+            finally:
+                chooser.disabled = False
+            outcome.object = f"<small>{html.escape(said)}</small>"
 
         chooser.param.watch(opened, "value")
         return pn.Row(pn.pane.HTML("<b>Open a file</b>", align="center", margin=(5, 10)),
