@@ -4,7 +4,8 @@ files: the replay source feeding the engine (``serve --source FILE``) and ``gran
 detect``.
 Each must either work or refuse with one clear line (``SourceError``/``InputError``, exit
 2); nothing else may escape. (It found an empty epoch-timestamp cell crashing the engine's
-first tick.)"""
+first tick.) Packed uploads (compressed CSV, a workbook, Parquet) cut short or overwritten
+go through the dashboard's reader the same way."""
 
 from __future__ import annotations
 
@@ -86,3 +87,60 @@ def test_detect_scores_a_file_or_exits_2_with_one_line(tmp_path):
             assert errors.getvalue().count("\n") == 1
 
     detects()
+
+
+def _packs() -> dict[str, bytes]:
+    """One small valid file of every packed kind an upload may be."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=40, freq="h"),
+                          "cpu": np.arange(40.0)})
+    raw = frame.to_csv(index=False).encode()
+    packs = {"gz": gzip.compress(raw), "bz2": bz2.compress(raw), "xz": lzma.compress(raw)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("cpu.csv", raw)
+    packs["zip"] = buffer.getvalue()
+    for name, write in (("xlsx", frame.to_excel), ("parquet", frame.to_parquet)):
+        buffer = io.BytesIO()
+        write(buffer, index=False)
+        packs[name] = buffer.getvalue()
+    return packs
+
+
+PACKS = _packs()
+NAMES_OF = {"gz": "cpu.csv.gz", "bz2": "cpu.csv.bz2", "xz": "cpu.csv.xz", "zip": "cpu.csv.zip",
+            "xlsx": "cpu.xlsx", "parquet": "cpu.parquet"}
+
+
+@given(st.sampled_from(sorted(PACKS)), st.data())
+@FUZZ
+def test_a_broken_or_cut_packed_upload_replays_or_is_refused_with_one_line(kind, data):
+    """Packed files cut short, with bytes overwritten, or random bytes under a packed name,
+    opened as the dashboard opens them (with a small unpacked limit): a source or one
+    line (``InputError``) naming the file; nothing else escapes."""
+    from granite_panel.sources.points import InputError
+    from granite_panel.sources.replay import ReplaySource
+
+    content = bytearray(PACKS[kind])
+    how = data.draw(st.sampled_from(["cut", "overwrite", "random"]))
+    if how == "cut":
+        content = content[: data.draw(st.integers(0, len(content)))]
+    elif how == "overwrite":
+        for _ in range(data.draw(st.integers(1, 8))):
+            content[data.draw(st.integers(0, len(content) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        content = bytearray(data.draw(st.binary(max_size=300)))
+    try:
+        source = ReplaySource.from_upload(NAMES_OF[kind], bytes(content), max_unpacked=20_000)
+    except InputError as exc:
+        assert str(exc).startswith(NAMES_OF[kind] + ":") and "\n" not in str(exc), str(exc)
+        assert "granite-panel-upload" not in str(exc)  # named as the page named it
+    else:
+        assert source.rows >= 1

@@ -17,7 +17,6 @@ cell that is not a number (a string, inf) is a bad point.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -266,11 +265,13 @@ class ReplaySource(param.Parameterized):
         with tempfile.TemporaryDirectory(prefix="granite-panel-upload-") as folder:
             received = Path(folder) / name
             received.write_bytes(content)
-            try:
-                return cls._first_replayable(unpack_received(received, max_unpacked), name,
-                                             params)
-            except InputError as exc:  # named as the page named it, not by the folder
-                raise InputError(str(exc).replace(str(Path(folder)) + os.sep, "")) from None
+            path = received
+            try:  # errors name the file as the page named it (not its unpacked copy)
+                path = unpack_received(received, max_unpacked)
+                return cls._first_replayable(path, name, params)
+            except InputError as exc:
+                raise InputError(str(exc).replace(str(path), name)
+                                 .replace(str(received), name)) from None
 
     @classmethod
     def _first_replayable(cls, path: Path, name: str, params: dict) -> ReplaySource:

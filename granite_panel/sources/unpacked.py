@@ -84,9 +84,10 @@ def _unpack_text(path: Path, suffix: str, limit: int) -> Path:
     except InputError:
         target.unlink(missing_ok=True)
         raise
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+    except Exception as exc:  # a broken, cut or encrypted pack: one line
         target.unlink(missing_ok=True)
-        raise InputError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: not a readable {suffix[1:]} file ({first})") from None
     return target
 
 
