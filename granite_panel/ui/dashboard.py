@@ -386,6 +386,9 @@ class Dashboard(pn.viewable.Viewer):
             try:
                 said = await c.open_file_aside(name, event.new, speed.value)
             finally:
+                # emptied: the page and the session let go of the file's bytes, and the
+                # same file can be chosen again (a browser reports no change otherwise)
+                chooser.clear()
                 chooser.disabled = False
             outcome.object = f"<small>{html.escape(said)}</small>"
 

@@ -20,6 +20,15 @@ def host_csv(n=2000) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
+# the value the chooser's Bokeh model keeps (the file's bytes, base64)
+KEPT = """() => {
+  for (const doc of Bokeh.documents)
+    for (const model of doc.all_models)
+      if (model.type === 'FileInput') return String(model.value ?? '').length;
+  return -1;
+}"""
+
+
 def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_url, console_errors):
     open_dashboard(page, app_url)
     chooser = page.locator(".gp-open-file input[type=file]")
@@ -36,6 +45,10 @@ def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_
                                     "buffer": host_csv()}])
     expect(page.locator(".gp-open-outcome")).to_contain_text(
         "Replaying host.csv: 2,000 time steps of 2 series (cpu, mem).", timeout=30_000)
+    # the chooser is emptied once the file is read: the page and its session let go of the
+    # bytes, and the same file can be chosen again (a browser sends no change otherwise)
+    wait_for(lambda: chooser.evaluate("(input) => input.files.length") == 0
+             and page.evaluate(KEPT) == 0, timeout=10)
     answer = status(app_url)
     assert answer["series"] == ["cpu", "mem"] and answer["source"]["file"] == "host.csv"
     assert answer["source"]["speed"] == "10" and answer["running"]
@@ -50,4 +63,41 @@ def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_
         expect(other.get_by_label("Series")).to_contain_text("mem", timeout=30_000)
     finally:
         other.context.close()
+    assert console_errors == []
+
+
+def test_the_session_lets_go_of_an_opened_files_bytes(page: Page, console_errors):
+    """Served in this process, so the page's widgets can be read: once the file is
+    read, the chooser's value (the file's bytes) is empty in the session as in the page."""
+    import panel as pn
+
+    from granite_panel.engine.core import Engine
+    from granite_panel.settings import Settings
+    from granite_panel.ui.controller import StreamController
+    from granite_panel.ui.dashboard import Dashboard, extension
+    from tests.ui.test_live_push import SETTINGS, serve
+
+    engine = Engine(Settings(**SETTINGS))
+    dashboards = []
+
+    def app():
+        extension()
+        dashboards.append(Dashboard(controller=StreamController(engine, role="operator")))
+        return dashboards[-1]
+
+    port, server = serve(app)
+    try:
+        open_dashboard(page, f"http://127.0.0.1:{port}")
+        page.locator(".gp-open-file input[type=file]").set_input_files(
+            files=[{"name": "host.csv", "mimeType": "text/csv", "buffer": host_csv()}])
+        expect(page.locator(".gp-open-outcome")).to_contain_text("Replaying host.csv",
+                                                                 timeout=30_000)
+        opener = next(d for d in dashboards if d.controller.toasts)  # the page's session
+        assert opener.controller.toasts[-1].startswith("Replaying host.csv")
+        chooser = opener.__panel__().select(pn.widgets.FileInput)[0]
+        wait_for(lambda: chooser.value is None, timeout=10)
+        assert engine.names == ["cpu", "mem"]
+    finally:
+        server.stop()
+        engine.close()
     assert console_errors == []
