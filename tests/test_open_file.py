@@ -241,6 +241,7 @@ def test_a_served_page_reads_the_file_aside_so_its_event_loop_goes_on():
     every viewer its updates (and answers the REST routes) keeps turning meanwhile. Read on
     the loop, its longest pause was the whole read."""
     import asyncio
+    import concurrent.futures
 
     n = 400_000  # about 12 MB: a second's read here
     frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="s"),
@@ -270,10 +271,49 @@ def test_a_served_page_reads_the_file_aside_so_its_event_loop_goes_on():
         return said, took, max(pauses)
 
     try:
-        said, took, longest = asyncio.run(open_while_beating())
+        # a loop of its own on a thread: a browser test's loop may be running on this one
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            said, took, longest = thread.submit(asyncio.run, open_while_beating()).result()
         assert said.startswith(f"Replaying big.csv: {n:,} time steps of 1 series")
         assert took > 0.3  # long enough to tell a blocked loop from a turning one
         assert longest < took / 2, (longest, took)
         assert engine.running and controller.names == ["cpu"]
+    finally:
+        engine.close()
+
+
+def test_a_file_of_clock_times_is_opened_in_the_zone_chosen_in_the_page(tmp_path):
+    """The page's zone field: a logger's clock times across the end of summer time keep
+    every reading, in order, at its instant; left empty they are UTC (the repeated hour
+    interleaves), and by default the zone is TIMEZONE. An unknown zone changes nothing."""
+    from tests.test_input_times import BERLIN, clock_export
+
+    frame, instants = clock_export(tmp_path / "meter.csv")
+    content = (tmp_path / "meter.csv").read_bytes()
+    for zone, setting, kept in ((BERLIN, "", list(instants)), (None, BERLIN, list(instants)),
+                                ("", BERLIN, None)):
+        engine = Engine(settings(timezone=setting))
+        controller = StreamController(engine, role="operator")
+        try:
+            said = controller.open_file("meter.csv", content, speed="max", timezone=zone)
+            assert said.startswith("Replaying meter.csv: ")
+            while not engine.source.finished:
+                engine.step()
+            snap = engine.snapshot()
+            if kept:
+                assert list(snap.timestamps) == kept
+                assert list(snap.values[0]) == list(frame["value"])
+            else:  # as UTC: 19 distinct times, the repeated hour's readings interleaved
+                assert len(set(snap.timestamps)) == 19
+        finally:
+            engine.close()
+    engine = Engine(settings())
+    engine.step()
+    controller = StreamController(engine, role="operator")
+    try:
+        said = controller.open_file("meter.csv", content, timezone="Mars/Olympus_Mons")
+        assert said == ("Not opened: unknown time zone 'Mars/Olympus_Mons': expected an IANA "
+                        "name such as Europe/Berlin, America/New_York or UTC")
+        assert engine.generation == 0 and engine.names == ["synthetic-0", "synthetic-1"]
     finally:
         engine.close()

@@ -246,16 +246,19 @@ class StreamController(param.Parameterized):
             self.engine.reset()
             self.poll()
 
-    def open_file(self, filename: str, content: bytes, speed: str = "") -> str:
+    def open_file(self, filename: str, content: bytes, speed: str = "",
+                  timezone: str | None = None) -> str:
         """Replay a file received from the page instead of the current source (see
-        ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED. Returns what
-        happened, in one line, also shown as a toast. A file that cannot be read changes
-        nothing: the stream goes on with its series."""
+        ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED, ``timezone``
+        the zone of its times written without an offset (None: TIMEZONE; "": UTC). Returns
+        what happened, in one line, also shown as a toast. A file that cannot be read
+        changes nothing: the stream goes on with its series."""
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
-        return self._replay(self._read_file(filename, content, speed))
+        return self._replay(self._read_file(filename, content, speed, timezone))
 
-    async def open_file_aside(self, filename: str, content: bytes, speed: str = "") -> str:
+    async def open_file_aside(self, filename: str, content: bytes, speed: str = "",
+                              timezone: str | None = None) -> str:
         """``open_file`` for a served page: the file is read on a worker thread, so the
         page's event loop (every viewer's updates, the REST answers) goes on meanwhile;
         only the switch to it runs on the loop."""
@@ -264,13 +267,14 @@ class StreamController(param.Parameterized):
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
         doc = pn.state.curdoc
-        read = await asyncio.to_thread(self._read_file, filename, content, speed)
+        read = await asyncio.to_thread(self._read_file, filename, content, speed, timezone)
         with set_curdoc(doc):
             return self._replay(read)
 
-    def _read_file(self, filename: str, content: bytes, speed: str):
+    def _read_file(self, filename: str, content: bytes, speed: str, timezone: str | None):
         """The ``ReplaySource`` of a received file, or a one-line refusal (a string); it
         touches neither the engine nor the page, so it may run on any thread."""
+        from ..sources.local_time import check_timezone
         from ..sources.points import InputError
         from ..sources.replay import ReplaySource
         from ..sources.unpacked import unpacked_limit
@@ -280,9 +284,10 @@ class StreamController(param.Parameterized):
             return (f"Not opened: {filename} is {len(content):,} bytes, over "
                     f"INGEST_MAX_BYTES ({s.ingest_max_bytes:,})")
         try:
+            zone = check_timezone(s.timezone if timezone is None else timezone)
             return ReplaySource.from_upload(
                 filename, content, max_unpacked=unpacked_limit(s.ingest_max_bytes),
-                label_column=s.label_column, timezone=s.timezone,
+                label_column=s.label_column, timezone=zone,
                 speed=speed, interval=s.data_generation_interval)
         except InputError as exc:
             log.warning("refused a file opened from the dashboard: %s", exc)

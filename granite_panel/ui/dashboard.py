@@ -288,6 +288,13 @@ def render_mutes(muted: dict) -> str:
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
+def time_zones() -> list[str]:
+    """The IANA zones this machine knows, for the file row's zone field."""
+    import zoneinfo
+
+    return sorted(zoneinfo.available_timezones())
+
+
 class Dashboard(pn.viewable.Viewer):
     """Live forecasting and anomaly dashboard for one viewer of an engine."""
 
@@ -366,7 +373,8 @@ class Dashboard(pn.viewable.Viewer):
 
     def _file_controls(self) -> pn.Row:
         """Open a file: the stream replays it instead of its source (operators; the
-        controller refuses anyone else anyway), at the speed chosen beside it."""
+        controller refuses anyone else anyway), at the speed chosen beside it, its times
+        without an offset in the zone typed beside it."""
         c = self.controller
         locked = not c.permits("control")
         speeds = dict(REPLAY_SPEEDS)
@@ -374,6 +382,12 @@ class Dashboard(pn.viewable.Viewer):
             speeds[f"{c.engine.settings.replay_speed} rows/s"] = c.engine.settings.replay_speed
         speed = pn.widgets.Select(label="Replay speed", options=speeds, width=170,
                                   value=c.engine.settings.replay_speed, disabled=locked)
+        # the zone of times written without an offset (a logger's or a spreadsheet's clock
+        # times); TIMEZONE by default, empty: UTC
+        zone = pn.widgets.AutocompleteInput(
+            label="Time zone", options=time_zones(), value=c.engine.settings.timezone,
+            placeholder="UTC", restrict=False, case_sensitive=False, search_strategy="includes",
+            min_characters=1, width=200, disabled=locked, css_classes=["gp-open-zone"])
         chooser = pn.widgets.FileInput(accept=",".join(FILE_SUFFIXES), width=240,
                                        disabled=locked, css_classes=["gp-open-file"])
         outcome = pn.pane.HTML("", css_classes=["gp-open-outcome"], sizing_mode="stretch_width")
@@ -384,7 +398,7 @@ class Dashboard(pn.viewable.Viewer):
             name = chooser.filename or ""
             chooser.disabled, outcome.object = True, f"<small>Reading {html.escape(name)} ...</small>"
             try:
-                said = await c.open_file_aside(name, event.new, speed.value)
+                said = await c.open_file_aside(name, event.new, speed.value, zone.value or "")
             finally:
                 # emptied: the page and the session let go of the file's bytes, and the
                 # same file can be chosen again (a browser reports no change otherwise)
@@ -394,7 +408,7 @@ class Dashboard(pn.viewable.Viewer):
 
         chooser.param.watch(opened, "value")
         return pn.Row(pn.pane.HTML("<b>Open a file</b>", align="center", margin=(5, 10)),
-                      chooser, speed, outcome, align="end", sizing_mode="stretch_width")
+                      chooser, speed, zone, outcome, align="end", sizing_mode="stretch_width")
 
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller

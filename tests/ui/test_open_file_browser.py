@@ -66,9 +66,13 @@ def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_
     assert console_errors == []
 
 
-def test_the_session_lets_go_of_an_opened_files_bytes(page: Page, console_errors):
-    """Served in this process, so the page's widgets can be read: once the file is
-    read, the chooser's value (the file's bytes) is empty in the session as in the page."""
+def test_the_zone_chosen_in_the_page_reads_clock_times_and_the_session_lets_go_of_the_bytes(
+        page: Page, console_errors, tmp_path):
+    """Served in this process, so the engine and the page's widgets can be read: a logger's
+    clock times opened with the zone typed in the page keep the hour that the end of summer
+    time repeats, at their instants; once the file is read, the chooser's value (the file's
+    bytes) is empty in the session as in the page."""
+    from tests.test_input_times import BERLIN, clock_export
     import panel as pn
 
     from granite_panel.engine.core import Engine
@@ -88,15 +92,20 @@ def test_the_session_lets_go_of_an_opened_files_bytes(page: Page, console_errors
     port, server = serve(app)
     try:
         open_dashboard(page, f"http://127.0.0.1:{port}")
+        zone = page.locator(".gp-open-zone input")
+        zone.fill(BERLIN)
+        zone.press("Enter")
+        _, instants = clock_export(tmp_path / "meter.csv")
         page.locator(".gp-open-file input[type=file]").set_input_files(
-            files=[{"name": "host.csv", "mimeType": "text/csv", "buffer": host_csv()}])
-        expect(page.locator(".gp-open-outcome")).to_contain_text("Replaying host.csv",
+            files=[{"name": "meter.csv", "mimeType": "text/csv",
+                    "buffer": (tmp_path / "meter.csv").read_bytes()}])
+        expect(page.locator(".gp-open-outcome")).to_contain_text("Replaying meter.csv",
                                                                  timeout=30_000)
         opener = next(d for d in dashboards if d.controller.toasts)  # the page's session
-        assert opener.controller.toasts[-1].startswith("Replaying host.csv")
+        assert opener.controller.toasts[-1].startswith("Replaying meter.csv: 21 time steps")
+        assert list(engine.source.batch.timestamps) == list(instants)
         chooser = opener.__panel__().select(pn.widgets.FileInput)[0]
         wait_for(lambda: chooser.value is None, timeout=10)
-        assert engine.names == ["cpu", "mem"]
     finally:
         server.stop()
         engine.close()
