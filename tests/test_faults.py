@@ -1,5 +1,6 @@
 """Faults a served process must live through, each visible while it lasts and recovered
-from: the SQLite store's disk fills up (a real size-limited tmpfs), and a browser that dies
+from: the SQLite store's disk fills up (a real size-limited tmpfs), so does the folder
+where an opened file is kept while it is read, and a browser that dies
 mid-stream (Debian's Chromium killed with SIGKILL). The database server stopping and
 ``kill -9`` are in tests/test_restart.py, Prometheus stopping in tests/test_prometheus_source.py.
 """
@@ -188,3 +189,42 @@ def _launch_args() -> list[str]:
     from .ui.conftest import CHROMIUM_ARGS
 
     return CHROMIUM_ARGS
+
+
+def test_a_file_opened_while_the_temporary_folder_is_full_is_refused_and_the_stream_goes_on(
+        small_disk, monkeypatch):
+    """An opened file is kept in a temporary folder while it is read. With that folder's
+    disk full (a real tmpfs) the page gets one line saying so, not a "Reading ..." that
+    never ends, and the stream goes on; once there is room the same file opens."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from granite_panel.engine.core import Engine
+    from granite_panel.settings import Settings
+    from granite_panel.ui.controller import StreamController
+
+    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))  # where uploads are kept
+    n = 40_000  # about 1.1 MB
+    content = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min"),
+                            "cpu": np.round(np.linspace(0, 100, n), 3)}).to_csv(index=False).encode()
+    engine = Engine(Settings(fallback_model="SeasonalNaive", model_name="/nonexistent/model",
+                             context_length=16, history_limit=128, forecast_horizon=4,
+                             n_series=2, data_generation_interval=0.05))
+    controller = StreamController(engine, role="operator")
+    engine.start()
+    try:
+        _fill(small_disk)
+        points = engine.status()["data_points"]
+        said = controller.open_file("big.csv", content)
+        assert said.startswith("Not opened: big.csv could not be kept to read it (No space left "
+                               "on device); the server's temporary folder may be full"), said
+        assert engine.generation == 0 and engine.running
+        wait_for(lambda: engine.status()["data_points"] > points, timeout=10)
+        assert [p.name for p in small_disk.iterdir()] == ["filler"]  # nothing half-written left
+        (small_disk / "filler").unlink()
+        assert controller.open_file("big.csv", content).startswith(
+            f"Replaying big.csv: {n:,} time steps of 1 series")
+    finally:
+        engine.close()

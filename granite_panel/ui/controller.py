@@ -292,6 +292,10 @@ class StreamController(param.Parameterized):
         except InputError as exc:
             log.warning("refused a file opened from the dashboard: %s", exc)
             return f"Not opened: {exc}"
+        except OSError as exc:  # the temporary folder is full or gone: the stream goes on
+            log.error("could not keep a file opened from the dashboard to read it: %s", exc)
+            return (f"Not opened: {filename} could not be kept to read it "
+                    f"({exc.strerror or exc}); the server's temporary folder may be full")
 
     def _replay(self, read) -> str:
         """Switch the stream to a source ``_read_file`` made, or tell its refusal."""
