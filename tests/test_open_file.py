@@ -317,3 +317,39 @@ def test_a_file_of_clock_times_is_opened_in_the_zone_chosen_in_the_page(tmp_path
         assert engine.generation == 0 and engine.names == ["synthetic-0", "synthetic-1"]
     finally:
         engine.close()
+
+
+def test_a_workbook_sheet_named_in_the_page_is_the_one_replayed(tmp_path):
+    """The page's sheet field, as --sheet: by name or number from 1, named in the label;
+    an unknown sheet is refused naming the workbook's sheets; other files ignore it."""
+    path = tmp_path / "book.xlsx"
+    hours = pd.date_range("2024-01-01", periods=30, freq="h")
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({"timestamp": hours, "cpu": np.arange(30.0)}).to_excel(
+            book, sheet_name="Monday", index=False)
+        pd.DataFrame({"timestamp": hours, "mem": np.arange(30.0) * 2}).to_excel(
+            book, sheet_name="Tuesday", index=False)
+    content = path.read_bytes()
+    for sheet, label, names in (("", "book.xlsx", ["cpu"]),
+                                ("Tuesday", "book.xlsx, sheet 'Tuesday'", ["mem"]),
+                                (" 2 ", "book.xlsx, sheet 'Tuesday'", ["mem"])):
+        engine = Engine(settings())
+        controller = StreamController(engine, role="operator")
+        try:
+            said = controller.open_file("book.xlsx", content, speed="10", sheet=sheet)
+            assert said.startswith(f"Replaying {label}: 30 time steps of 1 series"), said
+            assert engine.names == names
+        finally:
+            engine.close()
+    engine = Engine(settings())
+    engine.step()
+    controller = StreamController(engine, role="operator")
+    try:
+        said = controller.open_file("book.xlsx", content, sheet="Sunday")
+        assert said == ("Not opened: book.xlsx: no sheet 'Sunday'; the workbook has 'Monday', "
+                        "'Tuesday' (name one, or give its number: 1 is the first)")
+        assert engine.generation == 0
+        said = controller.open_file("host.csv", csv_bytes()[0], sheet="Tuesday")
+        assert said.startswith("Replaying host.csv: 400 time steps of 2 series")
+    finally:
+        engine.close()

@@ -26,7 +26,7 @@ import param
 from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
-from .table_file import read_table, table_name, time_column, workbook_sheets
+from .table_file import read_table, sheet_title, table_name, time_column, workbook_sheets
 from .unpacked import DEFAULT_RECEIVED_MAX, unpack_received, unpacked_limit
 from .table_file import value_columns as find_value_columns
 
@@ -256,9 +256,9 @@ class ReplaySource(param.Parameterized):
         """A file received as bytes (opened in the dashboard), read as ``from_file`` reads a
         path: by its name's suffix, named after it, in a temporary folder that is removed
         once it is read. Packed content is refused past ``max_unpacked`` bytes before it is
-        read (``unpacked.py``). The page has no sheet option, so a workbook whose first sheet
-        cannot be replayed (a cover or notes) is read from the first sheet that can, named in
-        the label. ``InputError`` (one line, naming the file) if it cannot be."""
+        read (``unpacked.py``). Without a ``sheet``, a workbook whose first sheet cannot be
+        replayed (a cover or notes) is read from the first sheet that can; a sheet read is
+        named in the label. ``InputError`` (one line, naming the file) if it cannot be."""
         import tempfile
 
         name = Path(str(filename).replace("\\", "/")).name.strip() or "unnamed"
@@ -276,11 +276,17 @@ class ReplaySource(param.Parameterized):
     @classmethod
     def _first_replayable(cls, path: Path, name: str, params: dict) -> ReplaySource:
         """``from_file``, or, for a workbook without a sheet asked for, its first sheet that
-        can be replayed; the first sheet's error if none can."""
+        can be replayed; the first sheet's error if none can. A sheet read is in the label."""
+        params = dict(params)
+        asked = params.pop("sheet", "")
+        if asked:
+            source = cls.from_file(path, sheet=asked, **params)
+            source.label = f"{name}, sheet {sheet_title(path, asked)!r}"
+            return source
         try:
             source = cls.from_file(path, **params)
         except InputError as first:
-            for sheet in [] if params.get("sheet") else workbook_sheets(path)[1:]:
+            for sheet in workbook_sheets(path)[1:]:
                 try:
                     source = cls.from_file(path, sheet=sheet, **params)
                 except InputError:

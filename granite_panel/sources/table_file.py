@@ -159,6 +159,12 @@ def workbook_sheets(path: str | Path) -> list[str]:
         return []
 
 
+def sheet_title(path: str | Path, sheet: str) -> str:
+    """The name of the sheet ``sheet`` picks (a name, or a number from 1), for labels."""
+    chosen = _sheet(Path(path), sheet)
+    return chosen if isinstance(chosen, str) else sheet_names(Path(path))[chosen]
+
+
 def _sheet(path: Path, sheet: str) -> int | str:
     """The sheet ``read_excel`` takes: a name the workbook has, or an index from a number
     (1 = the first); ``InputError`` naming the sheets otherwise."""

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from pathlib import Path
 
 import holoviews as hv
 import numpy as np
@@ -247,18 +248,19 @@ class StreamController(param.Parameterized):
             self.poll()
 
     def open_file(self, filename: str, content: bytes, speed: str = "",
-                  timezone: str | None = None) -> str:
+                  timezone: str | None = None, sheet: str = "") -> str:
         """Replay a file received from the page instead of the current source (see
         ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED, ``timezone``
-        the zone of its times written without an offset (None: TIMEZONE; "": UTC). Returns
-        what happened, in one line, also shown as a toast. A file that cannot be read
+        the zone of its times written without an offset (None: TIMEZONE; "": UTC), ``sheet``
+        a workbook's sheet by name or number (empty: the first that can be replayed; other
+        files ignore it). Returns what happened, in one line, also shown as a toast. A file that cannot be read
         changes nothing: the stream goes on with its series."""
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
-        return self._replay(self._read_file(filename, content, speed, timezone))
+        return self._replay(self._read_file(filename, content, speed, timezone, sheet))
 
     async def open_file_aside(self, filename: str, content: bytes, speed: str = "",
-                              timezone: str | None = None) -> str:
+                              timezone: str | None = None, sheet: str = "") -> str:
         """``open_file`` for a served page: the file is read on a worker thread, so the
         page's event loop (every viewer's updates, the REST answers) goes on meanwhile;
         only the switch to it runs on the loop."""
@@ -267,16 +269,19 @@ class StreamController(param.Parameterized):
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
         doc = pn.state.curdoc
-        read = await asyncio.to_thread(self._read_file, filename, content, speed, timezone)
+        read = await asyncio.to_thread(self._read_file, filename, content, speed, timezone,
+                                       sheet)
         with set_curdoc(doc):
             return self._replay(read)
 
-    def _read_file(self, filename: str, content: bytes, speed: str, timezone: str | None):
+    def _read_file(self, filename: str, content: bytes, speed: str, timezone: str | None,
+                   sheet: str = ""):
         """The ``ReplaySource`` of a received file, or a one-line refusal (a string); it
         touches neither the engine nor the page, so it may run on any thread."""
         from ..sources.local_time import check_timezone
         from ..sources.points import InputError
         from ..sources.replay import ReplaySource
+        from ..sources.table_file import file_kind
         from ..sources.unpacked import unpacked_limit
 
         s = self.engine.settings
@@ -288,6 +293,7 @@ class StreamController(param.Parameterized):
             return ReplaySource.from_upload(
                 filename, content, max_unpacked=unpacked_limit(s.ingest_max_bytes),
                 label_column=s.label_column, timezone=zone,
+                sheet=sheet.strip() if file_kind(Path(filename)) == "spreadsheet" else "",
                 speed=speed, interval=s.data_generation_interval)
         except InputError as exc:
             log.warning("refused a file opened from the dashboard: %s", exc)

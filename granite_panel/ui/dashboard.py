@@ -374,7 +374,8 @@ class Dashboard(pn.viewable.Viewer):
     def _file_controls(self) -> pn.Row:
         """Open a file: the stream replays it instead of its source (operators; the
         controller refuses anyone else anyway), at the speed chosen beside it, its times
-        without an offset in the zone typed beside it."""
+        without an offset in the zone typed beside it, a workbook from the sheet named. The
+        options come first: choosing the file opens it."""
         c = self.controller
         locked = not c.permits("control")
         speeds = dict(REPLAY_SPEEDS)
@@ -388,7 +389,10 @@ class Dashboard(pn.viewable.Viewer):
             label="Time zone", options=time_zones(), value=c.engine.settings.timezone,
             placeholder="UTC", restrict=False, case_sensitive=False, search_strategy="includes",
             min_characters=1, width=200, disabled=locked, css_classes=["gp-open-zone"])
-        chooser = pn.widgets.FileInput(accept=",".join(FILE_SUFFIXES), width=240,
+        # a workbook's sheet, by name or number; empty: the first one that can be replayed
+        sheet = pn.widgets.TextInput(label="Sheet (workbooks)", placeholder="first that replays",
+                                     width=150, disabled=locked, css_classes=["gp-open-sheet"])
+        chooser = pn.widgets.FileInput(accept=",".join(FILE_SUFFIXES), width=240, align="end",
                                        disabled=locked, css_classes=["gp-open-file"])
         outcome = pn.pane.HTML("", css_classes=["gp-open-outcome"], sizing_mode="stretch_width")
 
@@ -398,7 +402,8 @@ class Dashboard(pn.viewable.Viewer):
             name = chooser.filename or ""
             chooser.disabled, outcome.object = True, f"<small>Reading {html.escape(name)} ...</small>"
             try:
-                said = await c.open_file_aside(name, event.new, speed.value, zone.value or "")
+                said = await c.open_file_aside(name, event.new, speed.value, zone.value or "",
+                                               sheet.value_input or sheet.value)
             finally:
                 # emptied: the page and the session let go of the file's bytes, and the
                 # same file can be chosen again (a browser reports no change otherwise)
@@ -408,7 +413,8 @@ class Dashboard(pn.viewable.Viewer):
 
         chooser.param.watch(opened, "value")
         return pn.Row(pn.pane.HTML("<b>Open a file</b>", align="center", margin=(5, 10)),
-                      chooser, speed, zone, outcome, align="end", sizing_mode="stretch_width")
+                      speed, zone, sheet, chooser, outcome, align="end",
+                      sizing_mode="stretch_width")
 
     def _build(self) -> pn.viewable.Viewable:
         c = self.controller

@@ -29,6 +29,20 @@ KEPT = """() => {
 }"""
 
 
+def two_sheets(n=2000) -> bytes:
+    """A workbook whose second sheet, Tuesday, holds the series mem."""
+    import io
+
+    times = pd.date_range("2024-05-01", periods=n, freq="5min")
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as book:
+        pd.DataFrame({"timestamp": times, "cpu": np.arange(n) % 7.0}).to_excel(
+            book, sheet_name="Monday", index=False)
+        pd.DataFrame({"timestamp": times, "mem": np.arange(n) % 5.0}).to_excel(
+            book, sheet_name="Tuesday", index=False)
+    return buffer.getvalue()
+
+
 def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_url, console_errors):
     open_dashboard(page, app_url)
     chooser = page.locator(".gp-open-file input[type=file]")
@@ -56,6 +70,16 @@ def test_a_file_opened_in_the_page_replaces_the_stream(page: Page, browser, app_
     expect(page.get_by_label("Series")).to_contain_text("cpu")
     # the chart draws the file's rows, at the file's own times
     wait_for(lambda: chart_lengths(page).get("history", 0) >= 100, timeout=60)
+
+    # a workbook, from the sheet typed in the page
+    page.locator(".gp-open-sheet input").fill("2")
+    chooser.set_input_files(files=[{"name": "book.xlsx", "buffer": two_sheets(),
+                                    "mimeType": "application/vnd.openxmlformats-officedocument"
+                                                ".spreadsheetml.sheet"}])
+    expect(page.locator(".gp-open-outcome")).to_contain_text(
+        "Replaying book.xlsx, sheet 'Tuesday': 2,000 time steps of 1 series (mem).",
+        timeout=30_000)
+    assert status(app_url)["source"]["file"] == "book.xlsx, sheet 'Tuesday'"
 
     other = browser.new_context().new_page()  # a second viewer sees the same stream
     try:
