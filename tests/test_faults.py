@@ -207,8 +207,9 @@ def test_a_file_opened_while_the_temporary_folder_is_full_is_refused_and_the_str
 
     monkeypatch.setattr(tempfile, "tempdir", str(small_disk))  # where uploads are kept
     n = 40_000  # about 1.1 MB
-    content = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min"),
-                            "cpu": np.round(np.linspace(0, 100, n), 3)}).to_csv(index=False).encode()
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min"),
+                          "cpu": np.round(np.linspace(0, 100, n), 3)})
+    content = frame.to_csv(index=False).encode()
     engine = Engine(Settings(fallback_model="SeasonalNaive", model_name="/nonexistent/model",
                              context_length=16, history_limit=128, forecast_horizon=4,
                              n_series=2, data_generation_interval=0.05))

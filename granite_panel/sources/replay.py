@@ -27,8 +27,8 @@ from .local_time import check_timezone, clock_to_utc, has_no_offset
 from .points import SECONDS_LIMIT, InputError
 from .synthetic import Batch
 from .table_file import read_table, sheet_title, table_name, time_column, workbook_sheets
-from .unpacked import DEFAULT_RECEIVED_MAX, unpack_received, unpacked_limit
 from .table_file import value_columns as find_value_columns
+from .unpacked import DEFAULT_RECEIVED_MAX, unpack_received, unpacked_limit
 
 logger = logging.getLogger(__name__)
 

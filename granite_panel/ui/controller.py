@@ -253,8 +253,8 @@ class StreamController(param.Parameterized):
         ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED, ``timezone``
         the zone of its times written without an offset (None: TIMEZONE; "": UTC), ``sheet``
         a workbook's sheet by name or number (empty: the first that can be replayed; other
-        files ignore it). Returns what happened, in one line, also shown as a toast. A file that cannot be read
-        changes nothing: the stream goes on with its series."""
+        files ignore it). Returns what happened, in one line, also shown as a toast. A file
+        that cannot be read changes nothing: the stream goes on with its series."""
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
         return self._replay(self._read_file(filename, content, speed, timezone, sheet))

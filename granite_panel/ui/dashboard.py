@@ -5,6 +5,7 @@ The same ``Dashboard`` object renders inline in JupyterLab and as the served app
 
 from __future__ import annotations
 
+import functools
 import html
 
 import holoviews as hv
@@ -288,11 +289,13 @@ def render_mutes(muted: dict) -> str:
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
-def time_zones() -> list[str]:
-    """The IANA zones this machine knows, for the file row's zone field."""
+@functools.lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones this machine knows, for the file row's zone field (read once: the
+    list comes from the system's zone files)."""
     import zoneinfo
 
-    return sorted(zoneinfo.available_timezones())
+    return tuple(sorted(zoneinfo.available_timezones()))
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -386,7 +389,7 @@ class Dashboard(pn.viewable.Viewer):
         # the zone of times written without an offset (a logger's or a spreadsheet's clock
         # times); TIMEZONE by default, empty: UTC
         zone = pn.widgets.AutocompleteInput(
-            label="Time zone", options=time_zones(), value=c.engine.settings.timezone,
+            label="Time zone", options=list(time_zones()), value=c.engine.settings.timezone,
             placeholder="UTC", restrict=False, case_sensitive=False, search_strategy="includes",
             min_characters=1, width=200, disabled=locked, css_classes=["gp-open-zone"])
         # a workbook's sheet, by name or number; empty: the first one that can be replayed
@@ -400,7 +403,8 @@ class Dashboard(pn.viewable.Viewer):
             if event.new is None:
                 return
             name = chooser.filename or ""
-            chooser.disabled, outcome.object = True, f"<small>Reading {html.escape(name)} ...</small>"
+            chooser.disabled = True
+            outcome.object = f"<small>Reading {html.escape(name)} ...</small>"
             try:
                 said = await c.open_file_aside(name, event.new, speed.value, zone.value or "",
                                                sheet.value_input or sheet.value)
