@@ -297,6 +297,12 @@ def test_a_file_of_clock_times_is_opened_in_the_zone_chosen_in_the_page(tmp_path
         try:
             said = controller.open_file("meter.csv", content, speed="max", timezone=zone)
             assert said.startswith("Replaying meter.csv: ")
+            # read as UTC, the repeated hour's two rows are said, with the fix: the page's
+            # user sees no log
+            assert said.endswith(
+                "(meter). 2 row(s) repeat an earlier time of their series; if its times are "
+                "local clock times, choose their time zone and open it again."
+                if kept is None else "(meter).")
             while not engine.source.finished:
                 engine.step()
             snap = engine.snapshot()

@@ -151,7 +151,8 @@ def frame_to_batch(
     # in time order, by the times the cells mean (text such as "03/25/2024 01:00 PM" does not
     # sort as text); rows at one time keep their order
     timestamps = epoch_seconds(frame[ts_col], where, timezone)
-    _tell_repeats(pd.Series(timestamps).duplicated(), where, timezone, "each is replayed")
+    repeated = _tell_repeats(pd.Series(timestamps).duplicated(), where, timezone,
+                             "each is replayed")
     if (np.diff(timestamps) < 0).any():
         order = np.argsort(timestamps, kind="stable")
         frame, timestamps = frame.iloc[order], timestamps[order]
@@ -163,7 +164,7 @@ def frame_to_batch(
         flags = (_numbers(frame[label]) > 0).astype(np.int8)
         labels = np.tile(flags, (len(names), 1))
     return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names),
-                 missing=missing)
+                 missing=missing, repeated=repeated)
 
 
 def _with_index_columns(frame, name: str) -> pd.DataFrame:
@@ -187,7 +188,8 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
     if label:
         tidy["label"] = (_numbers(frame[label]) > 0).astype(np.int8)
     # several points of a series at one timestamp: the last one wins (the engine's rule)
-    _tell_repeats(tidy.duplicated(["series", "t"]), where, timezone, "the last of each is kept")
+    repeated = _tell_repeats(tidy.duplicated(["series", "t"]), where, timezone,
+                             "the last of each is kept")
     tidy = tidy.drop_duplicates(["series", "t"], keep="last")
     tidy["present"] = True
     wide = tidy.pivot(index="series", columns="t", values="v")
@@ -202,14 +204,15 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
         labels=labels,
         series=names,
         missing=missing,
+        repeated=repeated,
     )
 
 
-def _tell_repeats(repeated: pd.Series, where: str, timezone: str, outcome: str) -> None:
+def _tell_repeats(repeated: pd.Series, where: str, timezone: str, outcome: str) -> int:
     """Log rows that repeat an earlier time of their series, and what becomes of them: a
     file of local clock times read as UTC does this each autumn (the hour that the end of
     summer time repeats interleaves with the first run, or overwrites it), unless TIMEZONE
-    names its zone."""
+    names its zone. Returns their count."""
     count = int(repeated.sum())
     if count:
         hint = "" if timezone else (
@@ -217,6 +220,7 @@ def _tell_repeats(repeated: pd.Series, where: str, timezone: str, outcome: str) 
             "the hour repeated when summer time ends keeps its order")
         logger.warning("%s: %d row(s) repeat an earlier time of their series (%s)%s",
                        where, count, outcome, hint)
+    return count
 
 
 class ReplaySource(param.Parameterized):

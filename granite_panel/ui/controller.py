@@ -276,8 +276,9 @@ class StreamController(param.Parameterized):
 
     def _read_file(self, filename: str, content: bytes, speed: str, timezone: str | None,
                    sheet: str = ""):
-        """The ``ReplaySource`` of a received file, or a one-line refusal (a string); it
-        touches neither the engine nor the page, so it may run on any thread."""
+        """The ``ReplaySource`` of a received file and the zone its times were read in, or a
+        one-line refusal (a string); it touches neither the engine nor the page, so it may
+        run on any thread."""
         from ..sources.local_time import check_timezone
         from ..sources.points import InputError
         from ..sources.replay import ReplaySource
@@ -290,11 +291,12 @@ class StreamController(param.Parameterized):
                     f"INGEST_MAX_BYTES ({s.ingest_max_bytes:,})")
         try:
             zone = check_timezone(s.timezone if timezone is None else timezone)
-            return ReplaySource.from_upload(
+            source = ReplaySource.from_upload(
                 filename, content, max_unpacked=unpacked_limit(s.ingest_max_bytes),
                 label_column=s.label_column, timezone=zone,
                 sheet=sheet.strip() if file_kind(Path(filename)) == "spreadsheet" else "",
                 speed=speed, interval=s.data_generation_interval)
+            return source, zone
         except InputError as exc:
             log.warning("refused a file opened from the dashboard: %s", exc)
             return f"Not opened: {exc}"
@@ -307,14 +309,19 @@ class StreamController(param.Parameterized):
         """Switch the stream to a source ``_read_file`` made, or tell its refusal."""
         if isinstance(read, str):
             return self._tell(read, error=True)
-        source = read
+        source, zone = read
         self.engine.replace_source(source)
         self.engine.start()
         self.series = 0
         self.poll()
         names = ", ".join(source.series_names[:3]) + (", ..." if len(source.series_names) > 3 else "")
-        return self._tell(f"Replaying {source.label}: {source.rows:,} time steps of "
-                          f"{len(source.series_names)} series ({names}).")
+        said = (f"Replaying {source.label}: {source.rows:,} time steps of "
+                f"{len(source.series_names)} series ({names}).")
+        if source.batch.repeated:  # the page's user sees no log: say it, with the fix
+            said += (f" {source.batch.repeated:,} row(s) repeat an earlier time of their series"
+                     + ("." if zone else "; if its times are local clock times, choose their "
+                        "time zone and open it again."))
+        return self._tell(said)
 
     def _tell(self, text: str, error: bool = False) -> str:
         self.toasts = (self.toasts + [text])[-TOASTS_KEPT:]
