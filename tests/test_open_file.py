@@ -2,6 +2,7 @@
 ``serve --source FILE`` would, season included), for operators only; a file that cannot be
 read changes nothing. The page itself: tests/ui/test_dashboard_browser.py."""
 
+import contextlib
 import time
 
 import numpy as np
@@ -56,6 +57,18 @@ def test_the_engine_replays_an_opened_file_as_serve_would_and_the_store_keeps_th
     kept = {s["name"] for s in store.series()}
     assert {"synthetic-0", "synthetic-1", "cpu", "mem"} <= kept  # nothing deleted
     engine.close()
+
+
+@contextlib.contextmanager
+def streaming_operator(ticked: bool = True, **overrides):
+    """(engine, an operator's controller) on a stream that has ticked once (or not)."""
+    engine = Engine(settings(**overrides))
+    if ticked:
+        engine.step()
+    try:
+        yield engine, StreamController(engine, role="operator")
+    finally:
+        engine.close()
 
 
 def _write(path, content):
@@ -292,9 +305,7 @@ def test_a_file_of_clock_times_is_opened_in_the_zone_chosen_in_the_page(tmp_path
     content = (tmp_path / "meter.csv").read_bytes()
     for zone, setting, kept in ((BERLIN, "", list(instants)), (None, BERLIN, list(instants)),
                                 ("", BERLIN, None)):
-        engine = Engine(settings(timezone=setting))
-        controller = StreamController(engine, role="operator")
-        try:
+        with streaming_operator(ticked=False, timezone=setting) as (engine, controller):
             said = controller.open_file("meter.csv", content, speed="max", timezone=zone)
             assert said.startswith("Replaying meter.csv: ")
             # read as UTC, the repeated hour's two rows are said, with the fix: the page's
@@ -311,18 +322,11 @@ def test_a_file_of_clock_times_is_opened_in_the_zone_chosen_in_the_page(tmp_path
                 assert list(snap.values[0]) == list(frame["value"])
             else:  # as UTC: 19 distinct times, the repeated hour's readings interleaved
                 assert len(set(snap.timestamps)) == 19
-        finally:
-            engine.close()
-    engine = Engine(settings())
-    engine.step()
-    controller = StreamController(engine, role="operator")
-    try:
+    with streaming_operator() as (engine, controller):
         said = controller.open_file("meter.csv", content, timezone="Mars/Olympus_Mons")
         assert said == ("Not opened: unknown time zone 'Mars/Olympus_Mons': expected an IANA "
                         "name such as Europe/Berlin, America/New_York or UTC")
         assert engine.generation == 0 and engine.names == ["synthetic-0", "synthetic-1"]
-    finally:
-        engine.close()
 
 
 def test_a_workbook_sheet_named_in_the_page_is_the_one_replayed(tmp_path):
@@ -339,23 +343,14 @@ def test_a_workbook_sheet_named_in_the_page_is_the_one_replayed(tmp_path):
     for sheet, label, names in (("", "book.xlsx", ["cpu"]),
                                 ("Tuesday", "book.xlsx, sheet 'Tuesday'", ["mem"]),
                                 (" 2 ", "book.xlsx, sheet 'Tuesday'", ["mem"])):
-        engine = Engine(settings())
-        controller = StreamController(engine, role="operator")
-        try:
+        with streaming_operator(ticked=False) as (engine, controller):
             said = controller.open_file("book.xlsx", content, speed="10", sheet=sheet)
             assert said.startswith(f"Replaying {label}: 30 time steps of 1 series"), said
             assert engine.names == names
-        finally:
-            engine.close()
-    engine = Engine(settings())
-    engine.step()
-    controller = StreamController(engine, role="operator")
-    try:
+    with streaming_operator() as (engine, controller):
         said = controller.open_file("book.xlsx", content, sheet="Sunday")
         assert said == ("Not opened: book.xlsx: no sheet 'Sunday'; the workbook has 'Monday', "
                         "'Tuesday' (name one, or give its number: 1 is the first)")
         assert engine.generation == 0
         said = controller.open_file("host.csv", csv_bytes()[0], sheet="Tuesday")
         assert said.startswith("Replaying host.csv: 400 time steps of 2 series")
-    finally:
-        engine.close()
