@@ -78,8 +78,7 @@ def table_name(path: str | Path) -> str:
     path = Path(path)
     name = path.name
     for suffix in reversed(path.suffixes[-2:]):
-        if suffix.lower() in (*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *SPREADSHEET_SUFFIXES,
-                              *JSON_SUFFIXES, *COMPRESSED_SUFFIXES):
+        if suffix.lower() in FILE_SUFFIXES:
             name = name[: -len(suffix)]
         else:
             break

@@ -81,11 +81,10 @@ def _unpack_text(path: Path, suffix: str, limit: int) -> Path:
         else:
             with _OPENERS[suffix](path, "rb") as source, open(target, "wb") as out:
                 _copy(source, out, path, limit)
-    except InputError:
+    except Exception as exc:  # nothing half-unpacked is left; a broken pack: one line
         target.unlink(missing_ok=True)
-        raise
-    except Exception as exc:  # a broken, cut or encrypted pack: one line
-        target.unlink(missing_ok=True)
+        if isinstance(exc, InputError):
+            raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path}: not a readable {suffix[1:]} file ({first})") from None
     return target
