@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import os
 import statistics
 import sys
@@ -196,10 +197,14 @@ def by_kind(processes) -> dict[str, list]:
     return dict(groups)
 
 
-def measure(seconds: float, interval: float, warmup: float, playwright=None) -> dict:
+def measure(seconds: float, interval: float, warmup: float, playwright=None,
+            display_timezone: str = "") -> dict:
     """CPU ms per tick by Chromium process kind, for one page watching the stream (on
-    ``playwright``'s Chromium, or a Playwright of its own; see ``tests.load.browsers``)."""
+    ``playwright``'s Chromium, or a Playwright of its own; see ``tests.load.browsers``);
+    ``display_timezone``: the server's DISPLAY_TIMEZONE (empty: the browser's, UTC here)."""
     env = {"DATA_GENERATION_INTERVAL": str(interval)}
+    if display_timezone:
+        env["DISPLAY_TIMEZONE"] = display_timezone
     with ServerProcess(env=env, autostart=False) as server, browsers(playwright) as chromium:
         (page,) = open_then_start(server, chromium, 1)
         chromium.pump(warmup, page)
@@ -227,6 +232,10 @@ def main() -> None:
     parser.add_argument("--floor-pages", type=int, nargs="*", default=[], metavar="N",
                         help="instead: due-to-drawn latency of N bare BokehJS pages at once, "
                              "each pushed 10 points a second (e.g. 1 10); no server")
+    parser.add_argument("--display-timezone", nargs="*", default=[""], metavar="ZONE",
+                        help="the server's DISPLAY_TIMEZONE for the dashboard runs; several "
+                             "zones alternate run by run (e.g. UTC Asia/Kolkata: the chart's "
+                             "own Bokeh formatter against the browser's Intl one)")
     args = parser.parse_args()
     for pages in args.floor_pages:
         runs = [measure_floor_latency(pages, args.seconds, args.warmup)
@@ -250,20 +259,23 @@ def main() -> None:
             print(f"{label}: median {statistics.median(figures):.1f} ms of Chromium CPU per "
                   f"update ({', '.join(f'{x:.1f}' for x in figures)}; "
                   f"{sum(f[name]['page_errors'] for f in floors)} page errors)", flush=True)
-    totals, renderers = [], []
-    for run in range(args.repeats):
-        result = measure(args.seconds, args.interval, args.warmup)
+    totals, renderers = {}, {}
+    for run, zone in itertools.product(range(args.repeats), args.display_timezone):
+        result = measure(args.seconds, args.interval, args.warmup, display_timezone=zone)
         kinds = result["ms_per_tick"]
-        totals.append(result["total_ms_per_tick"])
-        renderers.append(kinds.get("renderer", 0.0))
-        print(f"run {run + 1}: {result['total_ms_per_tick']:.1f} ms of Chromium CPU per tick "
+        totals.setdefault(zone, []).append(result["total_ms_per_tick"])
+        renderers.setdefault(zone, []).append(kinds.get("renderer", 0.0))
+        shown = f" (DISPLAY_TIMEZONE={zone})" if zone else ""
+        print(f"run {run + 1}{shown}: {result['total_ms_per_tick']:.1f} ms of Chromium CPU per tick "
               f"(renderer {kinds.get('renderer', 0.0):.1f}, GPU process "
               f"{kinds.get('gpu-process', 0.0):.1f}, browser {kinds.get('browser', 0.0):.1f}); "
               f"{result['ticks']} ticks, {result['page_errors']} page errors, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"median of {args.repeats}: {statistics.median(totals):.1f} ms per tick "
-          f"(renderer {statistics.median(renderers):.1f}); at {1 / args.interval:g} Hz one page "
-          f"needs {statistics.median(totals) / args.interval / 10:.0f}% of a core")
+    for zone, figures in totals.items():
+        shown = f" (DISPLAY_TIMEZONE={zone})" if zone else ""
+        print(f"median of {args.repeats}{shown}: {statistics.median(figures):.1f} ms per tick "
+              f"(renderer {statistics.median(renderers[zone]):.1f}); at {1 / args.interval:g} Hz "
+              f"one page needs {statistics.median(figures) / args.interval / 10:.0f}% of a core")
 
 
 if __name__ == "__main__":

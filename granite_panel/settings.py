@@ -232,6 +232,12 @@ class Settings(param.Parameterized):
         "its order. Empty: such times are UTC. Times with an offset and epoch numbers are "
         "read as they are.",
     )
+    display_timezone = param.String(
+        default="browser",
+        doc="The zone the dashboard shows times in (chart, incident feed, mutes, stored "
+        "history): browser (each viewer's own browser zone) or an IANA zone for everyone "
+        "(UTC, Europe/Berlin). The API, the store and downloads keep UTC.",
+    )
     sheet = param.String(
         default="",
         doc="File replay, spreadsheets: the sheet to read, by name or number (1 = the first). "
@@ -376,6 +382,17 @@ class Settings(param.Parameterized):
                 self.timezone = check_timezone(self.timezone)
             except InputError as exc:
                 raise SettingsError(f"TIMEZONE={self.timezone!r} is not allowed: {exc}") from None
+        if self.display_timezone.strip().lower() in ("", "browser"):
+            self.display_timezone = "browser"
+        else:
+            from .sources.local_time import check_timezone
+            from .sources.points import InputError
+
+            try:
+                self.display_timezone = check_timezone(self.display_timezone)
+            except InputError as exc:
+                raise SettingsError(f"DISPLAY_TIMEZONE={self.display_timezone!r} is not "
+                                    f"allowed: {exc}, or browser") from None
         parse_retention(self.retention)
         if self.public_url.strip() and not self.public_url.strip().startswith(
                 ("http://", "https://")):

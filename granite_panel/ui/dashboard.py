@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from .controller import StreamController, score_text
+from .display_time import DisplayClock
 from .fleet import FleetView
 from .history import HistoryView
 from .live_chart import LiveChart
@@ -244,20 +245,21 @@ REPLAY_SPEEDS = {"one row per tick": "", "10 rows/s": "10", "100 rows/s": "100",
                  "1,000 rows/s": "1000", "all at once (backtest)": "max"}
 
 
-def render_incidents(incidents: list[dict], score_label: str = "score") -> str:
-    """The feed: one line per incident, newest first; ongoing ones marked."""
+def render_incidents(incidents: list[dict], score_label: str = "score",
+                     clock: DisplayClock | None = None) -> str:
+    """The feed: one line per incident, newest first; ongoing ones marked; times in the
+    clock's zone (default UTC)."""
+    clock = clock or DisplayClock()
     if not incidents:
         return '<div class="gp-alerts"><i>No incidents yet.</i></div>'
     items = []
     for incident in incidents:
         severity = incident["severity"]
         colour = SEVERITY_COLORS[SEVERITY_NAMES.index(severity)]
-        start, end = incident["start"], incident["end"]
-        when = f"{start[:10]} {start[11:19]}"
+        end = incident["end"]
+        when = clock.span(incident["start"], end)
         if end is None:
             when += ' &rarr; now <span class="gp-badge">ONGOING</span>'
-        elif end != start:
-            when += f" &rarr; {end[11:19]}" if end[:10] == start[:10] else f" &rarr; {end[:10]} {end[11:19]}"
         points = incident["points"]
         peak = score_text({"score": incident["peak_score"], "score_label": score_label})
         band = incident.get("band") or {}
@@ -282,10 +284,11 @@ def render_incidents(incidents: list[dict], score_label: str = "score") -> str:
     return f'<div class="gp-alerts">{"".join(items)}</div>'
 
 
-def render_mutes(muted: dict) -> str:
+def render_mutes(muted: dict, clock: DisplayClock | None = None) -> str:
     if not muted:
         return ""
-    text = ", ".join(f"{html.escape(s)} until {u[11:16]} UTC" for s, u in muted.items())
+    clock = clock or DisplayClock()
+    text = ", ".join(f"{html.escape(s)} until {clock.clock_time(u)}" for s, u in muted.items())
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
 
 
@@ -310,6 +313,8 @@ class Dashboard(pn.viewable.Viewer):
             params["controller"] = StreamController(engine or Engine(Settings.from_env()),
                                                     role=role)
         super().__init__(**params)
+        # the zone this viewer reads times in (DISPLAY_TIMEZONE; by default the browser's)
+        self.clock = DisplayClock.for_session(self.engine.settings.display_timezone)
         if autopoll:
             self.controller.attach()
         self._layout = self._build()
@@ -337,7 +342,7 @@ class Dashboard(pn.viewable.Viewer):
     def chart(self) -> pn.pane.Bokeh:
         """The live chart of the selected series (``LiveChart``: Bokeh sources fed by the
         controller's streams)."""
-        self.live_chart = LiveChart(self.controller, self.band_label)
+        self.live_chart = LiveChart(self.controller, self.band_label, self.clock)
         return self.live_chart.pane
 
     def _series_select(self) -> pn.widgets.Select:
@@ -433,12 +438,16 @@ class Dashboard(pn.viewable.Viewer):
         stats = pn.pane.HTML(pn.bind(render_stats, c.param.status), width=320)
         model = pn.pane.HTML(pn.bind(render_model, c.param.status), sizing_mode="stretch_width")
         feed = pn.pane.HTML(
-            pn.bind(lambda incidents, status: render_incidents(
-                incidents, (status.get("detector") or {}).get("score", "score")),
-                c.param.incidents, c.param.status),
+            pn.bind(lambda incidents, status, _zone: render_incidents(
+                incidents, (status.get("detector") or {}).get("score", "score"), self.clock),
+                c.param.incidents, c.param.status, self.clock.param.zone),
             sizing_mode="stretch_width",
         )
-        mutes = pn.pane.HTML(pn.bind(render_mutes, c.param.muted), sizing_mode="stretch_width")
+        mutes = pn.pane.HTML(pn.bind(lambda muted, _zone: render_mutes(muted, self.clock),
+                                     c.param.muted, self.clock.param.zone),
+                             sizing_mode="stretch_width")
+        feed_title = pn.pane.Markdown(pn.bind(
+            lambda zone: f"#### Incidents (newest first, times in {zone})", self.clock.param.zone))
         # every series at a glance; a row click opens it above. Built into the page only
         # once opened (a hidden fleet costs neither the page build nor its refreshes).
         self.fleet = FleetView(c, active=False)
@@ -467,7 +476,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.Row(
                 pn.Column("#### Statistics", stats),
                 pn.Column(
-                    "#### Incidents (newest first)",
+                    feed_title,
                     self._incident_controls(),
                     mutes,
                     feed,
@@ -475,7 +484,7 @@ class Dashboard(pn.viewable.Viewer):
                 ),
                 sizing_mode="stretch_width",
             ),
-            pn.Card(HistoryView(c), title="Stored history and downloads", collapsed=True,
+            pn.Card(HistoryView(c, clock=self.clock), title="Stored history and downloads", collapsed=True,
                     sizing_mode="stretch_width"),
             *self._admin_card(),
             sizing_mode="stretch_width",

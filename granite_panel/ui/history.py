@@ -21,6 +21,7 @@ import param
 from holoviews.operation.downsample import downsample1d
 
 from ..detection.live import SEVERITY_COLORS, SEVERITY_NAMES
+from .display_time import DisplayClock
 
 RANGES = {  # label -> seconds back from now (None: everything stored)
     "last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400,
@@ -59,9 +60,12 @@ class HistoryView(pn.viewable.Viewer):
     """The stored history of the controller's selected series over a chosen range."""
 
     range = param.Selector(default="last day", objects=list(RANGES), doc="Time range shown.")
-    custom = param.DateRange(default=None, doc="A custom range (UTC); overrides ``range``.")
+    custom = param.DateRange(default=None, doc="A custom range (clock times of the clock's "
+                                               "zone); overrides ``range``.")
+    clock = param.ClassSelector(class_=DisplayClock, doc="The zone times are shown in.")
 
     def __init__(self, controller, **params):
+        params.setdefault("clock", DisplayClock())
         super().__init__(**params)
         self.controller = controller
 
@@ -79,7 +83,7 @@ class HistoryView(pn.viewable.Viewer):
     def bounds(self) -> tuple[float | None, float | None]:
         """(start, end) in epoch seconds of the chosen range (None: open-ended)."""
         if self.custom is not None:
-            return _epoch(self.custom[0]), _epoch(self.custom[1])
+            return self.clock.instant(self.custom[0]), self.clock.instant(self.custom[1])
         back = RANGES[self.range]
         return (None if back is None else time.time() - back), None
 
@@ -113,7 +117,7 @@ class HistoryView(pn.viewable.Viewer):
             data = anomaly_frame(self.store.anomalies(self.series_name, *self._span(x_range)))
         return hv.Points(data, ["time", "value"], ["score", "severity"], label="anomalies")
 
-    @param.depends("range", "custom", "controller.series")
+    @param.depends("range", "custom", "controller.series", "clock.zone")
     def chart(self):
         if self.store is None:
             return pn.pane.Markdown(
@@ -127,7 +131,8 @@ class HistoryView(pn.viewable.Viewer):
         markers = hv.DynamicMap(self.markers, streams=[hv.streams.RangeX()]).opts(
             color=SEVERITY_COLORS[-1], size=7, line_color="black", tools=["hover"])
         return pn.pane.HoloViews((curve * markers).opts(
-            hv.opts.Overlay(responsive=True, height=300, xlabel="time (UTC)", ylabel="value",
+            hv.opts.Overlay(responsive=True, height=300, xlabel=self.clock.axis_label,
+                            ylabel="value", xformatter=self.clock.tick_formatter(),
                             legend_position="top_left",
                             backend_opts={"plot.output_backend": "canvas"})),
             sizing_mode="stretch_width", min_height=300)
@@ -161,7 +166,9 @@ class HistoryView(pn.viewable.Viewer):
 
     def __panel__(self):
         picker = pn.widgets.DatetimeRangePicker.from_param(
-            self.param.custom, name="Custom range (UTC)", width=320)
+            self.param.custom, name=f"Custom range ({self.clock.zone})", width=320)
+        self.clock.param.watch(
+            lambda event: setattr(picker, "name", f"Custom range ({event.new})"), "zone")
         return pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.range, name="Range", width=180),
                    picker, self.downloads()),

@@ -24,6 +24,7 @@ from bokeh.plotting import figure
 
 from ..detection.live import CRITICAL, HIGH, MEDIUM, SEVERITY_COLORS, SEVERITY_NAMES
 from . import bokehjs_patches
+from .display_time import DisplayClock
 
 HISTORY_COLOR = "#1f4e79"
 FORECAST_COLOR = "#e8710a"
@@ -73,8 +74,9 @@ def _new_rows(columns: dict, last) -> dict:
 class LiveChart:
     """One viewer's chart, fed by its controller's streams (see the module docstring)."""
 
-    def __init__(self, controller, band_label: str):
+    def __init__(self, controller, band_label: str, clock: DisplayClock | None = None):
         self.controller = controller
+        self.clock = clock or DisplayClock()
         # times in ms since the epoch, as BokehJS draws them (see _columns)
         self.history = ColumnDataSource(data={"time": [], "value": []})
         self.forecast = ColumnDataSource(data={"time": [], "value": [], "lower": [], "upper": []})
@@ -94,6 +96,7 @@ class LiveChart:
         controller.history.add_subscriber(self._on_history)
         controller.markers.add_subscriber(self._on_markers)
         controller.forecast.add_subscriber(self._on_forecast)
+        self.clock.param.watch(lambda _: self._show_zone(), "zone")
         # Panel (1.9.4) drops the changes made between a served page's pull of its
         # document and its "ready" (it expects to send the whole document later, but the
         # pull has sent it already): rows streamed in that window never reached the page,
@@ -105,7 +108,7 @@ class LiveChart:
         """(chart, legend strip): the chart of the drawn layers, and their legend."""
         plot = figure(
             x_axis_type="datetime", height=HEIGHT, sizing_mode="stretch_width",
-            x_axis_label="time (UTC)", y_axis_label="value",
+            x_axis_label=self.clock.axis_label, y_axis_label="value",
             tools="pan,wheel_zoom,box_zoom,reset,save", active_drag="pan",
             # Canvas, not WebGL: BokehJS's WebGL scatter threw "Offset is outside the
             # bounds of the DataView" once a few hundred anomaly markers were drawn.
@@ -133,10 +136,12 @@ class LiveChart:
         ]
         drawn = {label: getattr(plot, glyph)(source=source, name=f"{DRAWN} {label}", **options)
                  for label, glyph, options, source in layers}
+        plot.xaxis.formatter = self.clock.tick_formatter()
+        field, formatter = self.clock.hover_time()
         plot.add_tools(HoverTool(
             renderers=[drawn[SEVERITY_NAMES[level]] for level in self.markers],
-            tooltips=[("time", "@time{%F %T}"), ("value", "@value")],
-            formatters={"@time": "datetime"},
+            tooltips=[("time", field), ("value", "@value")],
+            formatters={"@time": formatter},
         ))
         plot.x_range.renderers = plot.y_range.renderers = list(drawn.values())
         return plot, self._legend(layers, drawn)
@@ -167,6 +172,17 @@ class LiveChart:
                                 click_policy="hide", border_line_color=None,
                                 background_fill_alpha=0, margin=0, padding=4))
         return strip
+
+    def _show_zone(self) -> None:
+        """Times in the clock's (new) zone: the axis' label and labels, the hover's time."""
+        axis = self.figure.xaxis[0]
+        axis.axis_label = self.clock.axis_label
+        axis.formatter = self.clock.tick_formatter()
+        field, formatter = self.clock.hover_time()
+        hover = self.figure.select_one(HoverTool)
+        hover.update(tooltips=[("time", field), ("value", "@value")],
+                     formatters={"@time": formatter})
+        self._push()
 
     def _resend(self) -> None:
         """Send every source's data whole (what the server holds; the page may lack rows)."""
