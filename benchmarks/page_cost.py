@@ -266,7 +266,8 @@ def main() -> None:
         totals.setdefault(zone, []).append(result["total_ms_per_tick"])
         renderers.setdefault(zone, []).append(kinds.get("renderer", 0.0))
         shown = f" (DISPLAY_TIMEZONE={zone})" if zone else ""
-        print(f"run {run + 1}{shown}: {result['total_ms_per_tick']:.1f} ms of Chromium CPU per tick "
+        print(f"run {run + 1}{shown}: {result['total_ms_per_tick']:.1f} ms of Chromium CPU "
+              "per tick "
               f"(renderer {kinds.get('renderer', 0.0):.1f}, GPU process "
               f"{kinds.get('gpu-process', 0.0):.1f}, browser {kinds.get('browser', 0.0):.1f}); "
               f"{result['ticks']} ticks, {result['page_errors']} page errors, "

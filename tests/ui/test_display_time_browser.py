@@ -18,7 +18,8 @@ SHOWN = """() => {
       if (model.type !== 'DatetimeAxis' || !(model.axis_label || '').startsWith('time (')) continue;
       const plot = [...doc.all_models].find(m => m.type === 'Figure' && m.below.includes(model));
       const hover = plot.toolbar.tools.find(t => t.type === 'HoverTool');
-      const time = hover.formatters instanceof Map ? hover.formatters.get('@time') : hover.formatters['@time'];
+      const formatters = hover.formatters;
+      const time = formatters instanceof Map ? formatters.get('@time') : formatters['@time'];
       return {label: model.axis_label, formatter: model.formatter.type,
               ticks: model.formatter.doFormat([Date.UTC(2026, 11, 7), Date.UTC(2026, 11, 7, 1)],
                                               {loc: 0}),
