@@ -140,6 +140,10 @@ def test_each_format_reaches_a_real_receiver_with_its_fields(receiver):
         assert message["blocks"][0]["text"]["type"] == "mrkdwn"
         assert f"<{link}|Open cpu in granite-panel>" in message["blocks"][0]["text"]["text"]
         assert message["blocks"][1]["type"] == "context"
+    # times in each reader's own zone (Slack's date token), UTC where Slack cannot
+    opened = "<!date^1767225780^{date_num} {time_secs}|2026-01-01T00:03:00.000Z>"
+    assert slack[0]["blocks"][1]["elements"][0]["text"].endswith(f" · since {opened}")
+    assert f" · {opened} to <!date^" in slack[-1]["blocks"][1]["elements"][0]["text"]
 
     alerts = receiver.bodies("/am")
     for body in alerts:

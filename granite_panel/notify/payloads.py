@@ -7,7 +7,8 @@ the link to its series in the dashboard (``PUBLIC_URL`` + ``?series=NAME``).
 - ``json``: ``{"version": 1, "event", "status", "incident", "url", "sent_at"}``: every
   field of the incident, for a script or an automation tool.
 - ``slack``: an incoming webhook message: ``text`` (the fallback for notifications) and
-  ``blocks`` (a section in mrkdwn with the link, and a context line).
+  ``blocks`` (a section in mrkdwn with the link, and a context line whose times Slack shows
+  in each reader's own zone, ``<!date^...>``, as the dashboard does; the fallback is UTC).
 - ``alertmanager``: the body Prometheus Alertmanager's ``webhook_config`` posts (version
   "4"), so any receiver written for Alertmanager (e.g. a paging bridge) takes it: one alert
   per incident, ``firing`` while it is open, ``resolved`` with its ``endsAt`` once closed.
@@ -15,6 +16,7 @@ the link to its series in the dashboard (``PUBLIC_URL`` + ``?series=NAME``).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from urllib.parse import quote
@@ -61,8 +63,9 @@ def generic(kind: str, incident: dict, link: str) -> dict:
 def slack(kind: str, incident: dict, link: str) -> dict:
     text = summary(kind, incident)
     emoji = ":white_check_mark:" if kind == "closed" else SLACK_EMOJI.get(incident["severity"], "")
-    when = f"since {incident['start']}" if incident["end"] is None else (
-        f"{incident['start']} to {incident['end']}")
+    start = slack_time(incident["start"])
+    when = f"since {start}" if incident["end"] is None else (
+        f"{start} to {slack_time(incident['end'])}")
     return {
         "text": text,
         "blocks": [
@@ -75,6 +78,13 @@ def slack(kind: str, incident: dict, link: str) -> dict:
                                                      f" · {when}"}]},
         ],
     }
+
+
+def slack_time(iso_time: str) -> str:
+    """An instant that Slack writes in each reader's zone and clock (``{date_num}
+    {time_secs}``: 2026-01-01 01:03:00 in Berlin); the ISO UTC text where it cannot."""
+    seconds = int(dt.datetime.fromisoformat(iso_time).timestamp())
+    return f"<!date^{seconds}^{{date_num}} {{time_secs}}|{iso_time}>"
 
 
 def _slack_escape(text: str) -> str:
