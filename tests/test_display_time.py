@@ -4,6 +4,7 @@ downloads keep UTC (the browser's own zone is checked in tests/ui/test_display_t
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import panel as pn
 import pytest
@@ -96,7 +97,7 @@ def test_the_live_chart_keeps_bokehs_formatter_in_utc_and_formats_other_zones_in
 
         def shown():
             return (axis.axis_label, type(axis.formatter), hover.tooltips[0][1],
-                    type(hover.formatters["@time"]))
+                    type(hover.formatters.get("@{time}", hover.formatters.get("@time"))))
 
         assert shown() == ("time (UTC)", DatetimeTickFormatter, "@time{%F %T}", str)
         clock.zone = "Asia/Kolkata"
@@ -134,12 +135,18 @@ def test_the_stored_history_chart_and_its_range_follow_the_zone(tmp_path):
         def axis():
             from bokeh.models import DatetimeAxis
 
-            axis = view.chart().get_root().select_one({"type": DatetimeAxis})
-            return axis.axis_label, type(axis.formatter)
+            root = view.chart().get_root()
+            axis = root.select_one({"type": DatetimeAxis})
+            hover = root.select_one({"type": HoverTool})
+            # BokehJS looks a field's formatter up under the field as the tooltip writes it
+            field = re.match(r"@(\{[^}]*\}|\w+)", hover.tooltips[0][1]).group(0)
+            return (axis.axis_label, type(axis.formatter), hover.tooltips[0],
+                    type(hover.formatters[field]))
 
-        assert axis() == ("time (UTC)", DatetimeTickFormatter)
+        assert axis() == ("time (UTC)", DatetimeTickFormatter, ("time", "@{time}{%F %T}"), str)
         clock.zone = "Asia/Kolkata"
-        assert axis() == ("time (Asia/Kolkata)", CustomJSTickFormatter)
+        assert axis() == ("time (Asia/Kolkata)", CustomJSTickFormatter, ("time", "@{time}{custom}"),
+                          CustomJSHover)
     finally:
         engine.close()
         store.close()

@@ -128,8 +128,14 @@ class HistoryView(pn.viewable.Viewer):
         # downsample1d then draws no more points than the plot has pixels.
         curve = downsample1d(hv.DynamicMap(self.curve, streams=[hv.streams.RangeX()]),
                              algorithm="lttb").opts(color=STORE_COLOR, line_width=1.2)
+        field, formatter = self.clock.hover_time()  # the hover's time in the page's zone
         markers = hv.DynamicMap(self.markers, streams=[hv.streams.RangeX()]).opts(
-            color=SEVERITY_COLORS[-1], size=7, line_color="black", tools=["hover"])
+            color=SEVERITY_COLORS[-1], size=7, line_color="black", tools=["hover"],
+            hover_tooltips=[("time", field), ("value", "@value"), ("score", "@score"),
+                            ("severity", "@severity")],
+            # HoloViews writes the tooltip's fields as @{name}; BokehJS finds a field's
+            # formatter under the field as written
+            hover_formatters={"@{time}": formatter})
         return pn.pane.HoloViews((curve * markers).opts(
             hv.opts.Overlay(responsive=True, height=300, xlabel=self.clock.axis_label,
                             ylabel="value", xformatter=self.clock.tick_formatter(),
