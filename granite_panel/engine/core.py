@@ -418,6 +418,23 @@ class Engine:
             self._close_due(now)
             return result
 
+    def newest_times(self, names) -> dict[str, float]:
+        """{name: time of the newest slot holding a point of it} for the ``names`` the stream
+        has (open slots first, then the kept history); what a pushed clock time of the hour
+        that the end of summer time repeats is placed after (``?timezone=``)."""
+        newest = {}
+        with self._state_lock:
+            rows = {name: self.rows[name] for name in names if name in self.rows}
+            times, flags = self.ring.flags(np.array(list(rows.values()), dtype=int))
+            for (name, row), row_flags in zip(rows.items(), flags):
+                open_slots = [slot for slot, held in self._pending.items() if row in held]
+                held = np.flatnonzero(row_flags != GAP)
+                if open_slots:
+                    newest[name] = self._slot_time(max(open_slots))
+                elif len(held):
+                    newest[name] = float(times[held[-1]])
+        return newest
+
     def flush(self, now: float | None = None) -> Tick | None:
         """Close every open slot now (end of a push, tests, notebooks)."""
         with self._step_lock, self._state_lock:

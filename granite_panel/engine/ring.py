@@ -125,6 +125,10 @@ class Ring:
         """(timestamps, score [rows, last]) of the newest ``last`` slots, oldest first."""
         return self._newest(self.timestamps, last), self._newest(self.score, last, rows)
 
+    def flags(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, flag [rows, kept]) of every kept slot, oldest first."""
+        return self._newest(self.timestamps, self.size), self._newest(self.flag, self.size, rows)
+
     def last(self, last: int):
         """(timestamps, values, score, severity, flag) of the newest ``last`` slots."""
         return tuple(

@@ -455,7 +455,11 @@ class IngestHandler(JSONHandler):
         parameters=[query("precision", "line protocol timestamps' unit (default ns)",
                           {"type": "string", "enum": list(PRECISIONS)}),
                     query("series", "the series name of a wide CSV's lone value column "
-                          "(a body timestamp,value)")],
+                          "(a body timestamp,value)"),
+                    query("timezone", "the IANA zone (Europe/Berlin) of JSON and CSV times "
+                          "written without a UTC offset (a logger's local clock; default "
+                          "UTC); the hour that the end of summer time repeats is placed as "
+                          "the clock ran, after the series' previous point")],
         body={"required": True, "content": {
             "application/json": {"schema": {"anyOf": [
                 ref("IngestSeries"), {"type": "array", "items": ref("IngestSeries")}]}},
@@ -490,7 +494,9 @@ class IngestHandler(JSONHandler):
             points = await loop.run_in_executor(
                 None, partial(parse_body, body, content_type,
                               self.get_argument("precision", None),
-                              series=self.get_argument("series", None)),
+                              series=self.get_argument("series", None),
+                              timezone=self.get_argument("timezone", ""),
+                              newest=engine.newest_times),
             )
         except UnsupportedMediaType as exc:
             self.send_json({"error": str(exc), "status": 415}, 415)

@@ -77,3 +77,51 @@ def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:
     local = clock.dt.tz_localize(zone, ambiguous=first_run,
                                  nonexistent="shift_forward" if dates else "NaT")
     return local.dt.tz_convert("UTC")
+
+
+# ------------------------------------------------------------------ pushed points
+
+
+def pushed_clock_time(moment, zone: str) -> float:
+    """Epoch seconds of a naive ``datetime`` read as a clock time of ``zone``; in the hour
+    that the end of summer time repeats, its first (summer) run (``settle_repeated_hour``
+    may move it to the second). A time the clock skipped is an ``InputError``."""
+    import datetime as dt
+
+    tz = zoneinfo.ZoneInfo(zone)
+    instant = moment.replace(tzinfo=tz).timestamp()
+    if dt.datetime.fromtimestamp(instant, tz).replace(tzinfo=None) != moment:
+        raise InputError(f"{moment.isoformat()} never happened in {zone} (the clock skipped "
+                         "it when summer time began)")
+    return instant
+
+
+def settle_repeated_hour(names, stamps: np.ndarray, naive: np.ndarray, zone: str,
+                         newest=None) -> np.ndarray:
+    """``stamps`` with each naive clock time of the repeated hour (read as its first run)
+    moved to the second run where the first is not after the series' previous point: the
+    one before it in the body, else the newest the stream holds (``newest``: a callable of
+    the names giving {name: epoch seconds}). Pushes arrive oldest first, so a logger's
+    clock times that repeat the hour, one point a body, are told apart as the clock ran."""
+    import datetime as dt
+
+    tz = zoneinfo.ZoneInfo(zone)
+    later = np.full(len(stamps), np.nan)
+    for i in np.flatnonzero(naive):
+        first = dt.datetime.fromtimestamp(stamps[i], tz)
+        second = first.replace(fold=1)
+        if second.utcoffset() != first.utcoffset():
+            later[i] = second.timestamp()
+    repeated = np.isfinite(later)
+    if not repeated.any():
+        return stamps
+    stamps = stamps.copy()
+    names = list(names)
+    previous = dict(newest(sorted({names[i] for i in np.flatnonzero(repeated)})) if newest
+                    else {})
+    for i, name in enumerate(names):
+        before = previous.get(name, -np.inf)
+        if repeated[i] and stamps[i] <= before:
+            stamps[i] = later[i]
+        previous[name] = max(before, stamps[i])
+    return stamps

@@ -5,7 +5,10 @@ All or nothing: a malformed object, row or line raises ``InputError`` naming whe
 and nothing of the body is kept. Bad values (null, NaN, inf, text) are bad points, not errors.
 
 Epoch numbers in JSON and CSV are seconds, or milliseconds when ``abs(t) >= 1e11`` (1e11 s is
-the year 5138, 1e11 ms is March 1973), so both common clocks work without a flag.
+the year 5138, 1e11 ms is March 1973), so both common clocks work without a flag. ISO times
+without an offset are UTC, or with ``?timezone=ZONE`` clock times of that zone (a logger's
+local clock; ``local_time.settle_repeated_hour`` tells the hour that the end of summer time
+repeats apart).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .local_time import check_timezone, pushed_clock_time, settle_repeated_hour
 from .points import SECONDS_LIMIT, InputError, Points, series_name
 
 MILLISECONDS_FROM = 1e11
@@ -50,9 +54,13 @@ class UnsupportedMediaType(InputError):
 
 
 def parse_body(body: bytes, content_type: str, precision: str | None = None,
-               now: float | None = None, series: str | None = None) -> Points:
+               now: float | None = None, series: str | None = None, timezone: str = "",
+               newest=None) -> Points:
     """Points of one ingest body, read by its media type (parameters such as charset
-    ignored); ``series`` names a wide CSV's lone value column."""
+    ignored); ``series`` names a wide CSV's lone value column; ``timezone`` the zone of ISO
+    times without an offset (JSON, CSV), with ``newest`` (names -> {name: epoch seconds} the
+    stream holds) to place the repeated hour's second run."""
+    zone = check_timezone(timezone or "")
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
         raise UnsupportedMediaType(
@@ -65,9 +73,9 @@ def parse_body(body: bytes, content_type: str, precision: str | None = None,
     if series and media_type not in CSV_TYPES:
         raise InputError("?series= names the lone value column of a CSV body (timestamp,value)")
     if media_type in JSON_TYPES:
-        points = parse_json(text)
+        points = parse_json(text, zone, newest)
     elif media_type in CSV_TYPES:
-        points = parse_csv(text, series)
+        points = parse_csv(text, series, zone, newest)
     else:
         points = parse_line_protocol(text, precision=precision, now=now)
     return checked(points)
@@ -111,11 +119,23 @@ def _epoch_from_number(t: float) -> float:
     return t / 1000.0 if abs(t) >= MILLISECONDS_FROM else float(t)
 
 
-def _epoch_from_iso(text: str) -> float:
+def _epoch_from_iso(text: str, zone: str = "") -> tuple[float, bool]:
+    """(epoch seconds, whether the text had no offset): UTC, or a clock time of ``zone``."""
     moment = datetime.fromisoformat(text.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    if moment.tzinfo is not None:
+        return moment.timestamp(), False
+    if zone:
+        return pushed_clock_time(moment, zone), True
+    return moment.replace(tzinfo=timezone.utc).timestamp(), True
+
+
+def _in_zone(points: Points, naive, zone: str, newest) -> Points:
+    """``points`` with the repeated hour's second run placed (see ``settle_repeated_hour``)."""
+    if not zone or not len(points):
+        return points
+    stamps = settle_repeated_hour(points.series, points.timestamps,
+                                  np.asarray(naive, dtype=bool), zone, newest)
+    return Points(points.series, stamps, points.values)
 
 
 def _finite(number: int | float) -> bool:
@@ -134,8 +154,9 @@ def _finite_or_nan(values: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------- JSON
 
 
-def parse_json(text: str) -> Points:
-    """``{"series": name, "points": [[timestamp, value], ...]}`` or a list of such objects."""
+def parse_json(text: str, zone: str = "", newest=None) -> Points:
+    """``{"series": name, "points": [[timestamp, value], ...]}`` or a list of such objects;
+    ISO times without an offset are clock times of ``zone`` (default UTC)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -143,6 +164,7 @@ def parse_json(text: str) -> Points:
     objects = document if isinstance(document, list) else [document]
     names: list[str] = []
     stamps: list[float] = []
+    naive: list[bool] = []  # per point: an ISO time without an offset
     values: list[float] = []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
@@ -164,14 +186,20 @@ def parse_json(text: str) -> Points:
                     raise InputError(f"object {index} ({name}), point {position}: timestamp "
                                      f"{str(stamp)[:30]} is not finite")
                 stamps.append(_epoch_from_number(stamp))
+                naive.append(False)
             elif isinstance(stamp, str):
                 try:
-                    stamps.append(_epoch_from_iso(stamp))
+                    instant, without_offset = _epoch_from_iso(stamp, zone)
+                except InputError as error:  # a clock time the zone skipped
+                    raise InputError(
+                        f"object {index} ({name}), point {position}: {error}") from None
                 except ValueError:
                     raise InputError(
                         f"object {index} ({name}), point {position}: timestamp {stamp!r} is not ISO 8601 "
                         "or epoch seconds/milliseconds"
                     ) from None
+                stamps.append(instant)
+                naive.append(without_offset)
             else:
                 raise InputError(
                     f"object {index} ({name}), point {position}: timestamp {json.dumps(stamp)} is not ISO 8601 "
@@ -180,7 +208,9 @@ def parse_json(text: str) -> Points:
             values.append(value if type(value) is float or (type(value) is int and _finite(value))
                           else math.nan)
         names.extend([name] * len(points))
-    return Points(tuple(names), np.array(stamps, dtype=float), _finite_or_nan(np.array(values, dtype=float)))
+    points = Points(tuple(names), np.array(stamps, dtype=float),
+                    _finite_or_nan(np.array(values, dtype=float)))
+    return _in_zone(points, naive, zone, newest)
 
 
 # -------------------------------------------------------------------------------------- CSV
@@ -188,11 +218,12 @@ def parse_json(text: str) -> Points:
 CSV_HEADERS = (("series", "timestamp", "value"), ("unique_id", "ds", "y"))
 
 
-def parse_csv(text: str, series: str | None = None) -> Points:
+def parse_csv(text: str, series: str | None = None, zone: str = "", newest=None) -> Points:
     """CSV with a header: long (``series,timestamp,value`` or Nixtla's ``unique_id,ds,y``) or
     wide, as files are (a time column named ``timestamp``, ``ds``, ``date``, ``datetime`` or
     ``time``, and one column per series, named by its header; an empty cell is no point).
-    ``series`` names a wide body's lone value column (NAB's ``timestamp,value``)."""
+    ``series`` names a wide body's lone value column (NAB's ``timestamp,value``); ISO times
+    without an offset are clock times of ``zone`` (default UTC)."""
     reader = csv.reader(io.StringIO(text, newline=""))  # the csv module's own line endings
     try:
         rows = [row for row in reader if row]
@@ -202,7 +233,7 @@ def parse_csv(text: str, series: str | None = None) -> Points:
         raise InputError("CSV body is empty; expected a header series,timestamp,value or unique_id,ds,y")
     header = tuple(cell.strip().lower() for cell in rows[0])
     if header not in CSV_HEADERS:
-        return _wide_csv(rows, series)
+        return _wide_csv(rows, series, zone, newest)
     if series:
         raise InputError("?series= names the lone value column of a wide CSV (timestamp,value); "
                          "a long CSV names its series in its rows")
@@ -213,15 +244,17 @@ def parse_csv(text: str, series: str | None = None) -> Points:
     if not data:
         return Points.empty()
     names, stamp_cells, value_cells = zip(*data)
-    stamps = _csv_stamps(stamp_cells)
+    stamps, naive = _csv_stamps(stamp_cells, zone)
     try:
         values = np.array(value_cells, dtype=float)
     except ValueError:
         values = np.array([_float_or_nan(cell) for cell in value_cells])
-    return Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
+    points = Points(tuple(name.strip() for name in names), stamps, _finite_or_nan(values))
+    return _in_zone(points, naive, zone, newest)
 
 
-def _wide_csv(rows: list[list[str]], series: str | None) -> Points:
+def _wide_csv(rows: list[list[str]], series: str | None, zone: str = "",
+              newest=None) -> Points:
     from .table_file import TIMESTAMP_NAMES
 
     header = [cell.strip() for cell in rows[0]]
@@ -252,13 +285,13 @@ def _wide_csv(rows: list[list[str]], series: str | None) -> Points:
                              f"{len(row)}: {','.join(row)[:80]!r}")
     if not data:
         return Points.empty()
-    stamps = _csv_stamps([row[time_at] for row in data])
-    cells = [(name, stamp, row[i].strip()) for name, i in zip(names, columns)
-             for stamp, row in zip(stamps, data)]
+    stamps, naive = _csv_stamps([row[time_at] for row in data], zone)
+    cells = [(name, stamp, row[i].strip(), without_offset) for name, i in zip(names, columns)
+             for stamp, row, without_offset in zip(stamps, data, naive)]
     cells = [cell for cell in cells if cell[2]]  # an empty cell: no point of that series
     if not cells:
         return Points.empty()
-    point_names, point_stamps, value_cells = zip(*cells)
+    point_names, point_stamps, value_cells, point_naive = zip(*cells)
     values = np.array([_float_or_nan(cell) for cell in value_cells])
     names_array = np.array(point_names, dtype=object)
     for name, i in zip(names, columns):  # a column of names or tags is not a series
@@ -270,16 +303,19 @@ def _wide_csv(rows: list[list[str]], series: str | None) -> Points:
                 f"CSV column {header[i]!r} holds no number (first cell {first[:40]!r}): in a "
                 "wide CSV every column but the time is a series; name series in rows with "
                 "series,timestamp,value")
-    return Points(point_names, np.array(point_stamps, dtype=float), _finite_or_nan(values))
+    points = Points(point_names, np.array(point_stamps, dtype=float), _finite_or_nan(values))
+    return _in_zone(points, point_naive, zone, newest)  # each column's points in row order
 
 
-def _csv_stamps(stamp_cells) -> np.ndarray:
-    """Epoch seconds of a CSV's time cells: epoch seconds or milliseconds, or ISO 8601."""
+def _csv_stamps(stamp_cells, zone: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(epoch seconds, whether each was an ISO time without an offset) of a CSV's time
+    cells: epoch seconds or milliseconds, or ISO 8601 (UTC, or clock times of ``zone``)."""
+    naive = np.zeros(len(stamp_cells), dtype=bool)
     try:
         raw = np.array(stamp_cells, dtype=float)
         if not np.isfinite(raw).all():
             raise ValueError
-        return np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw)
+        return np.where(np.abs(raw) >= MILLISECONDS_FROM, raw / 1000.0, raw), naive
     except ValueError:
         stamps = np.empty(len(stamp_cells))
         for number, cell in enumerate(stamp_cells, start=1):
@@ -290,12 +326,14 @@ def _csv_stamps(stamp_cells) -> np.ndarray:
                 stamps[number - 1] = _epoch_from_number(number_value)
             except ValueError:
                 try:
-                    stamps[number - 1] = _epoch_from_iso(cell)
+                    stamps[number - 1], naive[number - 1] = _epoch_from_iso(cell, zone)
+                except InputError as error:  # a clock time the zone skipped
+                    raise InputError(f"CSV row {number}: {error}") from None
                 except ValueError:
                     raise InputError(
                         f"CSV row {number}: timestamp {cell!r} is not ISO 8601 or epoch seconds/milliseconds"
                     ) from None
-        return stamps
+        return stamps, naive
 
 
 def _float_or_nan(text: str) -> float:
