@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.serving import wait_for
 from tests.ui.test_dashboard_browser import open_dashboard
+from tests.ui.test_live_push import serve_dashboards
 
 KOLKATA = "Asia/Kolkata"  # 5:30 ahead of UTC, so no whole-hour shift can pass for it
 
@@ -28,26 +29,6 @@ SHOWN = """() => {
     }
   return null;
 }"""
-
-
-def serve_dashboards(**settings):
-    """(port, server, engine, the dashboards made) of an app served in this process."""
-    from granite_panel.engine.core import Engine
-    from granite_panel.settings import Settings
-    from granite_panel.ui.controller import StreamController
-    from granite_panel.ui.dashboard import Dashboard, extension
-    from tests.ui.test_live_push import SETTINGS, serve
-
-    engine = Engine(Settings(**{**SETTINGS, **settings}))
-    dashboards = []
-
-    def app():
-        extension()
-        dashboards.append(Dashboard(controller=StreamController(engine, role="operator")))
-        return dashboards[-1]
-
-    port, server = serve(app)
-    return port, server, engine, dashboards
 
 
 def page_in(browser, zone: str | None):

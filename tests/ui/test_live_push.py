@@ -50,6 +50,20 @@ def serve(app):
     return port, server
 
 
+def serve_dashboards(**settings):
+    """(port, server, engine, the dashboards made) of an app served in this process."""
+    engine = Engine(Settings(**{**SETTINGS, **settings}))
+    dashboards = []
+
+    def app():
+        extension()
+        dashboards.append(Dashboard(controller=StreamController(engine, role="operator")))
+        return dashboards[-1]
+
+    port, server = serve(app)
+    return port, server, engine, dashboards
+
+
 def pushed_only_app(engine: Engine):
     """(app, the controllers it made): dashboards whose periodic poll is a minute apart,
     so that only the engine's push moves their charts within a test."""

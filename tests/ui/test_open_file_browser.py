@@ -99,21 +99,9 @@ def test_the_zone_chosen_in_the_page_reads_clock_times_and_the_session_lets_go_o
     from tests.test_input_times import BERLIN, clock_export
     import panel as pn
 
-    from granite_panel.engine.core import Engine
-    from granite_panel.settings import Settings
-    from granite_panel.ui.controller import StreamController
-    from granite_panel.ui.dashboard import Dashboard, extension
-    from tests.ui.test_live_push import SETTINGS, serve
+    from tests.ui.test_live_push import serve_dashboards
 
-    engine = Engine(Settings(**SETTINGS))
-    dashboards = []
-
-    def app():
-        extension()
-        dashboards.append(Dashboard(controller=StreamController(engine, role="operator")))
-        return dashboards[-1]
-
-    port, server = serve(app)
+    port, server, engine, dashboards = serve_dashboards()
     try:
         open_dashboard(page, f"http://127.0.0.1:{port}")
         zone = page.locator(".gp-open-zone input")
