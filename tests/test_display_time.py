@@ -150,3 +150,21 @@ def test_the_stored_history_chart_and_its_range_follow_the_zone(tmp_path):
     finally:
         engine.close()
         store.close()
+
+
+@pytest.mark.parametrize("setting, zone", [("browser", "UTC"), ("Europe/Berlin", "Europe/Berlin")])
+def test_a_dashboard_without_a_served_page_shows_utc_or_the_zone_named(setting, zone):
+    """Inline in a notebook no browser reports its zone: UTC, unless the setting names one."""
+    from granite_panel.engine.core import Engine
+    from granite_panel.ui.dashboard import Dashboard
+    from tests.ui.test_live_push import SETTINGS
+
+    engine = Engine(Settings(**SETTINGS, display_timezone=setting))
+    try:
+        dashboard = Dashboard(engine=engine, autopoll=False)
+        assert dashboard.clock.zone == zone
+        assert dashboard.live_chart.figure.xaxis[0].axis_label == f"time ({zone})"
+        headings = [p.object for p in dashboard.__panel__().select(pn.pane.Markdown)]
+        assert f"#### Incidents (newest first, times in {zone})" in headings
+    finally:
+        engine.close()
