@@ -127,9 +127,9 @@ def test_the_stored_history_chart_and_its_range_follow_the_zone(tmp_path):
         assert view.bounds() == (dt.datetime(2026, 12, 6, 23, tzinfo=dt.timezone.utc).timestamp(),
                                  dt.datetime(2026, 12, 7, 23, tzinfo=dt.timezone.utc).timestamp())
         picker = view.__panel__().select(pn.widgets.DatetimeRangePicker)[0]
-        assert picker.name == "Custom range (Europe/Berlin)"
+        assert picker.label == "Custom range (Europe/Berlin)"
         clock.zone = "UTC"
-        assert picker.name == "Custom range (UTC)"
+        assert picker.label == "Custom range (UTC)"
         assert view.bounds()[0] == dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc).timestamp()
 
         def axis():
@@ -168,3 +168,4 @@ def test_a_dashboard_without_a_served_page_shows_utc_or_the_zone_named(setting, 
         assert f"#### Incidents (newest first, times in {zone})" in headings
     finally:
         engine.close()
+

@@ -379,6 +379,25 @@ class Dashboard(pn.viewable.Viewer):
         unmute.on_click(c.unmute)
         return pn.Row(acknowledge, duration, mute, unmute, align="end")
 
+    def _zone_picker(self) -> pn.widgets.AutocompleteInput:
+        """"Times in": the zone this page shows times in (DISPLAY_TIMEZONE's, or the
+        browser's until the viewer picks another)."""
+        clock = self.clock
+        picker = pn.widgets.AutocompleteInput(
+            label="Times in", options=list(time_zones()), value=clock.zone, restrict=False,
+            case_sensitive=False, search_strategy="includes", min_characters=1, width=200,
+            css_classes=["gp-display-zone"])
+
+        def picked(event):
+            zone = next((z for z in time_zones() if z.lower() == event.new.strip().lower()), "")
+            if zone and zone != clock.zone:
+                clock.choose(zone)
+            picker.value = clock.zone  # an unknown or empty name: the zone shown stays
+
+        picker.param.watch(picked, "value")
+        clock.param.watch(lambda event: setattr(picker, "value", event.new), "zone")
+        return picker
+
     def _file_controls(self) -> pn.Row:
         """Open a file: the stream replays it instead of its source (operators; the
         controller refuses anyone else anyway), at the speed chosen beside it, its times
@@ -467,7 +486,8 @@ class Dashboard(pn.viewable.Viewer):
                 '<a href="./logout">log out</a>', align="center", margin=(0, 10))]
         probe = [c.probe.panel()] if c.probe is not None else []  # LATENCY_PROBE=on only
         return pn.Column(
-            pn.Row(pn.pane.Markdown(title, margin=(0, 10)), *signed_in),
+            pn.Row(pn.pane.Markdown(title, margin=(0, 10)), *signed_in, pn.HSpacer(),
+                   self._zone_picker(), sizing_mode="stretch_width"),
             *probe,
             pn.Row(*controls, model, sizing_mode="stretch_width"),
             self._file_controls(),

@@ -84,6 +84,16 @@ class DisplayClock(param.Parameterized):
 
     zone = param.String(default=UTC, doc="The IANA zone the page shows times in.")
 
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.chosen = False  # the viewer picked the zone in the page: the browser's no longer
+
+    def choose(self, zone: str) -> None:
+        """The zone the viewer picked (the page's "Times in" field); a zone the browser
+        reports later does not replace it."""
+        self.chosen = True
+        self.zone = known_zone(zone)
+
     @classmethod
     def for_session(cls, setting: str) -> DisplayClock:
         """A clock for the current page: the zone named by ``setting`` (DISPLAY_TIMEZONE), or
@@ -94,7 +104,8 @@ class DisplayClock(param.Parameterized):
         info = pn.state.browser_info if pn.state.curdoc is not None else None
         if info is not None:
             def follow(*_):
-                clock.zone = known_zone(info.timezone)
+                if not clock.chosen:
+                    clock.zone = known_zone(info.timezone)
 
             info.param.watch(follow, "timezone")
             follow()

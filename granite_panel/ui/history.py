@@ -172,9 +172,9 @@ class HistoryView(pn.viewable.Viewer):
 
     def __panel__(self):
         picker = pn.widgets.DatetimeRangePicker.from_param(
-            self.param.custom, name=f"Custom range ({self.clock.zone})", width=320)
+            self.param.custom, label=f"Custom range ({self.clock.zone})", width=320)
         self.clock.param.watch(
-            lambda event: setattr(picker, "name", f"Custom range ({event.new})"), "zone")
+            lambda event: setattr(picker, "label", f"Custom range ({event.new})"), "zone")
         return pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.range, name="Range", width=180),
                    picker, self.downloads()),

@@ -57,6 +57,21 @@ def test_each_page_shows_times_in_its_browsers_zone(browser):
             "label": f"time ({reported})", "formatter": "CustomJSTickFormatter",
             "ticks": ["05:30", "06:30"], "hover": "2026-12-07 23:30:05"}
         assert dashboards[-1].clock.zone == reported  # the server's text uses it too
+        # the viewer picks another zone in the page: it stays, whatever the browser says
+        picker = page.locator(".gp-display-zone input")
+        expect(picker).to_have_value(reported)
+        picker.fill("Mars/Base")  # not a zone: refused, the zone shown stays
+        picker.press("Enter")
+        expect(picker).to_have_value(reported)
+        picker.fill("europe/berlin")
+        picker.press("Enter")
+        expect(page.get_by_text("times in Europe/Berlin")).to_be_visible(timeout=30_000)
+        expect(picker).to_have_value("Europe/Berlin")
+        wait_for(lambda: page.evaluate(SHOWN)["label"] == "time (Europe/Berlin)", timeout=30)
+        shown = page.evaluate(SHOWN)
+        assert (shown["label"], shown["ticks"], shown["hover"]) == (
+            "time (Europe/Berlin)", ["01:00", "02:00"], "2026-12-07 19:00:05")
+        assert dashboards[-1].clock.chosen
         assert errors == []
 
         # a browser in UTC (the machine's zone here) keeps Bokeh's own formatter
