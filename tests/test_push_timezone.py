@@ -10,6 +10,8 @@ import json
 import numpy as np
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from granite_panel.sources.points import InputError
 from granite_panel.sources.push import parse_body
@@ -127,3 +129,30 @@ def test_the_engine_answers_each_series_newest_point_open_or_kept():
         assert engine.newest_times(["b", "a"]) == {"a": t0 + 60, "b": t0}
     finally:
         engine.close()
+
+
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Asia/Kolkata",
+         "Australia/Lord_Howe", "Pacific/Chatham", "America/Santiago")
+
+
+@settings(max_examples=400, deadline=None)
+@given(moments=st.lists(st.datetimes(), min_size=1, max_size=5), zone=st.sampled_from(ZONES),
+       held=st.one_of(st.none(), st.floats(-1e10, 1e10)))
+def test_any_clock_time_in_any_zone_is_read_at_that_clock_time_or_refused_in_one_line(
+        moments, zone, held):
+    """Any date of the years 1 to 9999 in zones with odd offsets and half-hour summer time:
+    the points it reads show, in the zone, the clock time sent (a repeated one in either
+    run); the rest is an InputError (a skipped time, a year past the range), never another
+    exception (the API would answer 500)."""
+    import zoneinfo
+
+    rows = [[m.isoformat(), 1.0] for m in moments]
+    try:
+        points = parse_body(body(rows), "application/json", timezone=zone,
+                            newest=lambda names: {} if held is None else {"meter": held})
+    except InputError:
+        return
+    tz = zoneinfo.ZoneInfo(zone)
+    for moment, stamp in zip(moments, points.timestamps):
+        shown = dt.datetime.fromtimestamp(stamp, tz).replace(tzinfo=None)
+        assert shown == moment

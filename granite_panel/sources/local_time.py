@@ -13,6 +13,7 @@ starts) is an error naming the cell, not a guess.
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 import zoneinfo
 
@@ -81,16 +82,21 @@ def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:
 
 # ------------------------------------------------------------------ pushed points
 
+PANDAS_FIRST, PANDAS_LAST = pd.Timestamp.min.timestamp(), pd.Timestamp.max.timestamp()
+
 
 def pushed_clock_time(moment, zone: str) -> float:
     """Epoch seconds of a naive ``datetime`` read as a clock time of ``zone``; in the hour
     that the end of summer time repeats, its first (summer) run (``settle_repeated_hour``
     may move it to the second). A time the clock skipped is an ``InputError``."""
-    import datetime as dt
-
     tz = zoneinfo.ZoneInfo(zone)
-    instant = moment.replace(tzinfo=tz).timestamp()
-    if dt.datetime.fromtimestamp(instant, tz).replace(tzinfo=None) != moment:
+    try:
+        instant = moment.replace(tzinfo=tz).timestamp()
+        shown = dt.datetime.fromtimestamp(instant, tz).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):  # past year 1 or 9999 once in UTC
+        raise InputError(f"{moment.isoformat()} in {zone} falls outside the years 1 to 9999 "
+                         "in UTC") from None
+    if shown != moment:
         raise InputError(f"{moment.isoformat()} never happened in {zone} (the clock skipped "
                          "it when summer time began)")
     return instant
@@ -103,18 +109,17 @@ def settle_repeated_hour(names, stamps: np.ndarray, naive: np.ndarray, zone: str
     one before it in the body, else the newest the stream holds (``newest``: a callable of
     the names giving {name: epoch seconds}). Pushes arrive oldest first, so a logger's
     clock times that repeat the hour, one point a body, are told apart as the clock ran."""
-    import datetime as dt
-
-    tz = zoneinfo.ZoneInfo(zone)
     later = np.full(len(stamps), np.nan)
-    for i in np.flatnonzero(naive):
-        first = dt.datetime.fromtimestamp(stamps[i], tz)
-        second = first.replace(fold=1)
-        if second.utcoffset() != first.utcoffset():
-            later[i] = second.timestamp()
-    repeated = np.isfinite(later)
-    if not repeated.any():
+    # (times pandas cannot hold, before 1677 or after 2262, have no summer time to settle)
+    at = np.flatnonzero(naive & (stamps > PANDAS_FIRST) & (stamps < PANDAS_LAST))
+    clock = pd.to_datetime(stamps[at], unit="s", utc=True).tz_convert(zone).tz_localize(None)
+    twice = clock.tz_localize(zone, ambiguous="NaT").isna()  # the clock showed it twice
+    if not twice.any():
         return stamps
+    shown = clock[twice]
+    moved = (shown.tz_localize(zone, ambiguous=False) - shown.tz_localize(zone, ambiguous=True))
+    later[at[twice]] = stamps[at[twice]] + moved.total_seconds().to_numpy()
+    repeated = np.isfinite(later)
     stamps = stamps.copy()
     names = list(names)
     previous = dict(newest(sorted({names[i] for i in np.flatnonzero(repeated)})) if newest
