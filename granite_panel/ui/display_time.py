@@ -75,10 +75,6 @@ def known_zone(name: str | None) -> str:
     return UTC if zone in UTC_NAMES else zone
 
 
-def _instant(iso: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(iso)
-
-
 class DisplayClock(param.Parameterized):
     """One viewer's display zone, and the times of the page written in it."""
 
@@ -113,7 +109,7 @@ class DisplayClock(param.Parameterized):
 
     def local(self, iso: str) -> dt.datetime:
         """An ISO 8601 instant (the tracker's UTC times) as a clock time of the zone."""
-        return _instant(iso).astimezone(zoneinfo.ZoneInfo(self.zone))
+        return dt.datetime.fromisoformat(iso).astimezone(zoneinfo.ZoneInfo(self.zone))
 
     def span(self, start: str, end: str | None) -> str:
         """An incident's times for the feed: the start's date and time, then the end's time
