@@ -374,25 +374,11 @@ class Settings(param.Parameterized):
                 f"CONTEXT_LENGTH ({self.context_length})"
             )
 
-        if self.timezone.strip():
-            from .sources.local_time import check_timezone
-            from .sources.points import InputError
-
-            try:
-                self.timezone = check_timezone(self.timezone)
-            except InputError as exc:
-                raise SettingsError(f"TIMEZONE={self.timezone!r} is not allowed: {exc}") from None
+        self.timezone = self._zone("timezone")
         if self.display_timezone.strip().lower() in ("", "browser"):
             self.display_timezone = "browser"
         else:
-            from .sources.local_time import check_timezone
-            from .sources.points import InputError
-
-            try:
-                self.display_timezone = check_timezone(self.display_timezone)
-            except InputError as exc:
-                raise SettingsError(f"DISPLAY_TIMEZONE={self.display_timezone!r} is not "
-                                    f"allowed: {exc}, or browser") from None
+            self.display_timezone = self._zone("display_timezone", ", or browser")
         parse_retention(self.retention)
         if self.public_url.strip() and not self.public_url.strip().startswith(
                 ("http://", "https://")):
@@ -413,6 +399,18 @@ class Settings(param.Parameterized):
         still knows which were chosen."""
         return {name: getattr(self, name) for name in field_names()
                 if name in getattr(self, "_given", field_names())}
+
+    def _zone(self, name: str, or_else: str = "") -> str:
+        """Setting ``name`` as an IANA zone this machine knows (empty stays empty), or
+        ``SettingsError`` saying what is allowed (``or_else``: its other values)."""
+        from .sources.local_time import check_timezone
+        from .sources.points import InputError
+
+        value = getattr(self, name)
+        try:
+            return check_timezone(value)
+        except InputError as exc:
+            raise SettingsError(f"{name.upper()}={value!r} is not allowed: {exc}{or_else}") from None
 
     def for_replay(self, step_seconds: float) -> Settings:
         """These settings for a replayed file or frame whose rows are ``step_seconds`` apart:

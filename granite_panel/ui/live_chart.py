@@ -90,6 +90,7 @@ class LiveChart:
             column(self.legend_figure, self.figure, sizing_mode="stretch_width"),
             sizing_mode="stretch_width", min_height=HEIGHT + LEGEND_HEIGHT,
         )
+        self._show_zone()
         self._on_history(history=controller.history.data)
         self._on_markers(markers=controller.markers.data)
         self._on_forecast(forecast=controller.forecast.data)
@@ -108,7 +109,7 @@ class LiveChart:
         """(chart, legend strip): the chart of the drawn layers, and their legend."""
         plot = figure(
             x_axis_type="datetime", height=HEIGHT, sizing_mode="stretch_width",
-            x_axis_label=self.clock.axis_label, y_axis_label="value",
+            y_axis_label="value",  # the time axis' label and labels: _show_zone
             tools="pan,wheel_zoom,box_zoom,reset,save", active_drag="pan",
             # Canvas, not WebGL: BokehJS's WebGL scatter threw "Offset is outside the
             # bounds of the DataView" once a few hundred anomaly markers were drawn.
@@ -136,13 +137,8 @@ class LiveChart:
         ]
         drawn = {label: getattr(plot, glyph)(source=source, name=f"{DRAWN} {label}", **options)
                  for label, glyph, options, source in layers}
-        plot.xaxis.formatter = self.clock.tick_formatter()
-        field, formatter = self.clock.hover_time()
-        plot.add_tools(HoverTool(
-            renderers=[drawn[SEVERITY_NAMES[level]] for level in self.markers],
-            tooltips=[("time", field), ("value", "@value")],
-            formatters={"@time": formatter},
-        ))
+        plot.add_tools(HoverTool(  # its tooltips: _show_zone
+            renderers=[drawn[SEVERITY_NAMES[level]] for level in self.markers]))
         plot.x_range.renderers = plot.y_range.renderers = list(drawn.values())
         return plot, self._legend(layers, drawn)
 
@@ -174,7 +170,8 @@ class LiveChart:
         return strip
 
     def _show_zone(self) -> None:
-        """Times in the clock's (new) zone: the axis' label and labels, the hover's time."""
+        """Times in the clock's zone (at start, and when it changes): the axis' label and
+        labels, the hover's time."""
         axis = self.figure.xaxis[0]
         axis.axis_label = self.clock.axis_label
         axis.formatter = self.clock.tick_formatter()
