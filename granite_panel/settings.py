@@ -410,7 +410,8 @@ class Settings(param.Parameterized):
         try:
             return check_timezone(value)
         except InputError as exc:
-            raise SettingsError(f"{name.upper()}={value!r} is not allowed: {exc}{or_else}") from None
+            raise SettingsError(
+                f"{name.upper()}={value!r} is not allowed: {exc}{or_else}") from None
 
     def for_replay(self, step_seconds: float) -> Settings:
         """These settings for a replayed file or frame whose rows are ``step_seconds`` apart:
