@@ -66,14 +66,21 @@ def test_in_a_zone_the_feed_and_mutes_show_its_clock_times_and_dates():
 
 
 def test_a_custom_range_is_read_as_clock_times_of_the_zone():
-    """The hour that repeats when summer time ends is its first (summer) run; a time the
-    clock skipped is moved past the gap; UTC reads as UTC."""
+    """Read wide: in the hour that repeats when summer time ends a start is its first
+    (summer) run and an end its second; a time the clock skipped is moved past the gap; UTC
+    reads as UTC."""
     berlin = DisplayClock(zone="Europe/Berlin")
     utc = dt.timezone.utc
     assert berlin.instant(dt.datetime(2026, 12, 7, 0, 0)) == dt.datetime(
         2026, 12, 6, 23, 0, tzinfo=utc).timestamp()
+    assert berlin.instant(dt.datetime(2026, 12, 7, 0, 0), end=True) == dt.datetime(
+        2026, 12, 6, 23, 0, tzinfo=utc).timestamp()
     assert berlin.instant(dt.datetime(2026, 10, 25, 2, 30)) == dt.datetime(
         2026, 10, 25, 0, 30, tzinfo=utc).timestamp()
+    assert berlin.instant(dt.datetime(2026, 10, 25, 2, 30), end=True) == dt.datetime(
+        2026, 10, 25, 1, 30, tzinfo=utc).timestamp()
+    assert berlin.instant(dt.datetime(2026, 3, 29, 2, 30), end=True) == dt.datetime(
+        2026, 3, 29, 1, 0, tzinfo=utc).timestamp()
     assert berlin.instant(dt.datetime(2026, 3, 29, 2, 30)) == dt.datetime(
         2026, 3, 29, 1, 0, tzinfo=utc).timestamp()
     assert DisplayClock().instant(dt.datetime(2026, 12, 7)) == dt.datetime(
@@ -131,6 +138,13 @@ def test_the_stored_history_chart_and_its_range_follow_the_zone(tmp_path):
         clock.zone = "UTC"
         assert picker.label == "Custom range (UTC)"
         assert view.bounds()[0] == dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc).timestamp()
+        # a range ending in the hour that repeats ends after its second run
+        clock.zone = "Europe/Berlin"
+        view.custom = (dt.datetime(2026, 10, 25, 2, 0), dt.datetime(2026, 10, 25, 2, 59))
+        assert view.bounds() == (
+            dt.datetime(2026, 10, 25, 0, 0, tzinfo=dt.timezone.utc).timestamp(),
+            dt.datetime(2026, 10, 25, 1, 59, tzinfo=dt.timezone.utc).timestamp())
+        clock.zone = "UTC"
 
         def axis():
             from bokeh.models import DatetimeAxis

@@ -55,6 +55,9 @@ def test_a_clock_time_the_zone_skipped_or_an_unknown_zone_is_refused_in_one_line
         parse_body(b"timestamp,meter\n2026-03-29 02:30,1\n", "text/csv", timezone=BERLIN)
     with pytest.raises(InputError, match="unknown time zone 'Mars/Base'"):
         parse_body(body([["2026-12-07T10:00:00", 1]]), "application/json", timezone="Mars/Base")
+    # a name longer than the file system takes (the zone database is files) is refused too
+    with pytest.raises(InputError, match="unknown time zone 'aaaa"):
+        parse_body(body([["2026-12-07T10:00:00", 1]]), "application/json", timezone="a" * 300)
 
 
 def test_the_repeated_hour_is_placed_as_the_clock_ran_in_one_body_or_one_point_a_body(tmp_path):
@@ -111,6 +114,26 @@ def test_a_logger_pushing_its_clock_one_point_a_request_keeps_every_point(tmp_pa
         assert [t for t, _ in zoned] == list(instants)
         assert [v for _, v in zoned] == list(np.arange(21.0))
         assert len(stored("as-utc")) == 19
+
+        # asked for in the logger's clock times, the repeated hour is both of its runs
+        # (a range is read wide: a start in it is its first run, an end its second)
+        hour = {"series": "zoned", "start": "2024-10-27T02:00:00", "end": "2024-10-27T02:59:59"}
+        answer = requests.get(f"{base}/api/history", params={**hour, "timezone": BERLIN},
+                              timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert [p["value"] for p in answer.json()["points"]] == [8.0, 9.0, 10.0, 11.0]
+        as_utc = requests.get(f"{base}/api/history", params=hour, timeout=10).json()
+        assert [p["value"] for p in as_utc["points"]] == [12.0, 13.0]  # 03:00, 03:30 CET
+        exported = requests.get(f"{base}/api/export", params={**hour, "timezone": BERLIN},
+                                timeout=30)
+        assert exported.status_code == 200, exported.text
+        assert [line.split(",")[2] for line in exported.text.splitlines()[1:]] == [
+            "8.0", "9.0", "10.0", "11.0"], exported.text
+        for route in ("history", "export"):
+            bad = requests.get(f"{base}/api/{route}", params={**hour, "timezone": "Mars/Base"},
+                               timeout=10)
+            assert bad.status_code == 400
+            assert bad.json()["error"].startswith("timezone='Mars/Base' is not allowed: unknown")
 
 
 def test_the_engine_answers_each_series_newest_point_open_or_kept():

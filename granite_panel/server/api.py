@@ -30,7 +30,9 @@ from ..detection.live import SEVERITY_NAMES
 from ..engine.core import Engine
 from ..engine.records import iso_list
 from ..engine.ring import GAP
-from ..sources.push import PRECISIONS
+from ..sources.local_time import check_timezone, range_bound
+from ..sources.points import InputError
+from ..sources.push import PRECISIONS, UnsupportedMediaType, parse_body
 
 HISTORY_DEFAULT, HISTORY_MAX = 100, 10_000
 COMMIT_TIMEOUT_S = 10.0  # a push waits this long for its commit, then gets 503 (retry)
@@ -79,24 +81,35 @@ def series_arg(engine: Engine, raw: str | None) -> int | None:
         ) from None
 
 
-def time_arg(raw: str | None, name: str) -> float | None:
-    """``start``/``end``: epoch seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+def time_arg(raw: str | None, name: str, zone: str = "") -> float | None:
+    """``start``/``end``: epoch seconds or an ISO 8601 time; without an offset a clock time
+    of ``zone`` (a ``timezone`` argument; UTC when empty), read wide as one end of a range
+    (``local_time.range_bound``: the repeated hour's first run for ``start``, its second
+    for ``end``)."""
     if raw is None or raw == "":
         return None
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
         pass
-    import pandas as pd
-
+    else:
+        if math.isfinite(number):
+            return number
+        raise BadQuery(f"{name}={raw!r} is not allowed: expected a finite number of epoch "
+                       "seconds or an ISO 8601 time")
     try:
-        stamp = pd.Timestamp(raw)
-    except (ValueError, TypeError):
+        return range_bound(raw, zone, end=name == "end")
+    except (ValueError, TypeError, OverflowError):
         raise BadQuery(f"{name}={raw!r} is not allowed: expected epoch seconds or an ISO 8601 "
                        "time such as 2024-05-01T12:00:00Z") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return stamp.timestamp()
+
+
+def zone_arg(raw: str | None) -> str:
+    """``timezone``: the IANA zone of ``start``/``end`` written without an offset."""
+    try:
+        return check_timezone(raw or "")
+    except InputError as exc:
+        raise BadQuery(f"timezone={raw[:64]!r} is not allowed: {exc}") from None
 
 
 def bool_arg(raw: str | None, name: str) -> bool:
@@ -250,8 +263,10 @@ class StatusHandler(JSONHandler):
 
 
 _SERIES = query("series", "a series' name, or its index (the older form)")
-_START = query("start", "epoch seconds or ISO 8601 (no zone: UTC)")
-_END = query("end", "epoch seconds or ISO 8601 (no zone: UTC)")
+_START = query("start", "epoch seconds or ISO 8601 (no offset: a clock time of timezone)")
+_END = query("end", "epoch seconds or ISO 8601 (no offset: a clock time of timezone)")
+_ZONE = query("timezone", "the IANA zone (Europe/Berlin) of start and end written without an "
+                          "offset; UTC by default")
 
 
 class HistoryHandler(JSONHandler):
@@ -261,15 +276,16 @@ class HistoryHandler(JSONHandler):
                                  400: BAD_QUERY},
         parameters=[query("limit", "how many points", {"type": "integer", "minimum": 1,
                                                        "maximum": HISTORY_MAX}),
-                    _SERIES, _START, _END])}
+                    _SERIES, _START, _END, _ZONE])}
 
     async def get(self):
         engine = self.engine()
         try:
             limit = int_arg(self.get_argument("limit", None), "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
             series = series_arg(engine, self.get_argument("series", None))
-            start = time_arg(self.get_argument("start", None), "start")
-            end = time_arg(self.get_argument("end", None), "end")
+            zone = zone_arg(self.get_argument("timezone", None))
+            start = time_arg(self.get_argument("start", None), "start", zone)
+            end = time_arg(self.get_argument("end", None), "end", zone)
         except BadQuery as exc:
             self.send_json({"error": str(exc), "status": 400}, 400)
             return
@@ -481,8 +497,6 @@ class IngestHandler(JSONHandler):
             self._too_large(self._received)
             return
         body = b"".join(self._chunks)
-        from ..sources.points import InputError
-        from ..sources.push import UnsupportedMediaType, parse_body
 
         store = engine.store
         if store is not None and not store.healthy:
@@ -533,7 +547,7 @@ class ExportHandler(JSONHandler):
                                                           "contentMediaType": "application/vnd.apache.parquet"}}}},
          400: BAD_QUERY},
         parameters=[query("series", "names (or indexes) separated by commas; all by default"),
-                    _START, _END,
+                    _START, _END, _ZONE,
                     query("format", "csv (default) or parquet",
                           {"type": "string", "enum": ["csv", "parquet"]}),
                     query("kind", "points (default), forecasts or incidents",
@@ -551,8 +565,9 @@ class ExportHandler(JSONHandler):
                 if not all(parts):  # series_arg reads an empty name as "all series"
                     raise BadQuery(f"series={raw!r} is not allowed: an empty name between commas")
                 names = [engine.names[series_arg(engine, part)] for part in parts]
-            start = time_arg(self.get_argument("start", None), "start")
-            end = time_arg(self.get_argument("end", None), "end")
+            zone = zone_arg(self.get_argument("timezone", None))
+            start = time_arg(self.get_argument("start", None), "start", zone)
+            end = time_arg(self.get_argument("end", None), "end", zone)
             fmt = self.get_argument("format", "csv")
             kind = self.get_argument("kind", "points")
             loop = asyncio.get_running_loop()

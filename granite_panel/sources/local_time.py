@@ -31,8 +31,8 @@ def check_timezone(name: str) -> str:
         return ""
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone {name!r}: expected an IANA name such as "
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+        raise InputError(f"unknown time zone {name[:64]!r}: expected an IANA name such as "
                          "Europe/Berlin, America/New_York or UTC") from None
     return name
 
@@ -78,6 +78,20 @@ def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:
     local = clock.dt.tz_localize(zone, ambiguous=first_run,
                                  nonexistent="shift_forward" if dates else "NaT")
     return local.dt.tz_convert("UTC")
+
+
+
+def range_bound(value, zone: str, end: bool = False) -> float:
+    """Epoch seconds of one end of a time range asked for as a clock time of ``zone`` (a
+    query's ``start`` / ``end``, a picker's value). Ranges are read wide, so that nothing
+    the clock showed is left out: in the hour that the end of summer time repeats, a start
+    is its first run and an end its second; a time the clock skipped is the instant the
+    clock jumped to. A time that carries an offset is that instant."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(zone or "UTC", ambiguous=not end,
+                                  nonexistent="shift_forward")
+    return stamp.timestamp()
 
 
 # ------------------------------------------------------------------ pushed points

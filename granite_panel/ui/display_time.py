@@ -19,12 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-import pandas as pd
 import panel as pn
 import param
 from bokeh.models import CustomJSHover, CustomJSTickFormatter, DatetimeTickFormatter
 
-from ..sources.local_time import check_timezone
+from ..sources.local_time import check_timezone, range_bound
 
 BROWSER = "browser"
 UTC = "UTC"
@@ -127,16 +126,12 @@ class DisplayClock(param.Parameterized):
         local = self.local(iso)
         return f"{local:%H:%M} {local.tzname()}"
 
-    def instant(self, value) -> float | None:
-        """Epoch seconds of a clock time of the zone (a date picker's naive value; the hour
-        that repeats when summer time ends is its first, summer-time run; a time the clock
-        skipped is moved past the gap). None stays None."""
-        if value is None:
-            return None
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize(self.zone, ambiguous=True, nonexistent="shift_forward")
-        return stamp.timestamp()
+    def instant(self, value, end: bool = False) -> float | None:
+        """Epoch seconds of a clock time of the zone (a date picker's naive value) as one end
+        of a range, read wide (``local_time.range_bound``: the repeated hour's first run for
+        a start, its second for an ``end``; a skipped time is moved past the gap). None
+        stays None."""
+        return None if value is None else range_bound(value, self.zone, end)
 
     # ------------------------------------------------------------ Bokeh models
 

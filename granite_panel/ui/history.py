@@ -83,7 +83,8 @@ class HistoryView(pn.viewable.Viewer):
     def bounds(self) -> tuple[float | None, float | None]:
         """(start, end) in epoch seconds of the chosen range (None: open-ended)."""
         if self.custom is not None:
-            return self.clock.instant(self.custom[0]), self.clock.instant(self.custom[1])
+            start, end = self.custom
+            return self.clock.instant(start), self.clock.instant(end, end=True)
         back = RANGES[self.range]
         return (None if back is None else time.time() - back), None
 
