@@ -90,6 +90,49 @@ def test_an_operator_opens_a_file_and_the_stream_starts_on_it():
         engine.close()
 
 
+@pytest.mark.parametrize("shown_in, timezone, offset, hint", [
+    ("Europe/Berlin", "", False, ", +2 h from what the file says. If they are Europe/Berlin"),
+    ("America/St_Johns", "", False, ", -2:30 h from what the file says."),
+    ("Asia/Kolkata", "", False, ", +5:30 h from what the file says."),
+    ("Europe/London", "", False, "; this page shows them in Europe/London, +1 h"),
+    ("UTC", "", False, None),  # shown as read: nothing looks shifted
+    ("", "", False, None),  # a caller that does not say
+    ("Europe/Berlin", "Europe/Berlin", False, None),  # read in the zone chosen
+    ("Europe/Berlin", "", True, None),  # times with an offset are instants
+])
+def test_clock_times_read_as_utc_are_said_to_look_shifted_where_the_page_is_not_utc(
+        shown_in, timezone, offset, hint):
+    """A file of times without an offset, read as UTC, shows shifted by the page's zone
+    (right for UTC times, wrong for the viewer's own clock times): the outcome says so,
+    with the shift at the file's start (2024-05-01: summer time) and the fix."""
+    content, frame = csv_bytes()
+    if offset:
+        frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC")
+        content = frame.to_csv(index=False).encode()
+    with streaming_operator(ticked=False) as (engine, controller):
+        said = controller.open_file("host.csv", content, timezone=timezone, shown_in=shown_in)
+    assert said.startswith("Replaying host.csv: 400 time steps of 2 series")
+    if hint is None:
+        assert "UTC offset" not in said
+    else:
+        assert " Its times carry no UTC offset and were read as UTC; this page shows" in said
+        assert hint in said, said
+        assert said.endswith("choose that time zone and open it again.")
+
+
+@pytest.mark.parametrize("content, clock_times", [
+    (b"timestamp,cpu\n2024-05-01 00:00,1\n2024-05-01 00:05,2\n", True),
+    (b"series,timestamp,value\ncpu,2024-05-01 00:00,1\ncpu,2024-05-01 00:05,2\n", True),
+    (b"timestamp,cpu\n2024-05-01T00:00Z,1\n2024-05-01T00:05Z,2\n", False),
+    (b"series,timestamp,value\ncpu,2024-05-01T00:00+02:00,1\ncpu,2024-05-01T00:05+02:00,2\n",
+     False),
+    (b"timestamp,cpu\n1714521600,1\n1714521900,2\n", False),  # epoch seconds: instants
+])
+def test_a_file_says_whether_its_times_were_clock_times(content, clock_times):
+    batch = ReplaySource.from_upload("t.csv", content, speed="max").batch
+    assert batch.clock_times is clock_times
+
+
 def test_a_viewer_may_not_open_a_file():
     engine = Engine(settings())
     engine.step()

@@ -59,7 +59,7 @@ def has_no_offset(column: pd.Series) -> bool:
             parsed = pd.to_datetime(sample.astype(str), format="mixed", errors="coerce")
         except (ValueError, TypeError):
             return False  # several offsets: instants already
-    return not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.notna().any()
+    return bool(not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.notna().any())
 
 
 def clock_to_utc(stamps: pd.Series, zone: str, groups=None) -> pd.Series:

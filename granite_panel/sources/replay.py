@@ -164,7 +164,7 @@ def frame_to_batch(
         flags = (_numbers(frame[label]) > 0).astype(np.int8)
         labels = np.tile(flags, (len(names), 1))
     return Batch(timestamps=timestamps, values=values, labels=labels, series=tuple(names),
-                 missing=missing, repeated=repeated)
+                 missing=missing, repeated=repeated, clock_times=has_no_offset(frame[ts_col]))
 
 
 def _with_index_columns(frame, name: str) -> pd.DataFrame:
@@ -205,6 +205,7 @@ def _long(frame: pd.DataFrame, series: str, ts: str, value: str, label: str, whe
         series=names,
         missing=missing,
         repeated=repeated,
+        clock_times=has_no_offset(frame[ts]),
     )
 
 

@@ -26,6 +26,7 @@ class Batch:
     series: tuple[str, ...] | None = None  # names of the rows; None: the source's own names
     missing: np.ndarray | None = None  # [n_series, k] True where a series has no point (a gap)
     repeated: int = 0  # rows of a file that repeated an earlier time of their series
+    clock_times: bool = False  # a file's times carried no UTC offset (clock times)
 
     def __post_init__(self):
         if self.values.ndim != 2 or self.values.shape[1] != len(self.timestamps):

@@ -18,11 +18,13 @@ disabled too, but a browser can send any event: a viewer's forged click changes 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import threading
 import time
 import weakref
+import zoneinfo
 from collections import OrderedDict
 from pathlib import Path
 
@@ -162,6 +164,23 @@ def score_text(alert: dict) -> str:
     return f"score {alert['score']:.2f}"
 
 
+def clock_times_hint(first: float, shown_in: str) -> str:
+    """What to say when a file's times, written without an offset, were read as UTC while
+    the page shows another zone: the chart shows them shifted by that zone's offset, which
+    is right for UTC times and wrong for the page's own clock times. Empty in UTC."""
+    if not shown_in or shown_in == "UTC":
+        return ""
+    moment = dt.datetime.fromtimestamp(first, dt.timezone.utc)
+    offset = zoneinfo.ZoneInfo(shown_in).utcoffset(moment)
+    minutes = int(offset.total_seconds() // 60)
+    shift = "" if not minutes else (f", {'+' if minutes > 0 else '-'}{abs(minutes) // 60}"
+                                    + (f":{abs(minutes) % 60:02d}" if minutes % 60 else "")
+                                    + " h from what the file says")
+    return (f" Its times carry no UTC offset and were read as UTC; this page shows them in "
+            f"{shown_in}{shift}. If they are {shown_in} clock times, choose that time zone "
+            "and open it again.")
+
+
 class StreamController(param.Parameterized):
     """Start/Stop/Reset, the selected series, and the streams the chart draws from."""
 
@@ -248,19 +267,23 @@ class StreamController(param.Parameterized):
             self.poll()
 
     def open_file(self, filename: str, content: bytes, speed: str = "",
-                  timezone: str | None = None, sheet: str = "") -> str:
+                  timezone: str | None = None, sheet: str = "", shown_in: str = "") -> str:
         """Replay a file received from the page instead of the current source (see
         ``Engine.replace_source``), and start it; ``speed`` as REPLAY_SPEED, ``timezone``
         the zone of its times written without an offset (None: TIMEZONE; "": UTC), ``sheet``
         a workbook's sheet by name or number (empty: the first that can be replayed; other
-        files ignore it). Returns what happened, in one line, also shown as a toast. A file
-        that cannot be read changes nothing: the stream goes on with its series."""
+        files ignore it), ``shown_in`` the zone the page shows times in (to say so when
+        clock times read as UTC will look shifted there). Returns what happened, in one
+        line, also shown as a toast. A file that cannot be read changes nothing: the stream
+        goes on with its series."""
         if not self._allowed("control"):
             return f"A {self.role} may not open a file."
-        return self._replay(self._read_file(filename, content, speed, timezone, sheet))
+        return self._replay(self._read_file(filename, content, speed, timezone, sheet),
+                            shown_in)
 
     async def open_file_aside(self, filename: str, content: bytes, speed: str = "",
-                              timezone: str | None = None, sheet: str = "") -> str:
+                              timezone: str | None = None, sheet: str = "",
+                              shown_in: str = "") -> str:
         """``open_file`` for a served page: the file is read on a worker thread, so the
         page's event loop (every viewer's updates, the REST answers) goes on meanwhile;
         only the switch to it runs on the loop."""
@@ -272,7 +295,7 @@ class StreamController(param.Parameterized):
         read = await asyncio.to_thread(self._read_file, filename, content, speed, timezone,
                                        sheet)
         with set_curdoc(doc):
-            return self._replay(read)
+            return self._replay(read, shown_in)
 
     def _read_file(self, filename: str, content: bytes, speed: str, timezone: str | None,
                    sheet: str = ""):
@@ -305,7 +328,7 @@ class StreamController(param.Parameterized):
             return (f"Not opened: {filename} could not be kept to read it "
                     f"({exc.strerror or exc}); the server's temporary folder may be full")
 
-    def _replay(self, read) -> str:
+    def _replay(self, read, shown_in: str = "") -> str:
         """Switch the stream to a source ``_read_file`` made, or tell its refusal."""
         if isinstance(read, str):
             return self._tell(read, error=True)
@@ -321,6 +344,8 @@ class StreamController(param.Parameterized):
             said += (f" {source.batch.repeated:,} row(s) repeat an earlier time of their series"
                      + ("." if zone else "; if its times are local clock times, choose their "
                         "time zone and open it again."))
+        elif source.batch.clock_times and not zone:
+            said += clock_times_hint(source.batch.timestamps[0], shown_in)
         return self._tell(said)
 
     def _tell(self, text: str, error: bool = False) -> str:

@@ -431,7 +431,8 @@ class Dashboard(pn.viewable.Viewer):
             outcome.object = f"<small>Reading {html.escape(name)} ...</small>"
             try:
                 said = await c.open_file_aside(name, event.new, speed.value, zone.value or "",
-                                               sheet.value_input or sheet.value)
+                                               sheet.value_input or sheet.value,
+                                               shown_in=self.clock.zone)
             finally:
                 # emptied: the page and the session let go of the file's bytes, and the
                 # same file can be chosen again (a browser reports no change otherwise)

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from tests.serving import wait_for
 from tests.ui.test_dashboard_browser import open_dashboard
 from tests.ui.test_live_push import serve_dashboards
+from tests.ui.test_open_file_browser import host_csv
 
 KOLKATA = "Asia/Kolkata"  # 5:30 ahead of UTC, so no whole-hour shift can pass for it
 
@@ -72,6 +73,12 @@ def test_each_page_shows_times_in_its_browsers_zone(browser):
         assert (shown["label"], shown["ticks"], shown["hover"]) == (
             "time (Europe/Berlin)", ["01:00", "02:00"], "2026-12-07 19:00:05")
         assert dashboards[-1].clock.chosen
+        # a file of times without an offset, read as UTC, looks shifted here: it says so
+        page.locator(".gp-open-file input[type=file]").set_input_files(
+            files=[{"name": "host.csv", "mimeType": "text/csv", "buffer": host_csv(600)}])
+        expect(page.locator(".gp-open-outcome")).to_contain_text(
+            "were read as UTC; this page shows them in Europe/Berlin, +2 h from what the file "
+            "says. If they are Europe/Berlin clock times, choose that time zone", timeout=30_000)
         assert errors == []
 
         # a browser in UTC (the machine's zone here) keeps Bokeh's own formatter
