@@ -179,3 +179,19 @@ def test_any_clock_time_in_any_zone_is_read_at_that_clock_time_or_refused_in_one
     for moment, stamp in zip(moments, points.timestamps):
         shown = dt.datetime.fromtimestamp(stamp, tz).replace(tzinfo=None)
         assert shown == moment
+
+
+def test_a_range_asked_for_now_or_today_means_that_in_the_zone_asked():
+    """pandas reads ``now`` and ``today`` on the machine's clock (UTC here): in a query with
+    ?timezone= they are this instant and midnight today in that zone."""
+    import time
+
+    from granite_panel.sources.local_time import range_bound
+
+    for zone in ("", "Asia/Tokyo", "America/Adak"):
+        assert abs(range_bound("now", zone) - time.time()) < 5
+    tokyo = dt.datetime.now(dt.timezone(dt.timedelta(hours=9)))
+    midnight = tokyo.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert range_bound("today", "Asia/Tokyo") == midnight.timestamp()
+    assert range_bound("Today", "") == dt.datetime.now(UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0).timestamp()

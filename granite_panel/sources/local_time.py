@@ -86,7 +86,14 @@ def range_bound(value, zone: str, end: bool = False) -> float:
     query's ``start`` / ``end``, a picker's value). Ranges are read wide, so that nothing
     the clock showed is left out: in the hour that the end of summer time repeats, a start
     is its first run and an end its second; a time the clock skipped is the instant the
-    clock jumped to. A time that carries an offset is that instant."""
+    clock jumped to. A time that carries an offset is that instant. ``now`` is this
+    instant and ``today`` midnight today in ``zone`` (pandas reads both on the machine's
+    clock)."""
+    word = value.strip().lower() if isinstance(value, str) else ""
+    if word == "now":
+        return dt.datetime.now(dt.timezone.utc).timestamp()
+    if word == "today":
+        value = dt.datetime.now(zoneinfo.ZoneInfo(zone or "UTC")).date().isoformat()
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(zone or "UTC", ambiguous=not end,
