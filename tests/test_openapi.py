@@ -95,7 +95,8 @@ def test_served_answers_match_the_document(tmp_path):
         old = call("GET", f"/api/history?start={time.time() - 86400}&end={time.time()}", 200)
         assert old.json()["source"] == "store" and old.json()["points"]
         for bad in ("limit=0", "limit=x", "series=nope", "start=yesterday", "end=nan",
-                    "start=inf", "timezone=Mars/Base", f"timezone={'a' * 300}"):
+                    "start=inf", "timezone=Mars/Base", f"timezone={'a' * 300}",
+                    "timezone=Factory&start=2024-01-01T00:00"):
             call("GET", f"/api/history?{bad}", 400)
         listed = call("GET", "/api/incidents", 200).json()["incidents"]
         call("GET", "/api/incidents?open=1&limit=3&series=synthetic-0", 200)

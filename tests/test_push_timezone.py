@@ -58,6 +58,23 @@ def test_a_clock_time_the_zone_skipped_or_an_unknown_zone_is_refused_in_one_line
     # a name longer than the file system takes (the zone database is files) is refused too
     with pytest.raises(InputError, match="unknown time zone 'aaaa"):
         parse_body(body([["2026-12-07T10:00:00", 1]]), "application/json", timezone="a" * 300)
+    # files of the zone folder that the standard library loads but pandas does not know
+    for name in ("Factory", "localtime", "posixrules", "right/UTC", "posix/Europe/Berlin"):
+        with pytest.raises(InputError, match=f"unknown time zone '{name}'"):
+            parse_body(body([["2026-12-07T10:00:00", 1]]), "application/json", timezone=name)
+
+
+def test_every_zone_the_pickers_offer_is_one_pandas_reads():
+    import pandas as pd
+
+    from granite_panel.sources.local_time import time_zones
+
+    offered = time_zones()
+    assert "Europe/Berlin" in offered and "UTC" in offered and "Asia/Calcutta" in offered
+    assert "Factory" not in offered and "localtime" not in offered
+    for name in offered:
+        pd.Timestamp("2024-10-27T02:30").tz_localize(name, ambiguous=True,
+                                                     nonexistent="shift_forward")
 
 
 def test_the_repeated_hour_is_placed_as_the_clock_ran_in_one_body_or_one_point_a_body(tmp_path):

@@ -14,6 +14,7 @@ starts) is an error naming the cell, not a guess.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import warnings
 import zoneinfo
 
@@ -29,12 +30,30 @@ def check_timezone(name: str) -> str:
     name = name.strip()
     if not name:
         return ""
+    if not usable_zone(name):
+        raise InputError(f"unknown time zone {name[:64]!r}: expected an IANA name such as "
+                         "Europe/Berlin, America/New_York or UTC")
+    return name
+
+
+@functools.lru_cache(maxsize=1024)
+def usable_zone(name: str) -> bool:
+    """Whether both the standard library and pandas know the zone ``name``: the system's
+    zone folder also holds files that are not zones pandas reads (``Factory``,
+    ``localtime``, ``posixrules``, ``right/...``, ``posix/...``)."""
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
-        raise InputError(f"unknown time zone {name[:64]!r}: expected an IANA name such as "
-                         "Europe/Berlin, America/New_York or UTC") from None
-    return name
+        pd.Timestamp(0).tz_localize(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, KeyError):
+        return False  # OSError: a name too long; KeyError: pytz's UnknownTimeZoneError
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones this machine knows and ``check_timezone`` takes, sorted (for the
+    dashboard's zone pickers; read once: the list comes from the system's zone files)."""
+    return tuple(sorted(name for name in zoneinfo.available_timezones() if usable_zone(name)))
 
 
 def has_no_offset(column: pd.Series) -> bool:

@@ -5,7 +5,6 @@ The same ``Dashboard`` object renders inline in JupyterLab and as the served app
 
 from __future__ import annotations
 
-import functools
 import html
 
 import holoviews as hv
@@ -21,6 +20,7 @@ from .live_chart import LiveChart
 from ..detection.live import SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
 from ..settings import Settings
+from ..sources.local_time import time_zones
 from ..sources.table_file import FILE_SUFFIXES
 
 STYLE = """
@@ -290,15 +290,6 @@ def render_mutes(muted: dict, clock: DisplayClock | None = None) -> str:
     clock = clock or DisplayClock()
     text = ", ".join(f"{html.escape(s)} until {clock.clock_time(u)}" for s, u in muted.items())
     return f'<div class="gp-mutes"><small>Muted (no toasts): {text}</small></div>'
-
-
-@functools.lru_cache(maxsize=1)
-def time_zones() -> tuple[str, ...]:
-    """The IANA zones this machine knows, for the file row's zone field (read once: the
-    list comes from the system's zone files)."""
-    import zoneinfo
-
-    return tuple(sorted(zoneinfo.available_timezones()))
 
 
 class Dashboard(pn.viewable.Viewer):
