@@ -181,6 +181,12 @@ class Settings(param.Parameterized):
     anomaly_window_size = param.Integer(
         default=50, bounds=(2, 100_000), doc="DETECTOR=zscore: points in the rolling z-score window."
     )
+    no_data_after = param.Number(
+        default=0.0,
+        bounds=(0, None),
+        doc="Seconds a live series (SOURCE=push or prometheus) may go without a new point "
+        "before a 'no data' incident opens for it (closed when a point comes back); 0: off.",
+    )
     incident_gap = param.Integer(
         default=5,
         bounds=(0, 100_000),

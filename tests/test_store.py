@@ -136,7 +136,7 @@ def test_schema_created_and_versioned(url):
     open_store(url).close()
     engine = sa.create_engine(url.replace("sqlite:///", "sqlite:///"))
     with engine.connect() as connection:
-        assert connection.execute(sa.select(schema.schema_version.c.version)).scalar() == 3
+        assert connection.execute(sa.select(schema.schema_version.c.version)).scalar() == 4
         tables = set(sa.inspect(connection).get_table_names())
     engine.dispose()
     assert {"series", "points", "forecasts", "incidents", "model_runs", "engine_state"} <= tables
@@ -149,7 +149,7 @@ def test_newer_schema_refused(url):
         connection.execute(sa.update(schema.schema_version).values(version=99))
     engine.dispose()
     with pytest.raises(StoreError, match=r"schema version 99, newer than this granite-panel "
-                                         r"knows \(3\)"):
+                                         r"knows \(4\)"):
         open_store(url)
 
 
@@ -160,8 +160,11 @@ def test_older_schema_migrated(url):
         connection.execute(sa.text("INSERT INTO series (name) VALUES ('old')"))
         connection.execute(sa.text("INSERT INTO points (series_id, ts, value, score, severity) "
                                    "VALUES (1, 1.0, 5.0, 0.5, 1)"))
+        connection.execute(sa.text("INSERT INTO incidents (id, series_id, start, severity, "
+                                   "points, acknowledged) VALUES ('old@1', 1, 1.0, 2, 1, FALSE)"))
     engine.dispose()
     store = open_store(url)
+    assert [(i["id"], i["kind"]) for i in store.incidents()] == [("old@1", "anomaly")]
     ts, value, score, severity, flag = store.history("old")
     assert list(value) == [5.0] and list(flag) == [0]
     store.submit(Batch(points=[("old", 2.0, 6.0, 0.0, 0, 1)], state={"k": b"v"})).result(10)

@@ -23,6 +23,12 @@ one toast per ``opened`` or ``escalated`` event whose ``toast`` is true: not whi
 is muted (``mute(series, seconds, now)``; a muted series still records its incidents), and
 not for an escalation of an acknowledged incident (someone is on it already).
 
+A live series that stops reporting is news too (``NO_DATA_AFTER``): ``no_data`` opens a
+``no data`` incident (``kind``; severity high) for a series whose newest point is older than
+that, from its first slot without a point, and ``data_returned`` closes it when a point comes
+back (its ``end`` the last slot without one; ``points`` the slots it missed). It is muted,
+acknowledged, stored and sent like any incident; it has no score (``peak_score`` 0).
+
 Thread-safe: the engine updates it on its tick thread while the REST API acknowledges and
 mutes from the server's; every public method takes the tracker's lock.
 """
@@ -44,6 +50,8 @@ DEFAULT_GAP = 5  # INCIDENT_GAP's default, in slots (see the module docstring)
 INCIDENTS_KEPT = 1000  # closed incidents kept in memory (the store keeps all of them)
 MAX_MUTE_SECONDS = 30 * 86_400.0
 ID_NAME_CHARS = 90  # the store's id column holds 128 characters: long names are hashed
+ANOMALY, NO_DATA = "anomaly", "no data"  # an incident's kind
+NO_DATA_SEVERITY = 2  # high: a silent feed is worth a look, not a page at night by itself
 
 
 def iso(epoch_seconds: float | None) -> str | None:
@@ -53,13 +61,14 @@ def iso(epoch_seconds: float | None) -> str | None:
     return np.datetime64(int(round(epoch_seconds * 1000)), "ms").astype(str) + "Z"
 
 
-def incident_id(series: str, start: float) -> str:
-    """A stable id: the series' name (hashed when long) and the incident's start time."""
+def incident_id(series: str, start: float, kind: str = ANOMALY) -> str:
+    """A stable id: the series' name (hashed when long), the incident's start time and, for
+    a ``no data`` incident, ``#no-data``."""
     name = series
     if len(name) > ID_NAME_CHARS:
         digest = hashlib.sha1(series.encode()).hexdigest()[:10]
         name = f"{series[: ID_NAME_CHARS - 11]}~{digest}"
-    return f"{name}@{iso(start)}"
+    return f"{name}@{iso(start)}" + ("#no-data" if kind == NO_DATA else "")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class Incident:
     acknowledged: bool = False
     muted: bool = False  # whether the series was muted when the incident opened
     band: dict | None = None  # the forecast band at the peak, when one covered that time
+    kind: str = ANOMALY  # or NO_DATA: the series stopped reporting (``no_data``)
 
     @property
     def ongoing(self) -> bool:
@@ -108,6 +118,7 @@ class Incident:
             "acknowledged": self.acknowledged,
             "muted": self.muted,
             "band": None if self.band is None else dict(self.band),
+            "kind": self.kind,
         }
 
     def as_json(self) -> dict:
@@ -179,6 +190,7 @@ class IncidentTracker:
         with self._lock:
             self._incidents: OrderedDict[str, Incident] = OrderedDict()  # by start, oldest first
             self._open: dict[str, Incident] = {}  # series -> its ongoing incident
+            self._silent: dict[str, Incident] = {}  # series -> its ongoing no-data incident
             self._dirty: dict[str, Incident] = {}  # changed outside update (ack), to persist
             self.total = 0  # incidents ever opened since the last reset (restored ones count)
             self.version += 1
@@ -201,9 +213,10 @@ class IncidentTracker:
                 self._incidents[incident.id] = incident
                 self._incidents.move_to_end(incident.id)
                 if incident.ongoing:
-                    previous = self._open.get(incident.series)
+                    ongoing = self._silent if incident.kind == NO_DATA else self._open
+                    previous = ongoing.get(incident.series)
                     if previous is None or previous.start <= incident.start:
-                        self._open[incident.series] = incident
+                        ongoing[incident.series] = incident
             self.version += 1
             self._trim()
         return len(restored)
@@ -302,7 +315,7 @@ class IncidentTracker:
 
     def _trim(self) -> None:
         """Keep at most ``kept`` closed incidents (the oldest go first); open ones stay."""
-        closed = len(self._incidents) - len(self._open)
+        closed = len(self._incidents) - len(self._open) - len(self._silent)
         if closed <= self.kept:
             return
         for key in list(self._incidents):
@@ -312,6 +325,64 @@ class IncidentTracker:
                 continue
             del self._incidents[key]
             closed -= 1
+
+    # ------------------------------------------------------------------ silent series
+
+    def no_data(self, newest: Mapping[str, tuple[int, float]], now: float, after: float,
+                step: float) -> IncidentChanges:
+        """Open a ``no data`` incident for each series of ``newest`` ({name: (row, time of
+        its newest point)}) whose newest point is more than ``after`` seconds before
+        ``now`` and that has none open: from its first slot without a point, with the slots
+        missed so far as ``points``. Raises ``opened`` (a toast unless muted)."""
+        changed: dict[str, Incident] = {}
+        events: list[IncidentEvent] = []
+        with self._lock:
+            changed.update(self._dirty)
+            self._dirty.clear()
+            for series, (row, last) in newest.items():
+                if now - last <= after or series in self._silent:
+                    continue
+                start = last + step
+                missed = max(1, int((now - last) // step))
+                incident = Incident(
+                    id=incident_id(series, start, NO_DATA), series=series, row=int(row),
+                    start=start, last_flagged=start, peak_score=0.0,
+                    severity=NO_DATA_SEVERITY, points=missed,
+                    muted=self._mutes.active(series, now), kind=NO_DATA)
+                self._incidents[incident.id] = incident
+                self._silent[series] = incident
+                self.total += 1
+                changed[incident.id] = incident
+                events.append(IncidentEvent("opened", incident.as_json(), not incident.muted))
+            if changed:
+                self.version += 1
+                self._trim()
+            return IncidentChanges(tuple(i.as_record() for i in changed.values()), tuple(events))
+
+    def data_returned(self, returned: Mapping[str, float], step: float) -> IncidentChanges:
+        """Close the ``no data`` incident of each series of ``returned`` ({name: time of the
+        first point back}): its end is the last slot without a point."""
+        changed: dict[str, Incident] = {}
+        events: list[IncidentEvent] = []
+        with self._lock:
+            for series, back in returned.items():
+                incident = self._silent.pop(series, None)
+                if incident is None:
+                    continue
+                incident.end = max(incident.start, back - step)
+                incident.last_flagged = incident.end
+                incident.points = max(1, int(round((incident.end - incident.start) / step)) + 1)
+                changed[incident.id] = incident
+                events.append(IncidentEvent("closed", incident.as_json(), False))
+            if changed:
+                self.version += 1
+                self._trim()
+            return IncidentChanges(tuple(i.as_record() for i in changed.values()), tuple(events))
+
+    def silent(self) -> set[str]:
+        """Series with an ongoing ``no data`` incident."""
+        with self._lock:
+            return set(self._silent)
 
     # ------------------------------------------------------------------ people
 
@@ -402,7 +473,7 @@ class IncidentTracker:
     def summary(self, now: float) -> dict:
         with self._lock:
             return {
-                "open": len(self._open),
+                "open": len(self._open) + len(self._silent),
                 "total": self.total,
                 "kept": len(self._incidents),
                 "gap": self.gap,
@@ -423,7 +494,7 @@ class IncidentTracker:
         if last is None and end is None and resume_at is not None:
             last = max(start, float(resume_at))
         return Incident(
-            id=str(item.get("id") or incident_id(series, start)),
+            id=str(item.get("id") or incident_id(series, start, str(item.get("kind")))),
             series=series,
             row=int(_number(item.get("row"), -1)),
             start=start,
@@ -435,6 +506,7 @@ class IncidentTracker:
             acknowledged=_flag(item.get("acknowledged")),
             muted=_flag(item.get("muted")),
             band=_band(_json(item.get("band"))),
+            kind=NO_DATA if item.get("kind") == NO_DATA else ANOMALY,
         )
 
 

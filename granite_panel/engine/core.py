@@ -164,6 +164,10 @@ class Engine:
         self._origin = 0.0  # time of slot 0, set by the first point
         self._pending: dict[int, dict[int, float]] = {}  # open slot -> row -> value
         self._pending_bad: set[tuple[int, int]] = set()
+        # per row: wall-clock time its newest point arrived (NO_DATA_AFTER); rows the stream
+        # starts with or restores count as heard now, so a feed dead at start is noticed too
+        self._cleared_at = time.time()
+        self.heard_at = np.full(len(self.names), self._cleared_at)
         self.accuracy.reset()
         self.incidents.reset()
         self.valid_count = np.zeros(len(self.names), dtype=np.int64)
@@ -396,12 +400,75 @@ class Engine:
                     self._place(backfill, now)
                     self._close_through(max(self._pending, default=-1), now, live=False)
                 self._place(new, now)
-                return self._close_due(now)
+                tick = self._close_due(now)
+            return self._watch_silence(now) or tick
 
     def ingest(self, batch: Batch) -> Tick:
         """Take whole slots of every series (a Batch): validate, detect, forecast."""
         with self._step_lock:
             return self._tick(batch)
+
+    # ------------------------------------------------------------------ silent series
+
+    def _heard(self, rows: np.ndarray, now: float) -> None:
+        """Rows a point of which just arrived (any point: a bad one still says the feed is
+        alive); closes their ``no data`` incidents on the next watch. Rows made since
+        (restored ones) count as heard when the stream started."""
+        if len(self.heard_at) < self.n_series:
+            grow = self.n_series - len(self.heard_at)
+            self.heard_at = np.append(self.heard_at, np.full(grow, self._cleared_at))
+        if len(rows):
+            self.heard_at[rows] = now
+
+    def _watch_silence(self, now: float) -> Tick | None:
+        """NO_DATA_AFTER: open a ``no data`` incident for each series not heard from for
+        longer, close it once the series is heard again; the changes go out as a tick of
+        their own (no slots), so a feed that went wholly silent, which closes no slot, is
+        still stored, notified and shown."""
+        after = self.settings.no_data_after
+        if not after > 0:
+            return None
+        with self._state_lock:
+            self._heard(np.empty(0, dtype=np.int64), now)
+            heard = self.heard_at
+            names = self.names
+            silent = self.incidents.silent()
+            quiet = np.flatnonzero(heard < now - after)
+            newest = {names[row]: (int(row), float(heard[row])) for row in quiet.tolist()
+                      if names[row] not in silent}
+            back = {name: float(heard[self.rows[name]]) for name in silent
+                    if name in self.rows and heard[self.rows[name]] >= now - after}
+        step = self.step_seconds
+        opened = self.incidents.no_data(newest, now, after, step) if newest else None
+        closed = self.incidents.data_returned(back, step) if back else None
+        changes = [c for c in (closed, opened) if c is not None and c.incidents]
+        if not changes:
+            return None
+        return self._incident_tick(
+            tuple(i for c in changes for i in c.incidents),
+            tuple(e for c in changes for e in c.events), now)
+
+    def _incident_tick(self, incidents: tuple, events: tuple, now: float) -> Tick:
+        """A tick that carries incident changes and no slots: stored, sent and shown as a
+        tick's are."""
+        n = self.n_series
+        no_slots = np.empty((n, 0))
+        with self._state_lock:
+            self.seq += 1
+            tick = Tick(self.seq, self.generation, np.empty(0), no_slots, no_slots.copy(),
+                        np.empty((n, 0), dtype=np.int8), None, (), tuple(self.names),
+                        incidents, events, now)
+            self.recent_ticks.append(tick)
+            if self.persistence is not None:
+                self._last_commit = self.persistence.tick(
+                    self, tick, np.empty((n, 0), dtype=np.int8), self.step_seconds)
+        if self.notifier is not None and tick.incident_events:
+            try:
+                self.notifier.submit(tick.incident_events)
+            except Exception:
+                log.exception("incident events not handed to the notifier")
+        self._announce()
+        return tick
 
     def ingest_points(self, points: Points, now: float | None = None) -> IngestResult:
         """Pushed named points: place them on the grid, close the slots they complete."""
@@ -531,6 +598,7 @@ class Engine:
             rows[j] = row
         placed = has_slot & (rows >= 0)
         refused += int((has_slot & (rows < 0)).sum())
+        self._heard(rows[placed], now)
         into_open = placed & (slots >= 0)
         into_kept = placed & (slots < 0)
         sent_again = np.zeros_like(into_kept)

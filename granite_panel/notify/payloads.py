@@ -21,7 +21,7 @@ import hashlib
 import time
 from urllib.parse import quote
 
-from ..detection.incidents import iso
+from ..detection.incidents import NO_DATA, iso
 
 STATUS = {"opened": "firing", "escalated": "firing", "closed": "resolved"}
 ALERT_NAME = "GranitePanelIncident"
@@ -36,10 +36,15 @@ def series_link(public_url: str, series: str) -> str:
 
 
 def summary(kind: str, incident: dict) -> str:
-    """One line: 'cpu: incident opened, HIGH (3 points, peak 0.91)'."""
+    """One line: 'cpu: incident opened, HIGH (3 points, peak 0.91)', or for a series that
+    stopped reporting 'cpu: no data, HIGH (12 slots missed)'."""
+    points = incident["points"]
+    if incident.get("kind") == NO_DATA:
+        verb = "data is back" if kind == "closed" else "no data"
+        return (f"{incident['series']}: {verb}, {incident['severity'].upper()} "
+                f"({points} slot{'s' if points != 1 else ''} missed)")
     verb = {"opened": "incident opened", "escalated": "escalated",
             "closed": "incident resolved"}[kind]
-    points = incident["points"]
     return (f"{incident['series']}: {verb}, {incident['severity'].upper()} "
             f"({points} point{'s' if points != 1 else ''}, peak {incident['peak_score']:g})")
 
@@ -97,10 +102,16 @@ def alertmanager(kind: str, incident: dict, link: str, receiver: str,
     status = STATUS[kind]
     labels = {"alertname": ALERT_NAME, "series": incident["series"],
               "severity": incident["severity"], "incident": incident["id"]}
+    if incident.get("kind") == NO_DATA:  # (anomaly incidents keep the labels they had)
+        labels["kind"] = NO_DATA
+    description = (
+        f"{incident['series']} sent no point for {incident['points']} slot(s)"
+        if incident.get("kind") == NO_DATA else
+        f"{incident['points']} flagged point(s) of {incident['series']}, "
+        f"peak score {incident['peak_score']:g}")
     annotations = {
         "summary": summary(kind, incident),
-        "description": (f"{incident['points']} flagged point(s) of {incident['series']}, "
-                        f"peak score {incident['peak_score']:g}"),
+        "description": description,
         "peak_score": f"{incident['peak_score']:g}",
         "points": str(incident["points"]),
         "event": kind,

@@ -134,6 +134,8 @@ SCHEMAS: dict[str, dict] = {
         "severity": _severity, "points": {"type": "integer", "minimum": 1},
         "acknowledged": {"type": "boolean"}, "muted": {"type": "boolean"},
         "band": nullable({"type": "object", "additionalProperties": nullable(_number)}),
+        "kind": {"type": "string", "enum": ["anomaly", "no data"],
+                 "description": "flagged points, or a series that stopped reporting"},
     }, extra=False),
     "Mutes": {"type": "object", "description": "muted series -> when the mute ends",
               "additionalProperties": _time},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -64,6 +64,8 @@ incidents = sa.Table(
     # version 3: the gap rule of an ongoing incident counts from its last flagged point
     sa.Column("last_flagged", sa.Double, nullable=True),
     sa.Column("muted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # version 4: "anomaly" (flagged points) or "no data" (the series stopped reporting)
+    sa.Column("kind", sa.String(16), nullable=False, server_default="anomaly"),
 )
 model_runs = sa.Table(
     "model_runs",
@@ -114,7 +116,8 @@ sa.Index("incidents_series_start", incidents.c.series_id, incidents.c.start)
 def create_v1(connection) -> None:
     """The first schema (points without ``flag``), kept to test the migration for real."""
     old = sa.MetaData()
-    added = {(points, "flag"), (incidents, "last_flagged"), (incidents, "muted")}
+    added = {(points, "flag"), (incidents, "last_flagged"), (incidents, "muted"),
+             (incidents, "kind")}
     for table in metadata.sorted_tables:
         if table is engine_state or table in rollups.values():
             continue
@@ -139,4 +142,9 @@ def _v2_to_v3(connection) -> None:
         "ALTER TABLE incidents ADD COLUMN muted BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(connection) -> None:
+    connection.execute(sa.text(
+        "ALTER TABLE incidents ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'anomaly'"))
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

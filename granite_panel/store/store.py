@@ -347,7 +347,8 @@ class Store:
                      "points": int(i.get("points", 0)),
                      "acknowledged": bool(i.get("acknowledged", False)), "band": i.get("band"),
                      "last_flagged": _num(i.get("last_flagged")),
-                     "muted": bool(i.get("muted", False))}
+                     "muted": bool(i.get("muted", False)),
+                     "kind": str(i.get("kind") or "anomaly")}
                     for i in batch.incidents]
             statement = insert(schema.incidents)
             connection.execute(statement.on_conflict_do_update(
@@ -611,7 +612,7 @@ class Store:
                  "lower": listed, "upper": listed, "id": pa.string(), "start": pa.float64(),
                  "end": pa.float64(), "peak_score": pa.float64(), "points": pa.int64(),
                  "acknowledged": pa.bool_(), "band": pa.string(),
-                 "last_flagged": pa.float64(), "muted": pa.bool_()}
+                 "last_flagged": pa.float64(), "muted": pa.bool_(), "kind": pa.string()}
         arrow_schema = pa.schema([(name, types[name]) for name in header])
         sink = io.BytesIO()
         writer = pq.ParquetWriter(sink, arrow_schema)

@@ -572,6 +572,18 @@ class StreamController(param.Parameterized):
         self._seq, self._generation = snap.seq, snap.generation
 
     def _apply(self, ticks: list[Tick]) -> None:
+        slotted = [t for t in ticks if len(t.timestamps)]  # (a tick of incidents has none)
+        if slotted:
+            self._stream(slotted)
+        new_alerts = [a for t in ticks for a in t.alerts]
+        if new_alerts:
+            fresh = [a.as_dict() for a in reversed(new_alerts)]
+            self.alerts = (fresh + self.alerts)[:ALERTS_SHOWN]
+        self._toast([e for t in ticks for e in t.incident_events])
+        self._seq = ticks[-1].seq
+
+    def _stream(self, ticks: list[Tick]) -> None:
+        """The points of ``ticks`` into the selected series' chart streams."""
         history, markers, forecast = tick_frames(ticks, self.series)
         # Every stream updated first, then triggered once: one event per poll for whatever
         # subscribes (the live chart; a user's own DynamicMaps refresh once, not per stream).
@@ -586,12 +598,6 @@ class StreamController(param.Parameterized):
         hv.streams.Stream.trigger(changed)
         if self.probe is not None:
             self.probe.send(ticks)
-        new_alerts = [a for t in ticks for a in t.alerts]
-        if new_alerts:
-            fresh = [a.as_dict() for a in reversed(new_alerts)]
-            self.alerts = (fresh + self.alerts)[:ALERTS_SHOWN]
-        self._toast([e for t in ticks for e in t.incident_events])
-        self._seq = ticks[-1].seq
 
     def _toast(self, events) -> None:
         """One toast per incident that opened or escalated to high or critical (the last
@@ -606,11 +612,15 @@ class StreamController(param.Parameterized):
         for event in chosen:
             incident = event.incident
             verb = "escalated to" if event.kind == "escalated" else "incident:"
-            text = (
-                f"{incident['series']} {verb} {incident['severity'].upper()} "
-                f"({incident['points']} point{'s' if incident['points'] != 1 else ''}, "
-                f"peak {score_text({'score': incident['peak_score'], 'score_label': self._score_label})})"
-            )
+            points = incident["points"]
+            if incident.get("kind") == "no data":
+                text = (f"{incident['series']}: no data, {incident['severity'].upper()} "
+                        f"({points} slot{'s' if points != 1 else ''} missed)")
+            else:
+                peak = score_text({"score": incident["peak_score"],
+                                   "score_label": self._score_label})
+                text = (f"{incident['series']} {verb} {incident['severity'].upper()} "
+                        f"({points} point{'s' if points != 1 else ''}, peak {peak})")
             self.toasts = (self.toasts + [text])[-TOASTS_KEPT:]
             if notifications is None:
                 continue

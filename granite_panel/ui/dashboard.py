@@ -261,7 +261,11 @@ def render_incidents(incidents: list[dict], score_label: str = "score",
         if end is None:
             when += ' &rarr; now <span class="gp-badge">ONGOING</span>'
         points = incident["points"]
-        peak = score_text({"score": incident["peak_score"], "score_label": score_label})
+        if incident.get("kind") == "no data":  # the series stopped reporting
+            what = f'<b>no data</b> &middot; {points} slot{"s" if points != 1 else ""} missed'
+        else:
+            peak = score_text({"score": incident["peak_score"], "score_label": score_label})
+            what = f'{points} point{"s" if points != 1 else ""} &middot; peak {peak}'
         band = incident.get("band") or {}
         band_text = ""
         if band.get("lower") is not None and band.get("upper") is not None:
@@ -279,7 +283,7 @@ def render_incidents(incidents: list[dict], score_label: str = "score",
             f'title="{html.escape(incident["id"])}">'
             f'<b style="color:{colour}">{severity.upper()}</b> '
             f'{html.escape(str(incident["series"]))} &middot; {when} &middot; '
-            f'{points} point{"s" if points != 1 else ""} &middot; peak {peak}{band_text}{badges}</div>'
+            f'{what}{band_text}{badges}</div>'
         )
     return f'<div class="gp-alerts">{"".join(items)}</div>'
 
