@@ -164,10 +164,11 @@ class Engine:
         self._origin = 0.0  # time of slot 0, set by the first point
         self._pending: dict[int, dict[int, float]] = {}  # open slot -> row -> value
         self._pending_bad: set[tuple[int, int]] = set()
-        # per row: wall-clock time its newest point arrived (NO_DATA_AFTER); rows the stream
-        # starts with or restores count as heard now, so a feed dead at start is noticed too
+        # per row: wall-clock time its newest point arrived (NO_DATA_AFTER), NaN before one
+        # arrives; silence is counted from the stream's start for those, so a feed dead at
+        # start (or after a restart) is noticed too, and not taken for back
         self._cleared_at = time.time()
-        self.heard_at = np.full(len(self.names), self._cleared_at)
+        self.heard_at = np.full(len(self.names), np.nan)
         self.accuracy.reset()
         self.incidents.reset()
         self.valid_count = np.zeros(len(self.names), dtype=np.int64)
@@ -413,10 +414,10 @@ class Engine:
     def _heard(self, rows: np.ndarray, now: float) -> None:
         """Rows a point of which just arrived (any point: a bad one still says the feed is
         alive); closes their ``no data`` incidents on the next watch. Rows made since
-        (restored ones) count as heard when the stream started."""
+        without a point (restored ones) have none yet."""
         if len(self.heard_at) < self.n_series:
             grow = self.n_series - len(self.heard_at)
-            self.heard_at = np.append(self.heard_at, np.full(grow, self._cleared_at))
+            self.heard_at = np.append(self.heard_at, np.full(grow, np.nan))
         if len(rows):
             self.heard_at[rows] = now
 
@@ -431,10 +432,11 @@ class Engine:
         with self._state_lock:
             self._heard(np.empty(0, dtype=np.int64), now)
             heard = self.heard_at
+            last = np.where(np.isnan(heard), self._cleared_at, heard)
             names = self.names
             silent = self.incidents.silent()
-            quiet = np.flatnonzero(heard < now - after)
-            newest = {names[row]: (int(row), float(heard[row])) for row in quiet.tolist()
+            quiet = np.flatnonzero(last < now - after)
+            newest = {names[row]: (int(row), float(last[row])) for row in quiet.tolist()
                       if names[row] not in silent}
             back = {name: float(heard[self.rows[name]]) for name in silent
                     if name in self.rows and heard[self.rows[name]] >= now - after}
