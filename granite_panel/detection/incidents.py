@@ -24,9 +24,10 @@ is muted (``mute(series, seconds, now)``; a muted series still records its incid
 not for an escalation of an acknowledged incident (someone is on it already).
 
 A live series that stops reporting is news too (``NO_DATA_AFTER``): ``no_data`` opens a
-``no data`` incident (``kind``; severity high) for a series whose newest point is older than
-that, from its first slot without a point, and ``data_returned`` closes it when a point comes
-back (its ``end`` the last slot without one; ``points`` the slots it missed). It is muted,
+``no data`` incident (``kind``; severity high) for a series not heard from for longer than
+that (the engine says when each was last heard), from its first slot after that, and
+``data_returned`` closes it when a point comes back (its ``end`` the last slot without one;
+``points`` the slots it missed). It is muted,
 acknowledged, stored and sent like any incident; it has no score (``peak_score`` 0).
 
 Thread-safe: the engine updates it on its tick thread while the REST API acknowledges and

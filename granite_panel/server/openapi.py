@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import re
 
+from ..detection.incidents import ANOMALY, NO_DATA
 from ..detection.live import SEVERITY_NAMES
 
 OPENAPI_VERSION = "3.1.0"
@@ -134,7 +135,7 @@ SCHEMAS: dict[str, dict] = {
         "severity": _severity, "points": {"type": "integer", "minimum": 1},
         "acknowledged": {"type": "boolean"}, "muted": {"type": "boolean"},
         "band": nullable({"type": "object", "additionalProperties": nullable(_number)}),
-        "kind": {"type": "string", "enum": ["anomaly", "no data"],
+        "kind": {"type": "string", "enum": [ANOMALY, NO_DATA],
                  "description": "flagged points, or a series that stopped reporting"},
     }, extra=False),
     "Mutes": {"type": "object", "description": "muted series -> when the mute ends",

@@ -37,6 +37,7 @@ from panel.io.state import set_curdoc
 
 from .latency_probe import LatencyProbe
 from .session_release import release_on_close
+from ..detection.incidents import NO_DATA
 from ..engine.core import Engine
 from ..engine.records import Prediction, Tick, latest_forecast
 from ..server import auth as auth_files
@@ -613,7 +614,7 @@ class StreamController(param.Parameterized):
             incident = event.incident
             verb = "escalated to" if event.kind == "escalated" else "incident:"
             points = incident["points"]
-            if incident.get("kind") == "no data":
+            if incident.get("kind") == NO_DATA:
                 text = (f"{incident['series']}: no data, {incident['severity'].upper()} "
                         f"({points} slot{'s' if points != 1 else ''} missed)")
             else:

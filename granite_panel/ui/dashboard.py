@@ -17,6 +17,7 @@ from .display_time import DisplayClock
 from .fleet import FleetView
 from .history import HistoryView
 from .live_chart import LiveChart
+from ..detection.incidents import NO_DATA
 from ..detection.live import SEVERITY_COLORS, SEVERITY_NAMES
 from ..engine.core import Engine
 from ..settings import Settings
@@ -261,7 +262,7 @@ def render_incidents(incidents: list[dict], score_label: str = "score",
         if end is None:
             when += ' &rarr; now <span class="gp-badge">ONGOING</span>'
         points = incident["points"]
-        if incident.get("kind") == "no data":  # the series stopped reporting
+        if incident.get("kind") == NO_DATA:  # the series stopped reporting
             what = f'<b>no data</b> &middot; {points} slot{"s" if points != 1 else ""} missed'
         else:
             peak = score_text({"score": incident["peak_score"], "score_label": score_label})
