@@ -413,13 +413,16 @@ class Engine:
 
     def _heard(self, rows: np.ndarray, now: float) -> None:
         """Rows a point of which just arrived (any point: a bad one still says the feed is
-        alive); closes their ``no data`` incidents on the next watch. Rows made since
-        without a point (restored ones) have none yet."""
+        alive); closes their ``no data`` incidents on the next watch."""
+        self._grow_heard()
+        if len(rows):
+            self.heard_at[rows] = now
+
+    def _grow_heard(self) -> None:
+        """``heard_at`` for rows made since (restored ones): no point has arrived yet."""
         if len(self.heard_at) < self.n_series:
             grow = self.n_series - len(self.heard_at)
             self.heard_at = np.append(self.heard_at, np.full(grow, np.nan))
-        if len(rows):
-            self.heard_at[rows] = now
 
     def _watch_silence(self, now: float) -> Tick | None:
         """NO_DATA_AFTER: open a ``no data`` incident for each series not heard from for
@@ -430,7 +433,7 @@ class Engine:
         if not after > 0:
             return None
         with self._state_lock:
-            self._heard(np.empty(0, dtype=np.int64), now)
+            self._grow_heard()
             heard = self.heard_at
             last = np.where(np.isnan(heard), self._cleared_at, heard)
             names = self.names
@@ -464,13 +467,18 @@ class Engine:
             if self.persistence is not None:
                 self._last_commit = self.persistence.tick(
                     self, tick, np.empty((n, 0), dtype=np.int8), self.step_seconds)
+        self._notify(tick)
+        self._announce()
+        return tick
+
+    def _notify(self, tick: Tick) -> None:
+        """Hand a tick's incident events to the notifier, which only queues them (bounded,
+        dropping the oldest): never blocks the tick, and its trouble never stops it."""
         if self.notifier is not None and tick.incident_events:
             try:
                 self.notifier.submit(tick.incident_events)
             except Exception:
                 log.exception("incident events not handed to the notifier")
-        self._announce()
-        return tick
 
     def ingest_points(self, points: Points, now: float | None = None) -> IngestResult:
         """Pushed named points: place them on the grid, close the slots they complete."""
@@ -800,11 +808,7 @@ class Engine:
             self.recent_ticks.append(tick)
             if self.persistence is not None:  # under the lock: the store sees engine order
                 self._last_commit = self.persistence.tick(self, tick, flags, self.step_seconds)
-        if self.notifier is not None and tick.incident_events:
-            try:  # only queues (bounded, drops the oldest): never blocks the tick
-                self.notifier.submit(tick.incident_events)
-            except Exception:
-                log.exception("incident events not handed to the notifier")
+        self._notify(tick)
         if self.trainer is not None:
             self.trainer.maybe_start(self.settings.retrain_hours * 3600, self._live_ratio())
         self._announce()
